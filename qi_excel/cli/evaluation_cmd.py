@@ -1,0 +1,1 @@
+"""Commands of this workflow step (filled in by its issue)."""

@@ -1,0 +1,44 @@
+"""Atomic output: a crash or Ctrl-C must never leave a half-written file behind.
+
+Every file qi-excel writes goes to a temporary sibling first and is renamed into place,
+so an organizer only ever sees the old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .errors import QiError
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    except PermissionError:
+        tmp_path.unlink(missing_ok=True)
+        raise QiError(f"无法写入 {target}：文件可能正在 Excel/WPS 中打开，请关闭后重试。") from None
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(target: str | Path, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_text_atomic(target: str | Path, text: str) -> Path:
+    return write_bytes_atomic(target, text.encode("utf-8"))
