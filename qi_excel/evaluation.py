@@ -15,8 +15,16 @@ Folder layout, all names relative to the evaluation folder DIR:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime
+import json
+import re
+import secrets
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from .errors import QiError
+from .fileio import write_bytes_atomic, write_text_atomic
 
 PROJECT_FILE = "评价项目.xlsx"
 PASSWORD_FILE = "保护密码.txt"
@@ -101,3 +109,435 @@ class Secret:
 
 def folder_path(root: str | Path, relative: str) -> Path:
     return Path(root) / relative
+
+
+# ───────────────────────────── records and problems ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class IssuedRecord:
+    """One line of ``.qi/issued.json``: a workbook ``issue`` wrote (latest issue last)."""
+
+    expert_id: str
+    name: str
+    file: str  # relative to the evaluation folder, "/"-separated
+    kind: str  # "expert" or "self"
+    issued_at: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PanelProblem:
+    """A roster rule broken; warnings (unrecognised titles) can be confirmed by the organizer."""
+
+    row: int | None  # Excel row in 专家组, when known
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    @property
+    def text(self) -> str:
+        where = f"{PANEL_SHEET} 第 {self.row} 行：" if self.row else f"{PANEL_SHEET}："
+        return where + self.message
+
+
+# ───────────────────────────── panel rules (clause 7.2) ─────────────────────────────
+
+MIN_EXPERTS = 5
+MAX_EXPERTS = 99  # expert ids are E01..E99
+
+# Senior professional titles and the positions that count as equivalent (clause 7.2). A title
+# is recognised when it contains one of these and is not a junior prefix such as 助理研究员.
+_SENIOR_MARKERS = (
+    "高级", "正高", "副高", "教授", "研究员", "高工", "主任医师", "主任药师", "主任技师", "主任护师",
+    "编审", "研究馆员", "译审", "主任记者", "主任编辑", "高讲",
+)
+_JUNIOR_PREFIXES = ("助理", "见习", "实习")
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
+
+
+def is_senior_title(title: str) -> bool:
+    t = title.replace(" ", "")
+    if not t or t.startswith(_JUNIOR_PREFIXES):
+        return False
+    return any(m in t for m in _SENIOR_MARKERS)
+
+
+def check_panel(experts: Sequence[Expert], rows: Sequence[int] | None = None) -> list[PanelProblem]:
+    """Every clause-7.2 and roster rule ``experts`` breaks; ``rows`` are their Excel rows."""
+    problems: list[PanelProblem] = []
+    row_of = (lambda i: rows[i]) if rows is not None else (lambda i: None)
+    for i, e in enumerate(experts):
+        r = row_of(i)
+        if not e.name:
+            problems.append(PanelProblem(r, "姓名为空"))
+        if not 1 <= e.number <= MAX_EXPERTS:
+            problems.append(PanelProblem(r, f"序号 {e.number} 应为 1~{MAX_EXPERTS} 的整数"))
+        if e.role not in (LEADER, MEMBER):
+            problems.append(PanelProblem(r, f"角色“{e.role}”无效，应为“{LEADER}”或“{MEMBER}”"))
+        if e.email and not _EMAIL_RE.match(e.email):
+            problems.append(PanelProblem(r, f"邮箱“{e.email}”格式不正确"))
+        if not e.title:
+            problems.append(PanelProblem(r, f"{e.name or '该专家'}的职称为空（规范 7.2 条要求高级专业技术职称）"))
+        elif not is_senior_title(e.title):
+            problems.append(PanelProblem(
+                r,
+                f"{e.name or '该专家'}的职称“{e.title}”不是可识别的高级专业技术职称（规范 7.2 条）；"
+                "如确属高级职称或相应职务，请确认后使用 --accept-titles 发放",
+                "warning",
+            ))
+    seen_names: dict[str, int] = {}
+    seen_numbers: dict[int, int] = {}
+    for i, e in enumerate(experts):
+        if e.name:
+            if e.name in seen_names:
+                first = row_of(seen_names[e.name])
+                extra = f"（与第 {first} 行相同）" if first else ""
+                problems.append(PanelProblem(row_of(i), f"姓名“{e.name}”重复{extra}"))
+            else:
+                seen_names[e.name] = i
+        if e.number in seen_numbers:
+            first = row_of(seen_numbers[e.number])
+            extra = f"（与第 {first} 行相同）" if first else ""
+            problems.append(PanelProblem(row_of(i), f"序号 {e.number} 重复{extra}"))
+        else:
+            seen_numbers[e.number] = i
+    if len(experts) < MIN_EXPERTS:
+        problems.append(PanelProblem(
+            None, f"专家组只有 {len(experts)} 名专家；规范 7.2 条要求不少于 {MIN_EXPERTS} 人"))
+    leaders = [i for i, e in enumerate(experts) if e.role == LEADER]
+    if not leaders and experts:
+        problems.append(PanelProblem(None, f"没有组长：请在“角色”列把一位专家设为“{LEADER}”"))
+    elif len(leaders) > 1:
+        where = "、".join(str(row_of(i)) for i in leaders) if rows is not None else ""
+        extra = f"（第 {where} 行）" if where else ""
+        problems.append(PanelProblem(None, f"有 {len(leaders)} 位组长{extra}：专家组只能有一位组长"))
+    return problems
+
+
+def raise_panel_problems(problems: Sequence[PanelProblem], source: str) -> None:
+    if len(problems) == 1:
+        raise QiError(f"{source} 的专家组名单有误：{problems[0].text}")
+    lines = "\n".join(f"  {p.text}" for p in problems)
+    raise QiError(f"{source} 的专家组名单有 {len(problems)} 处问题：\n{lines}")
+
+
+# ───────────────────────────── 评价项目.xlsx ─────────────────────────────
+
+# (label in column A of 基本信息, EvaluationInfo field, required, hint shown in column C)
+INFO_FIELDS: tuple[tuple[str, str, bool, str], ...] = (
+    ("服务名称", "service_name", True, "必填。用“×××质量基础设施‘一站式’服务”，印在评分表表头"),
+    ("申报单位", "applicant", True, "必填。具体承担“一站式”服务的申请方，印在评分表表头"),
+    ("申请日期", "application_date", False, "如 2025-05-20"),
+    ("地址", "address", False, "申报单位地址"),
+    ("负责人", "head", False, "服务平台负责人"),
+    ("负责人电话", "head_phone", False, ""),
+    ("负责人邮箱", "head_email", False, ""),
+    ("联系人", "contact", False, ""),
+    ("联系人电话", "contact_phone", False, ""),
+    ("联系人邮箱", "contact_email", False, ""),
+    ("总体目标和要求", "goals", False, "可多行；单元格内换行按 Alt+Enter"),
+    ("自查情况总结报告", "self_summary", False, "依照评价表（附录A）自评自查的情况，可简写"),
+    ("评价组织", "organizer", False, "组织评价的单位，用于邮件和评价报告"),
+    ("评价日期", "evaluation_date", False, "如 2025-06-18"),
+    ("首次会议", "first_meeting", False, "时间和地点，如 2025-06-18 09:00 服务中心三楼会议室"),
+    ("现场考察", "site_visit", False, "时间和地点"),
+    ("末次会议", "last_meeting", False, "时间和地点"),
+)
+
+# Column headers of 专家组 (and accepted variants an organizer may type instead)
+PANEL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("序号", "number"),
+    ("姓名", "name"),
+    ("职称", "title"),
+    ("工作单位", "employer"),
+    ("专业领域", "field"),
+    ("电话", "phone"),
+    ("邮箱", "email"),
+    ("角色", "role"),
+)
+_PANEL_ALIASES = {
+    "编号": "number", "专家姓名": "name", "职称/职务": "title", "职务": "title", "单位": "employer",
+    "专业": "field", "联系电话": "phone", "手机": "phone", "电子邮箱": "email", "邮件": "email",
+    "email": "email", "组内角色": "role", "专家组职务": "role",
+}
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def cell_text(value: object, *, multiline: bool = False) -> str:
+    """What the organizer sees in a cell, as clean text (numbers and dates as typed)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, datetime.datetime):
+        if value.time() == datetime.time(0, 0):
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, datetime.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    text = _CONTROL_RE.sub("", str(value)).replace("\r\n", "\n").replace("\r", "\n")
+    if multiline:
+        return "\n".join(line.strip() for line in text.strip().split("\n"))
+    return " ".join(text.split())
+
+
+def _open_project(path: Path) -> Any:
+    from openpyxl import load_workbook
+
+    name = path.name
+    if not path.is_file():
+        raise QiError(f"找不到 {path}：请先用 qi-excel new 建立评价目录，或检查目录是否正确。")
+    try:
+        return load_workbook(path, data_only=True)
+    except PermissionError:
+        raise QiError(f"无法读取 {name}：文件可能正在被其他程序占用。") from None
+    except Exception:  # noqa: BLE001 - any parser failure means "not a usable xlsx"
+        raise QiError(
+            f"{name} 不是有效的 Excel 工作簿（.xlsx）：请用 Excel 或 WPS 打开后另存为“Excel 工作簿 (*.xlsx)”。"
+        ) from None
+
+
+def _sheet(wb: Any, title: str, source: str) -> Any:
+    if title not in wb.sheetnames:
+        raise QiError(f"{source} 缺少工作表“{title}”（现有：{'、'.join(wb.sheetnames)}）。")
+    return wb[title]
+
+
+def read_info(wb: Any, source: str = PROJECT_FILE) -> EvaluationInfo:
+    """基本信息 by label in column A, so rows the organizer inserts or moves do not matter."""
+    ws = _sheet(wb, INFO_SHEET, source)
+    values: dict[str, str] = {}
+    cells: dict[str, str] = {}
+    labels = {label: (attr, required) for label, attr, required, _ in INFO_FIELDS}
+    for row in ws.iter_rows(min_row=1, max_row=min(ws.max_row, 200), max_col=2):
+        label = cell_text(row[0].value).replace("*", "").replace("＊", "").replace(" ", "").rstrip("：:")
+        if label in labels and labels[label][0] not in values:
+            attr = labels[label][0]
+            values[attr] = cell_text(row[1].value if len(row) > 1 else None, multiline=(attr in _MULTILINE))
+            cells[attr] = f"B{row[0].row}"
+    missing = [label for label, attr, required, _ in INFO_FIELDS if required and not values.get(attr)]
+    if missing:
+        where = "、".join(
+            f"{label}（{cells[attr]}）" if attr in cells else f"{label}（找不到这一行）"
+            for label, attr, _, _ in INFO_FIELDS if label in missing
+        )
+        raise QiError(f"{source} 工作表“{INFO_SHEET}”中必填项为空：{where}。")
+    return EvaluationInfo(**{attr: values.get(attr, "") for _, attr, _, _ in INFO_FIELDS})
+
+
+_MULTILINE = {"goals", "self_summary", "address"}
+
+
+def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[int], list[PanelProblem]]:
+    """Roster rows of 专家组 with their Excel rows; blank rows (only a 序号) are skipped."""
+    ws = _sheet(wb, PANEL_SHEET, source)
+    wanted = dict((h, a) for h, a in PANEL_COLUMNS) | _PANEL_ALIASES
+    header_row = None
+    columns: dict[str, int] = {}
+    for row in ws.iter_rows(min_row=1, max_row=min(ws.max_row, 10)):
+        found = {}
+        for c in row:
+            key = cell_text(c.value).replace(" ", "").replace("*", "")
+            if key in wanted and wanted[key] not in found:
+                found[wanted[key]] = c.column - 1
+        if "name" in found:
+            header_row, columns = row[0].row, found
+            break
+    if header_row is None:
+        raise QiError(f"{source} 工作表“{PANEL_SHEET}”中找不到表头行（应含“姓名”“职称”“角色”等列）。")
+    absent = [h for h, a in PANEL_COLUMNS if a not in columns and a in ("number", "name", "title", "role")]
+    if absent:
+        raise QiError(f"{source} 工作表“{PANEL_SHEET}”的表头（第 {header_row} 行）缺少列：{'、'.join(absent)}。")
+    experts: list[Expert] = []
+    rows: list[int] = []
+    problems: list[PanelProblem] = []
+    for row in ws.iter_rows(min_row=header_row + 1, max_row=ws.max_row):
+        def get(attr: str) -> str:
+            i = columns.get(attr)
+            return cell_text(row[i].value) if i is not None and i < len(row) else ""
+
+        fields = {a: get(a) for _, a in PANEL_COLUMNS}
+        if not any(v for a, v in fields.items() if a != "number"):
+            continue  # blank row (the template pre-numbers rows)
+        r = row[0].row
+        raw_number = fields["number"]
+        try:
+            number = int(raw_number)
+        except ValueError:
+            problems.append(PanelProblem(r, f"序号“{raw_number}”应为 1~{MAX_EXPERTS} 的整数" if raw_number else "序号为空"))
+            continue
+        role = fields["role"] or MEMBER
+        experts.append(Expert(number, fields["name"], fields["title"], fields["employer"], fields["field"],
+                              fields["phone"], fields["email"], role))
+        rows.append(r)
+    return experts, rows, problems
+
+
+@dataclass(frozen=True)
+class Project:
+    """What 评价项目.xlsx says, with every roster problem found (nothing raised yet)."""
+
+    info: EvaluationInfo
+    experts: tuple[Expert, ...]
+    rows: tuple[int, ...]
+    problems: tuple[PanelProblem, ...]
+
+    @property
+    def errors(self) -> tuple[PanelProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[PanelProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+
+def read_project(folder: str | Path) -> Project:
+    path = Path(folder) / PROJECT_FILE
+    wb = _open_project(path)
+    try:
+        info = read_info(wb)
+        experts, rows, problems = read_panel(wb)
+    finally:
+        wb.close()
+    problems = problems + check_panel(experts, rows)
+    order = sorted(range(len(experts)), key=lambda i: experts[i].number)
+    return Project(
+        info,
+        tuple(experts[i] for i in order),
+        tuple(rows[i] for i in order),
+        tuple(problems),
+    )
+
+
+def load_project(folder: str | Path) -> tuple[EvaluationInfo, Panel]:
+    """基本信息 and a valid panel; roster errors raise (title warnings do not: see issue)."""
+    project = read_project(folder)
+    if project.errors:
+        raise_panel_problems(project.errors, PROJECT_FILE)
+    return project.info, Panel(project.experts)
+
+
+# ───────────────────────────── secrets and issued records ─────────────────────────────
+
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud over the phone
+
+
+def new_secret() -> Secret:
+    today = datetime.date.today().strftime("%Y%m%d")
+    evaluation_id = f"QI-{today}-{secrets.token_hex(4).upper()}"
+    password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10))
+    return Secret(evaluation_id, secrets.token_bytes(32), password)
+
+
+def load_secret(folder: str | Path) -> Secret:
+    path = Path(folder) / SECRET_FILE
+    if not path.is_file():
+        raise QiError(f"{Path(folder)} 不是评价目录（缺少 {SECRET_FILE}）：请先运行 qi-excel new 建立评价目录。")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Secret(str(data["evaluation_id"]), bytes.fromhex(data["hmac_key"]), str(data["password"]))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise QiError(f"{path} 已损坏，无法读取评价编号和密钥；请从备份恢复该文件。") from None
+
+
+def load_issued(folder: str | Path) -> list[IssuedRecord]:
+    """Every workbook issued so far, oldest first; the last record per expert is current."""
+    path = Path(folder) / ISSUED_FILE
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [IssuedRecord(**{k: str(d[k]) for k in IssuedRecord.__dataclass_fields__}) for d in data]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise QiError(f"{path} 已损坏，无法读取发放记录。") from None
+
+
+def save_issued(folder: str | Path, records: Sequence[IssuedRecord]) -> Path:
+    data = [asdict(r) for r in records]
+    return write_text_atomic(Path(folder) / ISSUED_FILE, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+# ───────────────────────────── new evaluation folder ─────────────────────────────
+
+
+def sample_info() -> EvaluationInfo:
+    """A realistic, fictional evaluation (people, addresses and numbers are invented)."""
+    return EvaluationInfo(
+        service_name="长沙县质量基础设施“一站式”服务",
+        applicant="长沙县质量基础设施“一站式”服务中心",
+        address="湖南省长沙县星沙街道开元东路 188 号",
+        head="黄志强",
+        head_phone="0731-84010001",
+        head_email="huangzhiqiang@example.cn",
+        contact="邓丽",
+        contact_phone="0731-84010002",
+        contact_email="dengli@example.cn",
+        goals=(
+            "整合计量、标准、认证认可、检验检测、质量管理、知识产权、质量品牌、质量培训等质量基础设施资源，"
+            "为县域企业提供“一站式”质量技术服务；\n"
+            "年度服务企业不少于 500 家，服务满意度不低于 90 分，形成可复制推广的县域服务模式。"
+        ),
+        organizer="长沙市市场监督管理局",
+        evaluation_date="2025-06-18",
+        first_meeting="2025-06-18 09:00 服务中心三楼会议室",
+        site_visit="2025-06-18 10:00—16:30 服务大厅、档案室及两家服务对象企业",
+        last_meeting="2025-06-19 10:00 服务中心三楼会议室",
+        self_summary="依照评价表（附录A）逐项自查，自查得分 905 分；制度建设、综合效果两项仍有提升空间。",
+        application_date="2025-05-20",
+    )
+
+
+def sample_panel() -> Panel:
+    """Seven fictional experts with senior titles; the first is the 组长."""
+    rows = (
+        ("周立新", "正高级工程师", "湘中计量检测研究院", "计量", "13907310001", "zhoulixin@example.com", LEADER),
+        ("陈晓岚", "教授", "潇湘大学质量与标准化学院", "质量管理", "13907310002", "chenxiaolan@example.com", MEMBER),
+        ("刘卫东", "研究员", "湘江标准化研究中心", "标准化", "13907310003", "liuweidong@example.com", MEMBER),
+        ("王芳", "高级工程师", "长岭检验检测集团有限公司", "检验检测", "13907310004", "wangfang@example.com", MEMBER),
+        ("李建国", "高级经济师", "麓山知识产权服务中心", "知识产权", "13907310005", "lijianguo@example.com", MEMBER),
+        ("赵敏", "高级工程师", "星沙认证有限公司", "认证认可", "13907310006", "zhaomin@example.com", MEMBER),
+        ("孙浩然", "正高级工程师", "洞庭质量品牌促进会", "质量品牌与培训", "13907310007", "sunhaoran@example.com", MEMBER),
+    )
+    return Panel(tuple(Expert(i, *r) for i, r in enumerate(rows, 1)))
+
+
+def new_evaluation(folder: str | Path, *, sample: bool = False) -> list[Path]:
+    """Create an evaluation folder; refuses to touch one that already holds an evaluation."""
+    from .workbook_project import fill_project_workbook, project_template_bytes
+
+    root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise QiError(f"{root} 已存在且不是文件夹。")
+    clash = [name for name in (PROJECT_FILE, SECRET_FILE, PASSWORD_FILE) if (root / name).exists()]
+    if clash:
+        raise QiError(f"{root} 中已有 {'、'.join(clash)}：这是一个已建立的评价目录，为避免覆盖，未写入任何文件。")
+    data = project_template_bytes()
+    if sample:
+        data = fill_project_workbook(data, sample_info(), sample_panel())
+    secret = new_secret()
+    written = [
+        write_bytes_atomic(root / PROJECT_FILE, data),
+        write_text_atomic(root / SECRET_FILE, json.dumps(
+            {"evaluation_id": secret.evaluation_id, "hmac_key": secret.hmac_key.hex(), "password": secret.password},
+            ensure_ascii=False, indent=2) + "\n"),
+        write_text_atomic(root / PASSWORD_FILE, _password_note(secret)),
+    ]
+    for sub in (ISSUE_DIR, INBOX_DIR):
+        (root / sub).mkdir(exist_ok=True)
+    return written
+
+
+def _password_note(secret: Secret) -> str:
+    return (
+        f"评价编号：{secret.evaluation_id}\n"
+        f"评分工作簿保护密码：{secret.password}\n"
+        "\n"
+        "说明：发给专家的评分工作簿已用此密码保护工作表和工作簿结构，专家只能填写得分、扣分说明、改进建议和签名。\n"
+        "此密码仅供评价组织人员使用，请勿随工作簿发给专家。\n"
+        f"请勿删除或修改 {STATE_DIR} 文件夹：其中的密钥用于核验专家交回的工作簿确为本次评价发放。\n"
+    )

@@ -90,7 +90,7 @@ class Row:
 @dataclass(frozen=True)
 class SheetLayout:
     rows: tuple[Row, ...]
-    sign_row: int  # 专家签名 label in A, signature space B:D; 日期 label in E, date in F:H
+    sign_row: int  # 专家签名 label in A, signature space B:D (merged); 日期 label in F, date in G:H (merged)
     signature_cell: str  # where the expert writes the name (print/sign); defined name expert_sign
     sign_date_cell: str  # defined name sign_date
     last_row: int
@@ -108,6 +108,14 @@ class SheetLayout:
             if r.id == ident:
                 return r
         raise KeyError(ident)
+
+
+# Workbook-scoped defined names besides score_<id> / note_<id>
+NAME_EXPERT = "expert_name"  # EXPERT_NAME_CELL
+NAME_SIGNATURE = "expert_sign"  # SheetLayout.signature_cell
+NAME_SIGN_DATE = "sign_date"  # SheetLayout.sign_date_cell
+NAME_TOTAL = "total"  # the total row's score cell
+NAME_PROGRESS = "progress"  # PROGRESS_CELL
 
 
 def score_name(ident: str) -> str:

@@ -1,0 +1,124 @@
+"""评价项目.xlsx: the form the organizer fills in Excel/WPS (基本信息 and 专家组).
+
+The shipped template in ``workbook_templates/`` is generated from the field lists in
+``evaluation.py`` by ``workbook_templates/make_templates.py``, so the form and its reader
+never disagree; an organizer may still restyle the template in Excel, because the reader
+finds fields by their labels, not by fixed rows.
+"""
+
+from __future__ import annotations
+
+import io
+from .evaluation import INFO_FIELDS, INFO_SHEET, LEADER, MEMBER, PANEL_COLUMNS, PANEL_SHEET, PROJECT_FILE, EvaluationInfo, Panel
+from .resources import template_path
+
+PANEL_TEMPLATE_ROWS = 15  # pre-numbered roster rows
+_PANEL_WIDTHS = (6, 10, 16, 30, 16, 15, 28, 8)
+_PANEL_HINTS = {
+    "职称": "须为高级专业技术职称或相应职务（规范 7.2 条），如 正高级工程师、教授、研究员、高级工程师、高级经济师",
+    "角色": "从下拉列表选择：组长 或 成员；专家组只能有一位组长",
+    "邮箱": "用于生成邮件草稿（issue --eml）",
+}
+
+
+def render_project_template() -> bytes:
+    """The blank 评价项目.xlsx, as an organizer would want to receive it."""
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    wb.set_properties({"title": "评价项目基本信息和专家组", "author": "qi-excel"})
+    base = {"font_name": "宋体", "font_size": 11, "valign": "vcenter", "border": 1, "text_wrap": True}
+    title = wb.add_format({"font_name": "黑体", "font_size": 16, "align": "center", "valign": "vcenter"})
+    head = wb.add_format({**base, "font_name": "黑体", "bold": True, "align": "center", "bg_color": "#D9E1F2"})
+    label = wb.add_format({**base, "bold": True, "bg_color": "#F2F2F2"})
+    value = wb.add_format({**base})
+    hint = wb.add_format({**base, "font_size": 9, "font_color": "#595959"})
+    center = wb.add_format({**base, "align": "center"})
+    text_fmt = wb.add_format({**base, "num_format": "@"})
+
+    ws = wb.add_worksheet(INFO_SHEET)
+    ws.set_column("A:A", 18)
+    ws.set_column("B:B", 60)
+    ws.set_column("C:C", 40)
+    ws.set_row(0, 30)
+    ws.merge_range("A1:C1", "质量基础设施“一站式”服务评价项目基本信息", title)
+    ws.write_string(1, 0, "项目", head)
+    ws.write_string(1, 1, "填写内容", head)
+    ws.write_string(1, 2, "说明", head)
+    for i, (text, attr, required, note) in enumerate(INFO_FIELDS, start=2):
+        ws.write_string(i, 0, text, label)
+        ws.write_blank(i, 1, None, value)
+        ws.write_string(i, 2, note, hint)
+        ws.set_row(i, 60 if attr in ("goals", "self_summary") else 24)
+    ws.freeze_panes(2, 0)
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.activate()
+
+    ps = wb.add_worksheet(PANEL_SHEET)
+    ps.set_row(0, 30)
+    last_col = len(PANEL_COLUMNS) - 1
+    ps.merge_range(0, 0, 0, last_col, "专家组名单（不少于 5 人，均具有高级专业技术职称或相应职务，设组长一名）", title)
+    for c, ((text, attr), width) in enumerate(zip(PANEL_COLUMNS, _PANEL_WIDTHS)):
+        ps.set_column(c, c, width)
+        ps.write_string(1, c, text, head)
+        if text in _PANEL_HINTS:
+            ps.write_comment(1, c, _PANEL_HINTS[text], {"x_scale": 2, "y_scale": 1.2})
+    for r in range(2, 2 + PANEL_TEMPLATE_ROWS):
+        ps.write_number(r, 0, r - 1, center)
+        for c, (_, attr) in enumerate(PANEL_COLUMNS[1:], start=1):
+            ps.write_blank(r, c, None, text_fmt if attr == "phone" else (center if attr == "role" else value))
+        ps.set_row(r, 22)
+    role_col = [a for _, a in PANEL_COLUMNS].index("role")
+    ps.data_validation(2, role_col, 1 + PANEL_TEMPLATE_ROWS, role_col, {
+        "validate": "list", "source": [LEADER, MEMBER],
+        "input_title": "专家组角色", "input_message": "选择“组长”或“成员”；专家组只能有一位组长。",
+        "error_title": "角色无效", "error_message": "请选择“组长”或“成员”。",
+    })
+    ps.freeze_panes(2, 2)
+    ps.set_landscape()
+    ps.set_paper(9)
+    ps.fit_to_pages(1, 0)
+    ps.repeat_rows(1)
+    wb.close()
+    return buf.getvalue()
+
+
+def project_template_bytes() -> bytes:
+    """The shipped template (an organizer's installation may carry an edited copy)."""
+    try:
+        return template_path("workbook_templates", PROJECT_FILE).read_bytes()
+    except FileNotFoundError:
+        return render_project_template()
+
+
+def fill_project_workbook(template: bytes, info: EvaluationInfo, panel: Panel) -> bytes:
+    """Write ``info`` and ``panel`` into the template's labelled cells (the --sample folder)."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(template))
+    ws = wb[INFO_SHEET]
+    by_label = {label: attr for label, attr, _, _ in INFO_FIELDS}
+    for row in ws.iter_rows(min_row=1, max_col=2):
+        attr = by_label.get(str(row[0].value or "").strip())
+        if attr:
+            row[1].value = getattr(info, attr)
+    ps = wb[PANEL_SHEET]
+    header = _header_row(ps)
+    columns = {str(c.value).strip(): c.column for c in ps[header] if c.value}
+    for i, expert in enumerate(panel.experts, start=header + 1):
+        for text, attr in PANEL_COLUMNS:
+            if text in columns:
+                ps.cell(i, columns[text]).value = getattr(expert, attr)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _header_row(ws: object) -> int:
+    for row in ws.iter_rows(min_row=1, max_row=10):  # type: ignore[attr-defined]
+        if any(str(c.value or "").strip() == "姓名" for c in row):
+            return row[0].row
+    raise ValueError("template has no 姓名 header")
