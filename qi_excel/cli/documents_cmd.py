@@ -1,1 +1,87 @@
-"""Commands of this workflow step (filled in by its issue)."""
+"""``qi-excel application|report|templates|archive``: the Word documents and clause 9's archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import main
+
+_NO_OFFICE = "未生成 PDF：本机未找到 LibreOffice（soffice）。安装 LibreOffice 后加 --pdf 重新运行，或在 Word/WPS 中“另存为 PDF”。"
+
+
+def _report_written(paths: list[Path], pdf: bool) -> None:
+    for path in paths:
+        click.echo(f"  {path}")
+    if pdf and not any(p.suffix.lower() == ".pdf" for p in paths):
+        click.echo(_NO_OFFICE)
+
+
+@main.command("application")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--template", type=click.Path(dir_okay=False), help="使用修改过的申请表模板（.docx）。")
+@click.option("--pdf", is_flag=True, help="同时用 LibreOffice 生成 PDF。")
+def application_command(folder: str, template: str | None, pdf: bool) -> None:
+    """生成评价申请表（附录B）：评价申请表.docx。"""
+    from ..documents import write_application
+
+    paths = write_application(folder, template=template, pdf=pdf)
+    click.echo("已生成评价申请表：")
+    _report_written(paths, pdf)
+
+
+@main.command("report")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--template", type=click.Path(dir_okay=False), help="使用修改过的评价报告模板（.docx）。")
+@click.option("--pdf", is_flag=True, help="同时用 LibreOffice 生成 PDF。")
+@click.option("--draft", is_flag=True, help="汇总尚为草稿时也生成报告，带“草稿”水印，另存为“评价报告（草稿）.docx”。")
+def report_command(folder: str, template: str | None, pdf: bool, draft: bool) -> None:
+    """根据汇总结果生成评价报告（附录C），含专家组签字表。"""
+    from ..documents import write_report
+
+    paths = write_report(folder, template=template, pdf=pdf, draft=draft)
+    click.echo("已生成评价报告（草稿，仅供内部讨论）：" if draft else "已生成评价报告，请打印后由专家组成员签字：")
+    _report_written(paths, pdf)
+
+
+@main.group("templates")
+def templates_group() -> None:
+    """导出内置的 Word 模板，供修改措辞后用 --template 使用。"""
+
+
+@templates_group.command("export")
+@click.argument("folder", type=click.Path(file_okay=False))
+def templates_export_command(folder: str) -> None:
+    """把评价申请表、评价报告两个模板复制到 FOLDER。"""
+    from ..documents import export_templates
+
+    paths = export_templates(folder)
+    click.echo("已导出模板（可在 Word/WPS 中修改文字和格式，{{ }} 与 {% %} 占位符请保留）：")
+    for path in paths:
+        click.echo(f"  {path}")
+
+
+@main.command("archive")
+@click.argument("folder", required=False, type=click.Path(file_okay=False, exists=True))
+@click.option("--verify", "verify_zip", type=click.Path(dir_okay=False), help="校验一个已生成的评价档案 zip。")
+def archive_command(folder: str | None, verify_zip: str | None) -> None:
+    """生成评价档案（规范第 9 章）：评分表、汇总表、检查报告、评价报告等打包为一个 zip。"""
+    from ..archive import verify_archive, write_archive
+    from ..errors import QiError
+
+    if verify_zip:
+        if folder:
+            raise click.UsageError("--verify 与评价目录不能同时给出。")
+        problems = verify_archive(verify_zip)
+        if problems:
+            click.echo(f"档案 {verify_zip} 校验未通过，发现 {len(problems)} 个问题：")
+            for problem in problems:
+                click.echo(f"  {problem}")
+            raise QiError("档案与其清单（manifest.json）不一致。", exit_code=1)
+        click.echo(f"档案 {verify_zip} 校验通过：所有文件与清单一致。")
+        return
+    if not folder:
+        raise click.UsageError("请给出评价目录，或用 --verify ZIP 校验档案。")
+    path = write_archive(folder)
+    click.echo(f"已生成评价档案：{path}")

@@ -1,0 +1,143 @@
+"""Clause 9's archive: complete, UTF-8 named, and verifiable after the fact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from qi_excel.archive import MANIFEST, verify_archive, write_archive
+from qi_excel.collect import load_accepted
+from qi_excel.consolidate import consolidate_folder
+from qi_excel.documents import write_application, write_report
+from qi_excel.errors import QiError
+from qi_excel.evaluation import (
+    APPLICATION_FILE,
+    CHECK_REPORT_FILE,
+    CONSOLIDATION_FILE,
+    LEDGER_FILE,
+    PROJECT_FILE,
+    REPORT_FILE,
+    SUMMARY_FILE,
+    load_secret,
+)
+from test_documents import build_evaluated
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory) -> Path:
+    folder = build_evaluated(tmp_path_factory.mktemp("arch") / "评价")
+    write_application(folder)
+    write_report(folder)
+    return folder
+
+
+@pytest.fixture
+def folder(reported: Path, tmp_path: Path) -> Path:
+    copy = Path(shutil.copytree(reported, tmp_path / "评价"))
+    # copytree keeps mtimes, so the report stays newer than the consolidation
+    return copy
+
+
+def _rewrite(zip_path: Path, change) -> None:
+    """Rebuild the zip with ``change(name, data) -> data | None`` (None drops the member)."""
+    with zipfile.ZipFile(zip_path) as zf:
+        members = [(i, zf.read(i)) for i in zf.infolist()]
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in members:
+            new = change(info.filename, data)
+            if new is not None:
+                zf.writestr(info, new)
+
+
+def test_archive_holds_every_record_with_manifest(folder: Path) -> None:
+    path = write_archive(folder)
+    assert path.parent == folder and path.name.startswith("评价档案-") and path.suffix == ".zip"
+    with zipfile.ZipFile(path) as zf:
+        names = [i.filename for i in zf.infolist()]
+        for info in zf.infolist():
+            if not info.filename.isascii():
+                assert info.flag_bits & 0x800, info.filename
+        manifest = json.loads(zf.read(MANIFEST).decode("utf-8"))
+        contents = {n: zf.read(n) for n in names}
+    accepted = sorted(p.relative_to(folder).as_posix() for p in (folder / "回收").glob("*.xlsx"))
+    assert len(accepted) == 8  # 7 experts + the self-evaluation, nothing superseded here
+    assert len(load_accepted(folder)) == 8
+    for expected in [PROJECT_FILE, LEDGER_FILE, CHECK_REPORT_FILE, SUMMARY_FILE, REPORT_FILE, APPLICATION_FILE, *accepted]:
+        assert expected in names, expected
+    assert manifest["evaluation_id"] == load_secret(folder).evaluation_id
+    assert manifest["created_at"]
+    listed = {f["path"]: f for f in manifest["files"]}
+    assert set(listed) == set(names) - {MANIFEST}
+    for name, entry in listed.items():
+        assert entry["sha256"] == hashlib.sha256(contents[name]).hexdigest()
+        assert entry["size"] == len(contents[name]) == (folder / name).stat().st_size
+        assert contents[name] == (folder / name).read_bytes()
+    assert verify_archive(path) == []
+
+
+def test_tampered_archive_names_each_file(folder: Path) -> None:
+    path = write_archive(folder)
+
+    def change(name: str, data: bytes) -> bytes | None:
+        if name == REPORT_FILE:
+            return data + b"\0"
+        if name == SUMMARY_FILE:
+            return None
+        return data
+
+    _rewrite(path, change)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("补充说明.txt", "后来加的")
+    problems = verify_archive(path)
+    assert len(problems) == 3
+    assert any("改动" in p and REPORT_FILE in p for p in problems)
+    assert any("缺少" in p and SUMMARY_FILE in p for p in problems)
+    assert any("多出" in p and "补充说明.txt" in p for p in problems)
+
+
+def test_zip_we_did_not_write_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "别人的.zip"
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("a.txt", "x")
+    with pytest.raises(QiError, match="不是 qi-excel 生成的评价档案"):
+        verify_archive(other)
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr(MANIFEST, json.dumps({"files": []}))
+    with pytest.raises(QiError, match="不是 qi-excel 生成的评价档案"):
+        verify_archive(other)
+    junk = tmp_path / "坏.zip"
+    junk.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(QiError, match="不是有效的 zip 文件"):
+        verify_archive(junk)
+
+
+def test_incomplete_folder_is_refused_listing_what_is_missing(folder: Path) -> None:
+    (folder / REPORT_FILE).unlink()
+    (folder / SUMMARY_FILE).unlink()
+    with pytest.raises(QiError) as err:
+        write_archive(folder)
+    assert REPORT_FILE in str(err.value) and SUMMARY_FILE in str(err.value)
+    assert not list(folder.glob("评价档案-*.zip"))
+
+
+def test_report_older_than_consolidation_is_refused(folder: Path) -> None:
+    report = folder / REPORT_FILE
+    stamp = (folder / CONSOLIDATION_FILE).stat().st_mtime
+    os.utime(report, (stamp - 60, stamp - 60))
+    with pytest.raises(QiError, match="qi-excel report"):
+        write_archive(folder)
+
+
+def test_draft_consolidation_is_not_archived(folder: Path) -> None:
+    consolidate_folder(folder, draft=True)
+    write_report(folder, draft=True)
+    stamp = (folder / CONSOLIDATION_FILE).stat().st_mtime
+    os.utime(folder / REPORT_FILE, (stamp + 60, stamp + 60))
+    with pytest.raises(QiError, match="草稿"):
+        write_archive(folder)
