@@ -1,0 +1,81 @@
+"""Checking returned workbooks: ms per workbook (read + every check) vs an openpyxl full load.
+
+Target (issue 4): 700 returned workbooks in <= 5 ms each on one core, all checks included.
+Run: python benchmarks/bench_collect.py   (timings are printed, never asserted)
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from qi_excel.checks import check_workbook  # noqa: E402
+from qi_excel.evaluation import load_issued, load_project, load_secret, new_evaluation  # noqa: E402
+from qi_excel.returned import ReadError, read_returned  # noqa: E402
+from qi_excel.rubric import shipped_rubric  # noqa: E402
+from qi_excel.workbook import issue_workbooks  # noqa: E402
+from xlsx_edit import fill, issued_bytes  # noqa: E402
+
+CORPUS = Path("/work/shared/corpus/excel-made")
+
+
+def main() -> None:
+    rubric = shipped_rubric()
+    rng = random.Random(4)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "评价"
+        new_evaluation(folder, sample=True)
+        issue_workbooks(folder)
+        secret, (_, panel), issued = load_secret(folder), load_project(folder), load_issued(folder)
+        blanks = {e.expert_id: issued_bytes(folder, e.expert_id) for e in panel.experts}
+        files: list[bytes] = []
+        for i in range(700):
+            expert = panel.experts[i % len(panel.experts)]
+            scores = {c.id: rng.choice(c.allowed.values()) for c in rubric.score_cells}
+            remarks = {c.id: "扣分说明" for c in rubric.score_cells if scores[c.id] < c.max}
+            files.append(fill(blanks[expert.expert_id], rubric, scores, remarks=remarks, sign=expert.name))
+
+    def check(data: bytes) -> int:
+        rw = read_returned(data, "x.xlsx", rubric=rubric)
+        return len(check_workbook(rw, rubric=rubric, evaluation_id=secret.evaluation_id, key=secret.hmac_key,
+                                  panel=panel, issued=issued))
+
+    for data in files[:20]:
+        check(data)  # warm caches
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        found = sum(check(d) for d in files)
+        best = min(best, time.perf_counter() - t)
+    print(f"read + check, 700 returned workbooks: {best * 1000 / len(files):.2f} ms each "
+          f"({best:.2f} s total, {found} findings; target <= 5 ms)")
+
+    from openpyxl import load_workbook
+
+    sample = files[:50]
+    t = time.perf_counter()
+    for d in sample:
+        load_workbook(BytesIO(d)).close()
+    print(f"openpyxl full load (baseline, no checks): {(time.perf_counter() - t) * 1000 / len(sample):.2f} ms each")
+
+    if CORPUS.is_dir():
+        corpus = [p.read_bytes() for p in sorted(CORPUS.glob("*.xlsx"))]
+        t = time.perf_counter()
+        for d in corpus:
+            try:
+                read_returned(d, "c.xlsx", rubric=rubric)
+            except ReadError:
+                pass
+        dt = time.perf_counter() - t
+        print(f"corpus ({len(corpus)} Excel-made files) read: {dt * 1000 / len(corpus):.2f} ms each ({dt:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""检查报告.xlsx: every finding of every returned file, one row each, ready to filter and print.
+
+The organizer works from this sheet: filter by expert or by 拒收, copy a message into an
+e-mail. Everything an expert wrote reaches it only as text (``write_string``), so a remark
+that starts with ``=`` can never turn into a formula here. The file carries a fixed
+creation time and is only replaced when its content changes, so re-running collect over the
+same files leaves it untouched.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from .checks import SEVERITY_LABEL, Finding
+from .fileio import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from .collect import ExpertStatus
+
+_HEADERS = ("序号", "专家编号", "专家", "文件", "状态", "级别", "问题代码", "单元格", "问题说明（可直接转发给专家）")
+_WIDTHS = (5, 8, 9, 26, 8, 6, 20, 13, 62)
+_STATUS = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
+_FIXED_TIME = datetime(2000, 1, 1)
+
+_STATUS_HEADERS = ("专家编号", "专家", "邮箱", "是否发放", "交回文件数", "状态", "使用的文件", "待处理的问题")
+_STATUS_WIDTHS = (9, 10, 26, 9, 10, 24, 40, 80)
+
+
+def write_check_report(
+    path: Path,
+    rows: Sequence[tuple[Mapping[str, Any], str, tuple[Finding, ...]]],
+    people: Sequence["ExpertStatus"],
+) -> Path:
+    """Write ``path`` from ledger entries (entry, status, findings) and the panel status."""
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False})
+    latest = max((str(e.get("first_seen") or "") for e, _, _ in rows), default="")
+    try:
+        created = datetime.fromisoformat(latest).replace(tzinfo=None) if latest else _FIXED_TIME
+    except ValueError:
+        created = _FIXED_TIME
+    wb.set_properties({"title": "回收检查报告", "author": "qi-excel", "created": created})
+    base = {"font_name": "等线", "font_size": 10, "valign": "top", "text_wrap": True, "border": 1}
+    head = wb.add_format(base | {"bold": True, "bg_color": "#DDEBF7", "align": "center", "valign": "vcenter"})
+    text = wb.add_format(base)
+    error = wb.add_format(base | {"font_color": "#C00000", "bold": True})
+    warning = wb.add_format(base | {"font_color": "#9C5700"})
+    ok = wb.add_format(base | {"font_color": "#006100"})
+    title = wb.add_format({"font_name": "等线", "font_size": 14, "bold": True})
+
+    ws = wb.add_worksheet("检查结果")
+    ws.write_string(0, 0, "回收检查报告：每行一个问题；“拒收”的文件须退回专家修改后重新发送", title)
+    for c, (h, w) in enumerate(zip(_HEADERS, _WIDTHS)):
+        ws.write_string(1, c, h, head)
+        ws.set_column(c, c, w)
+    r = 2
+    n = 0
+    for entry, status, found in rows:
+        sources = entry.get("sources") or []
+        label = str(entry.get("label") or (sources[0] if sources else ""))
+        items: list[Finding | None] = list(found) or [None]
+        for f in items:
+            n += 1
+            ws.write_number(r, 0, n, text)
+            ws.write_string(r, 1, str(entry.get("expert_id") or ""), text)
+            ws.write_string(r, 2, str(entry.get("expert_name") or ""), text)
+            ws.write_string(r, 3, label, text)
+            ws.write_string(r, 4, _STATUS.get(status, status), error if status == "rejected" else text)
+            if f is None:
+                ws.write_string(r, 5, "—", ok)
+                ws.write_string(r, 6, "", text)
+                ws.write_string(r, 7, "", text)
+                ws.write_string(r, 8, "检查通过，已接收。" if status == "accepted" else "", ok)
+            else:
+                fmt = error if f.severity == "error" else warning
+                ws.write_string(r, 5, SEVERITY_LABEL[f.severity], fmt)
+                ws.write_string(r, 6, f.code, text)
+                ws.write_string(r, 7, f.cell or "", text)
+                ws.write_string(r, 8, f.message, text)
+            r += 1
+    ws.autofilter(1, 0, max(r - 1, 1), len(_HEADERS) - 1)
+    ws.freeze_panes(2, 0)
+    _print_setup(ws, 1)
+
+    st = wb.add_worksheet("专家进度")
+    st.write_string(0, 0, "专家交回情况：状态不是“已接收”的专家需要联系", title)
+    for c, (h, w) in enumerate(zip(_STATUS_HEADERS, _STATUS_WIDTHS)):
+        st.write_string(1, c, h, head)
+        st.set_column(c, c, w)
+    for i, p in enumerate(people, 2):
+        errors = [f for f in p.findings if f.severity == "error"] if not p.accepted else list(p.findings)
+        todo = "\n".join(f"{SEVERITY_LABEL[f.severity]}：{f.message}" for f in errors[:5])
+        if len(errors) > 5:
+            todo += f"\n……另有 {len(errors) - 5} 项，见“检查结果”"
+        st.write_string(i, 0, p.expert_id, text)
+        st.write_string(i, 1, p.name, text)
+        st.write_string(i, 2, p.email, text)
+        st.write_string(i, 3, "是" if p.issued else "否", text)
+        st.write_number(i, 4, p.returned, text)
+        st.write_string(i, 5, p.state, ok if p.accepted else error)
+        st.write_string(i, 6, p.stored or "", text)
+        st.write_string(i, 7, todo, text)
+    st.autofilter(1, 0, max(len(people) + 1, 1), len(_STATUS_HEADERS) - 1)
+    st.freeze_panes(2, 0)
+    _print_setup(st, 1)
+    wb.close()
+    data = buf.getvalue()
+    try:
+        if path.is_file() and _same_content(path.read_bytes(), data):
+            return path
+    except OSError:
+        pass
+    return write_bytes_atomic(path, data)
+
+
+def _print_setup(ws: Any, header_row: int) -> None:
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0, header_row)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.set_footer("&C第 &P 页，共 &N 页")
+
+
+def _same_content(old: bytes, new: bytes) -> bool:
+    """Compare two xlsx packages by their members (zip timestamps may differ)."""
+    import zipfile
+
+    try:
+        a, b = zipfile.ZipFile(io.BytesIO(old)), zipfile.ZipFile(io.BytesIO(new))
+        if sorted(a.namelist()) != sorted(b.namelist()):
+            return False
+        return all(a.read(n) == b.read(n) for n in a.namelist())
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        return False

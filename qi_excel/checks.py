@@ -1,0 +1,531 @@
+"""Deciding whether a returned workbook can be trusted and used: pure checks, no I/O.
+
+Each problem becomes a ``Finding`` with a stable code, a severity (error = 拒收, warning =
+提醒), the sheet!cell it is about and a Chinese sentence an organizer can forward to the
+expert as it is. Errors mean the file cannot be used as sent; warnings are worth a look but
+the scores are still sound (totals are always recomputed from the score cells).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Iterable, Literal, Mapping, Sequence
+
+from . import layout as L
+from .evaluation import SELF_ID, IssuedRecord, Panel
+from .identity import verify
+from .returned import ReturnedWorkbook, formula_rows
+from .rubric import Rubric
+
+Severity = Literal["error", "warning"]
+
+# Every code a finding can carry, with its severity; the codes are a stable contract
+# (JSON output, 检查报告.xlsx, scripts).
+CODES: dict[str, Severity] = {
+    # what the file is
+    "NOT_WORKBOOK": "error",
+    "CORRUPT": "error",
+    "ENCRYPTED": "error",
+    "LEGACY_XLS": "error",
+    "WRONG_TYPE_DOCX": "error",
+    "WRONG_TYPE_ODS": "error",
+    "WRONG_TYPE": "error",
+    "TOO_LARGE": "error",
+    "ZIP_BOMB": "error",
+    "NO_ATTACHMENT": "error",
+    "READ_FAILED": "error",
+    # whose it is
+    "NOT_ISSUED": "error",
+    "WRONG_EVALUATION": "error",
+    "UNKNOWN_EXPERT": "error",
+    "BAD_SIGNATURE": "error",
+    "SELF_AS_EXPERT": "error",
+    "EXPERT_RENAMED": "warning",
+    "REISSUED": "warning",
+    # what it contains
+    "RUBRIC_CHANGED": "error",
+    "STRUCTURE_CHANGED": "error",
+    "SCORE_NOT_ALLOWED": "error",
+    "SCORE_TEXT": "error",
+    "SCORE_FORMULA": "error",
+    "SCORE_BLANK": "error",
+    "TOTAL_FORMULA_CHANGED": "warning",
+    "CACHED_TOTAL_MISMATCH": "warning",
+    "PROTECTION_REMOVED": "warning",
+    "REMARK_MISSING": "warning",
+    "SIGNATURE_BLANK": "warning",
+    "DATE_BLANK": "warning",
+    # between files (set by collect)
+    "DUPLICATE": "warning",
+    "SUPERSEDED": "warning",
+}
+
+SEVERITY_LABEL = {"error": "拒收", "warning": "提醒"}
+MAX_CELL_FINDINGS = 12  # per kind of cell finding, so a wholly wrong file stays readable
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: Severity
+    cell: str | None  # "评分表!G12" where it applies
+    message: str
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"code": self.code, "severity": self.severity, "cell": self.cell, "message": self.message}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, object]) -> "Finding":
+        sev = "warning" if d.get("severity") == "warning" else "error"
+        cell = d.get("cell")
+        return cls(str(d.get("code", "")), sev, str(cell) if cell else None, str(d.get("message", "")))
+
+
+def finding(code: str, message: str, cell: str | None = None) -> Finding:
+    return Finding(code, CODES[code], cell, message)
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.severity == "error" for f in findings)
+
+
+def sheet_ref(ref: str, sheet: str = L.SCORE_SHEET) -> str:
+    return f"{sheet}!{ref}"
+
+
+# ───────────────────────────── entry point ─────────────────────────────
+
+
+def check_workbook(
+    rw: ReturnedWorkbook,
+    *,
+    rubric: Rubric,
+    evaluation_id: str,
+    key: bytes,
+    panel: Panel,
+    issued: Sequence[IssuedRecord] = (),
+    sender: str | None = None,
+) -> list[Finding]:
+    """Every finding for ``rw``; identity problems stop the checks (nothing else is trusted).
+
+    ``sender`` is the From address when the file came attached to an e-mail.
+    """
+    out = _check_identity(rw, rubric, evaluation_id, key, panel, issued, sender)
+    if has_errors(out):
+        return out
+    lay = L.score_sheet_layout(rubric)
+    structure = _check_structure(rw, rubric, lay)
+    out += structure
+    if any(f.code == "STRUCTURE_CHANGED" for f in structure):
+        return out  # positions are unreliable: judging scores would name the wrong cells
+    score_findings, values = _check_scores(rw, lay)
+    out += score_findings
+    out += _check_totals(rw, lay, values if not has_errors(score_findings) else None)
+    out += _check_protection(rw)
+    out += _check_remarks(rw, lay, values)
+    out += _check_signature(rw, lay)
+    return out
+
+
+# ───────────────────────────── identity ─────────────────────────────
+
+
+def _check_identity(
+    rw: ReturnedWorkbook,
+    rubric: Rubric,
+    evaluation_id: str,
+    key: bytes,
+    panel: Panel,
+    issued: Sequence[IssuedRecord],
+    sender: str | None,
+) -> list[Finding]:
+    meta = rw.meta
+    if not rw.has_score_sheet and not meta:
+        sheets = "、".join(s.name for s in rw.sheets[:6]) or "无"
+        return [finding(
+            "NOT_ISSUED",
+            f"这不是本次评价发放的评分工作簿：文件中没有“{L.SCORE_SHEET}”工作表和身份信息（现有工作表：{sheets}）。"
+            "请使用发给您的评分工作簿填写后发送。",
+        )]
+    if not meta.get("signature") or not meta.get("evaluation_id"):
+        return [finding(
+            "NOT_ISSUED",
+            "文件中找不到发放时写入的身份信息（隐藏的 _qi 工作表缺失或被清空），无法确认是本次评价发放的工作簿。"
+            "请在发给您的原工作簿上填写，不要复制到新建的工作簿中。",
+        )]
+    if meta.get("evaluation_id") != evaluation_id:
+        return [finding(
+            "WRONG_EVALUATION",
+            f"这份工作簿属于另一次评价（评价编号 {meta.get('evaluation_id')}，本次为 {evaluation_id}），"
+            "请发送本次评价的评分工作簿。",
+        )]
+    if meta.get("rubric_fingerprint") != rubric.fingerprint:
+        return [finding(
+            "RUBRIC_CHANGED",
+            "这份工作簿发放时使用的评价表与本次评价的评价表不一致，分值无法对应。请使用本次重新发放的评分工作簿。",
+        )]
+    if not verify(key, meta, rubric.source_text, meta.get("signature", "")):
+        return [finding(
+            "BAD_SIGNATURE",
+            "工作簿隐藏的身份信息与签名不符（被修改过，或不是本评价组织发放的），不能确认填写人身份。"
+            "请使用发给您的原工作簿填写后发送。",
+        )]
+    out: list[Finding] = []
+    kind, expert_id = meta.get("kind", ""), meta.get("expert_id", "")
+    if kind == "self" or expert_id == SELF_ID:
+        return _check_self(rw, L.score_sheet_layout(rubric), panel, sender)
+    expert = panel.by_id(expert_id)
+    if expert is None:
+        return [finding(
+            "UNKNOWN_EXPERT",
+            f"这份工作簿是发给 {meta.get('expert_name') or expert_id}（{expert_id}）的，但该专家已不在"
+            "评价项目.xlsx 的专家组名单中。如名单有误请先更正并重新发放。",
+        )]
+    if expert.name != meta.get("expert_name"):
+        out.append(finding(
+            "EXPERT_RENAMED",
+            f"工作簿发放给“{meta.get('expert_name')}”，专家组名单中 {expert_id} 现为“{expert.name}”；"
+            "如名单更正过姓名可忽略。",
+        ))
+    mine = [r for r in issued if r.expert_id == expert_id and r.kind == kind]
+    if mine and all(r.issued_at != meta.get("issued_at") for r in mine):
+        out.append(finding(
+            "REISSUED",
+            f"这是 {meta.get('issued_at')} 发放的旧版工作簿，之后已于 {mine[-1].issued_at} 重新发放；"
+            "如专家在新版上重新填写过，请以新版为准。",
+        ))
+    return out
+
+
+def _check_self(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: str | None) -> list[Finding]:
+    """A valid self-evaluation is fine as itself; it must not stand in for an expert's return."""
+    names = {e.name: e for e in panel.experts if e.name}
+    emails = {e.email.strip().lower(): e for e in panel.experts if e.email}
+    shown = rw.cell(L.EXPERT_NAME_CELL).text().strip()
+    for label, ref, value in (("签名", lay.signature_cell, rw.sign_name), ("评价专家", L.EXPERT_NAME_CELL, shown)):
+        for name, e in names.items():
+            if value and name in value:
+                return [finding(
+                    "SELF_AS_EXPERT",
+                    f"这是申报单位的自我评价工作簿，却在{label}处写了专家“{e.name}”的姓名。专家须使用发给本人的"
+                    "评分工作簿打分，不能使用自评表。",
+                    sheet_ref(ref),
+                )]
+    if sender and sender.strip().lower() in emails:
+        e = emails[sender.strip().lower()]
+        return [finding(
+            "SELF_AS_EXPERT",
+            f"这是申报单位的自我评价工作簿，却由专家“{e.name}”（{sender}）发来。专家须使用发给本人的评分工作簿打分，"
+            "不能使用自评表。",
+        )]
+    return []
+
+
+# ───────────────────────────── structure and rubric text ─────────────────────────────
+
+
+def _norm(text: str) -> str:
+    """Text compared without whitespace: programs re-wrap lines, people do not retype rubrics."""
+    return re.sub(r"\s+", "", text.replace("_x000D_", ""))
+
+
+def _check_structure(rw: ReturnedWorkbook, rubric: Rubric, lay: L.SheetLayout) -> list[Finding]:
+    if not rw.has_score_sheet:
+        return [finding("STRUCTURE_CHANGED", f"工作簿中的“{L.SCORE_SHEET}”工作表被删除或改名，无法读取分值。请使用原工作簿填写。")]
+    out: list[Finding] = []
+    # Row identity: column D holds the id of every item / part row. A mismatch means rows were
+    # inserted, deleted or moved, and nothing below can be read by position.
+    for row in lay.rows:
+        if row.kind not in ("item", "part"):
+            continue
+        got = rw.cell(f"{L.COL_ID}{row.row}").text().strip()
+        if got != row.id:
+            shown = f"“{got}”" if got else "空白"
+            return [finding(
+                "STRUCTURE_CHANGED",
+                f"{L.SCORE_SHEET}第 {row.row} 行的编号应为 {row.id}，实际为{shown}：表格中的行被插入、删除或移动过，"
+                "分值无法与评分项对应。请在发给您的原工作簿上填写，不要增删或移动行。",
+                sheet_ref(f"{L.COL_ID}{row.row}"),
+            )]
+    # Defined names follow rows an expert inserts in Excel/WPS; they must still point home.
+    for row in lay.inputs:
+        assert row.cell is not None
+        target = rw.defined_names.get(L.score_name(row.cell.id))
+        if target is None:
+            continue
+        ref = target.split("!")[-1].replace("$", "")
+        if ref != row.score_ref:
+            return [finding(
+                "STRUCTURE_CHANGED",
+                f"{row.id} 的得分格已从 {row.score_ref} 移到 {ref}：表格结构被改动过（行或单元格被插入、删除或移动）。"
+                "请在发给您的原工作簿上填写。",
+                sheet_ref(row.score_ref),
+            )]
+    # Maxima and rubric text of every item / part row.
+    texts = _expected_texts(rubric, lay)
+    for row in lay.rows:
+        if row.kind not in ("item", "part"):
+            continue
+        mref = f"{L.COL_MAX}{row.row}"
+        mcell = rw.cell(mref)
+        if mcell.number() != Decimal(row.max) or mcell.kind not in ("number", "formula"):
+            out.append(finding(
+                "RUBRIC_CHANGED",
+                f"{mref}（{row.id}）的分值应为 {row.max}，实际为“{mcell.text() or '空白'}”：评价表内容被改动过。",
+                sheet_ref(mref),
+            ))
+        expected = texts.get(row.row)
+        if expected is not None:
+            tref = f"{L.COL_CRITERION}{row.row}"
+            got = _norm(rw.cell(tref).text())
+            # part rows show "（n）name": the number prefix is the writer's, the name the rubric's
+            if got != expected and not (row.kind == "part" and got.endswith(expected) and len(got) - len(expected) <= 6):
+                out.append(finding(
+                    "RUBRIC_CHANGED",
+                    f"{tref}（{row.id}）的评分标准文字与发放时不一致：评价表内容被改动过。",
+                    sheet_ref(tref),
+                ))
+        if len(out) >= MAX_CELL_FINDINGS:
+            break
+    if out:
+        out = [finding(
+            f.code,
+            f.message + "请使用发给您的原工作簿重新填写，不要修改评价表内容。",
+            f.cell,
+        ) for f in out]
+    return out
+
+
+_TEXTS: dict[str, dict[int, str]] = {}
+
+
+def _expected_texts(rubric: Rubric, lay: L.SheetLayout) -> dict[int, str]:
+    """Normalised criterion / part text per row, computed once per rubric."""
+    got = _TEXTS.get(rubric.fingerprint)
+    if got is None:
+        got = {row.row: t for row in lay.rows if (t := _expected_text(row)) is not None}
+        _TEXTS[rubric.fingerprint] = got
+    return got
+
+
+def _expected_text(row: L.Row) -> str | None:
+    if row.kind == "part" and row.cell is not None and row.cell.part is not None:
+        return _norm(row.cell.part.name)
+    if row.kind == "item" and row.item is not None:
+        return _norm(row.item.criterion)
+    return None
+
+
+# ───────────────────────────── scores ─────────────────────────────
+
+
+def _check_scores(rw: ReturnedWorkbook, lay: L.SheetLayout) -> tuple[list[Finding], dict[int, Decimal]]:
+    """Findings per score cell, and the numeric score per row for cells that hold one."""
+    out: list[Finding] = []
+    values: dict[int, Decimal] = {}
+    counts: dict[str, int] = {}
+    blanks: list[L.Row] = []
+
+    def add(code: str, message: str, ref: str) -> None:
+        counts[code] = counts.get(code, 0) + 1
+        if counts[code] <= MAX_CELL_FINDINGS:
+            out.append(finding(code, message, sheet_ref(ref)))
+
+    for row in lay.inputs:
+        sc = row.cell
+        assert sc is not None
+        raw = rw.scores.get(sc.id) or rw.cell(row.score_ref)
+        where = f"{L.SCORE_SHEET}!{row.score_ref}（{sc.label}）"
+        allowed = sc.allowed.describe()
+        if raw.is_blank:
+            blanks.append(row)
+            continue
+        if raw.kind == "formula":
+            add("SCORE_FORMULA", f"{where}填入的是公式“={raw.formula}”，得分格只能直接填写分数（允许的分值为 {allowed}），"
+                "请改为数字后重新发送。", row.score_ref)
+            continue
+        if raw.kind in ("text", "bool", "error"):
+            what = {"bool": "逻辑值", "error": "错误值"}.get(raw.kind, "文字")
+            add("SCORE_TEXT", f"{where}填写的是{what}“{_clip(raw.text())}”而不是数字，该项允许的分值为 {allowed}，"
+                "请改为数字后重新发送。", row.score_ref)
+            continue
+        d = raw.number()
+        if d is None:
+            add("SCORE_TEXT", f"{where}的内容“{_clip(raw.value)}”无法识别为数字，该项允许的分值为 {allowed}，"
+                "请改正后重新发送。", row.score_ref)
+            continue
+        if d != d.to_integral_value() or int(d) not in sc.allowed:
+            add("SCORE_NOT_ALLOWED", f"{where}填写了 {raw.text()} 分，该项允许的分值为 {allowed}，请改正后重新发送。",
+                row.score_ref)
+            continue
+        values[row.row] = d
+    if blanks and len(blanks) == len(lay.inputs):
+        first = blanks[0]
+        out.append(finding(
+            "SCORE_BLANK",
+            f"{L.SCORE_SHEET}中全部 {len(blanks)} 个得分格（{first.score_ref}~{blanks[-1].score_ref}）都没有打分："
+            "发回的可能是未填写的空白工作簿，或填写后没有保存。请填写后保存并重新发送。",
+            sheet_ref(first.score_ref),
+        ))
+    elif blanks:
+        refs = "、".join(r.score_ref for r in blanks[:MAX_CELL_FINDINGS])
+        more = f"等 {len(blanks)} 格" if len(blanks) > MAX_CELL_FINDINGS else ""
+        for r in blanks[:MAX_CELL_FINDINGS]:
+            assert r.cell is not None
+            out.append(finding(
+                "SCORE_BLANK",
+                f"{L.SCORE_SHEET}!{r.score_ref}（{r.cell.label}）没有打分，请填写后重新发送"
+                f"（未打分的格：{refs}{more}）。" if r is blanks[0] else
+                f"{L.SCORE_SHEET}!{r.score_ref}（{r.cell.label}）没有打分，请填写后重新发送。",
+                sheet_ref(r.score_ref),
+            ))
+    for code, n in counts.items():
+        if n > MAX_CELL_FINDINGS:
+            out.append(finding(code, f"另有 {n - MAX_CELL_FINDINGS} 个得分格存在同样问题，详见工作簿。"))
+    return out, values
+
+
+def _clip(text: str, n: int = 30) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ───────────────────────────── totals ─────────────────────────────
+
+
+def expected_totals(lay: L.SheetLayout, values: Mapping[int, Decimal]) -> dict[int, Decimal]:
+    """Score per row for every formula row, computed from the input rows' values."""
+    out = dict(values)
+    for row in lay.rows:
+        if row.sum_rows:
+            out[row.row] = sum((out.get(r, Decimal(0)) for r in row.sum_rows), Decimal(0))
+    return out
+
+
+def _check_totals(rw: ReturnedWorkbook, lay: L.SheetLayout, values: dict[int, Decimal] | None) -> list[Finding]:
+    out: list[Finding] = []
+    changed = 0
+    formula_rows_ok: list[L.Row] = []
+    for row in lay.rows:
+        if not row.sum_rows:
+            continue
+        cell = rw.cell(row.score_ref)
+        what = _total_label(row)
+        problem = None
+        if cell.kind != "formula":
+            problem = f"填入的是“{cell.text() or '空白'}”" if not cell.is_blank else "被清空"
+        else:
+            parsed = formula_rows(cell.formula, L.COL_SCORE)
+            if parsed is None or parsed[1] or sorted(parsed[0]) != sorted(row.sum_rows):
+                problem = f"公式被改为“={_clip(cell.formula, 60)}”"
+        if problem:
+            changed += 1
+            if changed <= MAX_CELL_FINDINGS:
+                out.append(finding(
+                    "TOTAL_FORMULA_CHANGED",
+                    f"{L.SCORE_SHEET}!{row.score_ref}（{what}）的计算公式{problem}。汇总时按各项得分重新计算，不受影响；"
+                    "如需退回，请专家使用原工作簿。",
+                    sheet_ref(row.score_ref),
+                ))
+        else:
+            formula_rows_ok.append(row)
+    if values is None or not formula_rows_ok:
+        return out
+    expected = expected_totals(lay, values)
+    cached = [(row, rw.cell(row.score_ref).number()) for row in formula_rows_ok]
+    known = [(row, v) for row, v in cached if v is not None]
+    # A file written by a program that does not calculate (openpyxl, a script) carries no
+    # cached results, or the writer's zeros: nothing the expert saw can disagree then.
+    if not known or all(v == 0 for _, v in known):
+        return out
+    wrong = [(row, v) for row, v in known if v != expected[row.row]]
+    if wrong:
+        row, v = next(((r, v) for r, v in wrong if r.kind == "total"), wrong[0])
+        out.append(finding(
+            "CACHED_TOTAL_MISMATCH",
+            f"{L.SCORE_SHEET}!{row.score_ref}（{_total_label(row)}）文件中保存的结果为 {_plain(v)}，"
+            f"按各项得分计算应为 {_plain(expected[row.row])}（共 {len(wrong)} 处合计不一致）。"
+            "通常是表格未重新计算就保存（如关闭了自动重算）；汇总时以各项得分为准。"
+            "请专家核对自己看到的总分是否与逐项得分一致。",
+            sheet_ref(row.score_ref),
+        ))
+    return out
+
+
+def _total_label(row: L.Row) -> str:
+    if row.kind == "item":
+        return f"{row.id} 各分项合计"
+    return row.label
+
+
+def _plain(d: Decimal) -> str:
+    return str(d.quantize(Decimal(1))) if d == d.to_integral_value() else format(d.normalize(), "f")
+
+
+# ───────────────────────────── protection, remarks, signature ─────────────────────────────
+
+
+def _saved_by_libreoffice(rw: ReturnedWorkbook) -> bool:
+    return "libreoffice" in rw.application.lower() or "openoffice" in rw.application.lower()
+
+
+def _check_protection(rw: ReturnedWorkbook) -> list[Finding]:
+    out: list[Finding] = []
+    if not rw.score_sheet_protected:
+        out.append(finding(
+            "PROTECTION_REMOVED",
+            f"“{L.SCORE_SHEET}”工作表的保护已被撤销：评分标准等内容可能被改动。已核对评价表内容未变，分值可用；"
+            "请提醒专家不要撤销工作表保护。",
+            sheet_ref("A1"),
+        ))
+    # LibreOffice does not keep workbook-structure protection when it saves .xlsx; only a
+    # missing lock from another program means someone turned it off.
+    if not rw.workbook_protected and not _saved_by_libreoffice(rw):
+        out.append(finding(
+            "PROTECTION_REMOVED",
+            "工作簿结构保护已被撤销（可增删、改名或显示隐藏的工作表）。已核对身份信息和评价表内容未变，分值可用。",
+        ))
+    return out
+
+
+def _check_remarks(rw: ReturnedWorkbook, lay: L.SheetLayout, values: Mapping[int, Decimal]) -> list[Finding]:
+    out: list[Finding] = []
+    missing: list[L.Row] = []
+    for row in lay.inputs:
+        v = values.get(row.row)
+        if v is None or v >= row.max:
+            continue
+        item_id = row.item.id if row.item is not None else row.id
+        if rw.remarks.get(row.id) or rw.remarks.get(item_id):
+            continue
+        missing.append(row)
+    for row in missing[:MAX_CELL_FINDINGS]:
+        assert row.cell is not None
+        out.append(finding(
+            "REMARK_MISSING",
+            f"{L.SCORE_SHEET}!{row.score_ref}（{row.cell.label}）得 {_plain(values[row.row])} 分，低于满分 {row.max} 分，"
+            f"但 {row.note_ref} 没有填写扣分说明，请专家补充扣分理由。",
+            sheet_ref(row.note_ref),
+        ))
+    if len(missing) > MAX_CELL_FINDINGS:
+        out.append(finding("REMARK_MISSING", f"另有 {len(missing) - MAX_CELL_FINDINGS} 个扣分项没有填写扣分说明。"))
+    return out
+
+
+def _check_signature(rw: ReturnedWorkbook, lay: L.SheetLayout) -> list[Finding]:
+    out: list[Finding] = []
+    if not rw.sign_name:
+        out.append(finding(
+            "SIGNATURE_BLANK",
+            f"{L.SCORE_SHEET}!{lay.signature_cell}（专家签名）为空，请专家填写姓名（打印稿须亲笔签名）。",
+            sheet_ref(lay.signature_cell),
+        ))
+    if not rw.sign_date:
+        out.append(finding(
+            "DATE_BLANK",
+            f"{L.SCORE_SHEET}!{lay.sign_date_cell}（日期）为空，请专家填写评分日期。",
+            sheet_ref(lay.sign_date_cell),
+        ))
+    return out

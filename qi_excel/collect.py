@@ -1,0 +1,571 @@
+"""Collecting returned workbooks into the evaluation folder: where trust is decided.
+
+Experts send files by e-mail, sometimes twice, sometimes the wrong file. ``collect`` reads
+every candidate (an .xlsx, the .xlsx attachments of an .eml, or a folder of them), checks it,
+copies accepted originals into 回收/ under a content-hash name and keeps a ledger there, so
+a second run over the same files changes nothing and a later return from the same expert
+supersedes the earlier one (by the workbook's own save time, then arrival). Sources are only
+ever read. One bad file never stops the others: every failure becomes a finding.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import parseaddr, parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Iterator, Literal, Mapping, Sequence
+
+from . import evaluation as ev
+from .checks import Finding, check_workbook, finding, has_errors
+from .errors import QiError
+from .fileio import write_bytes_atomic
+from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned
+from .rubric import Rubric, shipped_rubric
+
+Status = Literal["accepted", "rejected", "superseded"]
+STATUS_LABEL = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
+
+MAX_EML_BYTES = 3 * MAX_FILE_BYTES  # base64 makes attachments a third larger
+LEDGER_VERSION = 1
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".ett", ".ods", ".xlsb", ".csv", ".xltx")
+_SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One candidate file of a collect run (an .xlsx, or one attachment of an .eml)."""
+
+    file: str  # as given on the command line / found in the folder; "mail.eml[附件名]" for attachments
+    expert_id: str | None
+    expert: str | None  # the expert's name (the applicant's for a self-evaluation)
+    kind: str | None  # "expert" / "self"
+    status: Status
+    findings: tuple[Finding, ...]
+    sha256: str | None = None
+    stored: str | None = None  # relative to the evaluation folder, for accepted/superseded
+    saved_at: str | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "warning")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "expert": self.expert,
+            "status": self.status,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    files: tuple[FileResult, ...]
+    report: Path
+    ledger: Path
+
+    def count(self, status: Status) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(f.status == "rejected" for f in self.files) else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"files": [f.to_json() for f in self.files]}
+
+
+@dataclass(frozen=True)
+class ExpertStatus:
+    """One line of ``qi-excel status``: what the organizer needs to chase this person."""
+
+    expert_id: str
+    name: str
+    email: str
+    issued: bool
+    issued_at: str | None
+    returned: int  # files received that claim to be this expert's
+    accepted: bool
+    stored: str | None  # the accepted file in use
+    saved_at: str | None
+    findings: tuple[Finding, ...]  # of the file in use, or of the latest rejected return
+
+    @property
+    def state(self) -> str:
+        if self.accepted:
+            warn = sum(1 for f in self.findings if f.severity == "warning")
+            return f"已接收（{warn} 项提醒）" if warn else "已接收"
+        if self.returned:
+            return "已交回但被拒收，需退回修改"
+        return "已发放，尚未交回" if self.issued else "尚未发放"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "expert_id": self.expert_id,
+            "name": self.name,
+            "issued": self.issued,
+            "returned": self.returned,
+            "accepted": self.accepted,
+            "state": self.state,
+            "file": self.stored,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+# ───────────────────────────── candidates ─────────────────────────────
+
+
+@dataclass
+class _Candidate:
+    label: str  # shown to the user
+    identity: str  # stable key of where it came from (resolved path [+ attachment])
+    arrival: str  # ISO time: e-mail Date, else file modification time
+    data: bytes | None = None
+    sender: str | None = None
+    findings: list[Finding] = field(default_factory=list)  # problems found before reading
+
+
+def _iso(ts: float | datetime) -> str:
+    dt = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, timezone.utc)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def safe_name(name: str, fallback: str = "附件") -> str:
+    """An attachment's name reduced to a harmless base name (no folders, no control characters)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[\x00-\x1f\x7f<>:\"|?*]", "", base).strip().lstrip(".").strip()
+    if len(base) > 120:
+        stem, dot, ext = base.rpartition(".")
+        base = (stem[: 110] + dot + ext[:9]) if dot else base[:120]
+    return base or fallback
+
+
+def _read_limited(path: Path, limit: int) -> bytes | None:
+    with path.open("rb") as fh:
+        data = fh.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def _too_large(size: int, limit: int) -> Finding:
+    return finding("TOO_LARGE", f"文件大小为 {size / 1048576:.1f} MB，超过 {limit / 1048576:.0f} MB 的上限，未打开。")
+
+
+def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
+    identity = str(path.resolve())
+    try:
+        st = path.stat()
+        arrival = _iso(st.st_mtime)
+    except OSError as exc:
+        yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{exc.strerror}。")])
+        return
+    if path.suffix.lower() == ".eml":
+        yield from _eml_candidates(path, label, identity, arrival, st.st_size)
+        return
+    cand = _Candidate(label, identity, arrival)
+    if st.st_size > MAX_FILE_BYTES:
+        cand.findings.append(_too_large(st.st_size, MAX_FILE_BYTES))
+    else:
+        try:
+            cand.data = _read_limited(path, MAX_FILE_BYTES)
+            if cand.data is None:
+                cand.findings.append(_too_large(MAX_FILE_BYTES + 1, MAX_FILE_BYTES))
+        except OSError as exc:
+            cand.findings.append(finding("READ_FAILED", f"无法读取文件（{exc.strerror}），可能正被其他程序占用。"))
+    yield cand
+
+
+def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: int) -> Iterator[_Candidate]:
+    if size > MAX_EML_BYTES:
+        yield _Candidate(label, identity, arrival, findings=[_too_large(size, MAX_EML_BYTES)])
+        return
+    try:
+        raw = _read_limited(path, MAX_EML_BYTES) or b""
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        sender = parseaddr(str(msg.get("From", "")))[1] or None
+        try:
+            date = msg.get("Date")
+            arrival = _iso(parsedate_to_datetime(str(date))) if date else arrival
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
+        parts = list(_attachments(msg))
+    except Exception as exc:  # noqa: BLE001 - a broken e-mail is a finding, never a traceback
+        yield _Candidate(label, identity, arrival, findings=[finding(
+            "READ_FAILED", f"无法解析这封邮件（{type(exc).__name__}），请把其中的评分工作簿另存后单独放入收件箱。")])
+        return
+    workbooks = 0
+    used: set[str] = set()
+    for i, (name, payload) in enumerate(parts, 1):
+        base = safe_name(name, f"附件{i}")
+        while base in used:
+            base = f"{i}-{base}"
+        used.add(base)
+        cand = _Candidate(f"{label}[{base}]", f"{identity}[{i}:{base}]", arrival, payload, sender)
+        if payload is None:
+            cand.findings.append(finding("READ_FAILED", f"邮件附件“{base}”无法解码。"))
+        elif len(payload) > MAX_FILE_BYTES:
+            cand.data = None
+            cand.findings.append(_too_large(len(payload), MAX_FILE_BYTES))
+        elif not _looks_like_workbook(base, payload):
+            cand.data = None
+            cand.findings.append(finding(
+                "NOT_WORKBOOK", f"邮件附件“{base}”不是 Excel 工作簿，未回收；如其中有评分内容，请专家使用发放的评分工作簿填写后发送。"))
+        workbooks += 1
+        yield cand
+    if workbooks == 0:
+        yield _Candidate(label, identity, arrival, sender=sender, findings=[finding(
+            "NO_ATTACHMENT", "这封邮件没有附件，找不到评分工作簿；请专家把填好的评分工作簿作为附件重新发送。")])
+
+
+def _attachments(msg: EmailMessage) -> Iterator[tuple[str, bytes | None]]:
+    """(name, bytes) of every attached file; inline pictures of the message body are skipped."""
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        name = part.get_filename()
+        disposition = (part.get_content_disposition() or "").lower()
+        if not name and disposition != "attachment":
+            continue
+        if disposition == "inline" and part.get_content_maintype() == "image":
+            continue
+        try:
+            payload = part.get_payload(decode=True)
+        except Exception:  # noqa: BLE001
+            payload = None
+        yield str(name or ""), payload if isinstance(payload, bytes) else None
+
+
+def _looks_like_workbook(name: str, data: bytes) -> bool:
+    """Attachments worth reading as a workbook: spreadsheet names, or zip / OLE2 contents."""
+    if name.lower().endswith(WORKBOOK_SUFFIXES):
+        return True
+    return data.startswith(b"PK\x03\x04") or data.startswith(b"\xd0\xcf\x11\xe0")
+
+
+def _gather(folder: Path, paths: Sequence[str | Path]) -> list[_Candidate]:
+    if not paths:
+        inbox = folder / ev.INBOX_DIR
+        if not inbox.is_dir():
+            raise QiError(f"找不到收件箱文件夹 {inbox}：请把专家交回的文件放入其中，或在命令中指定文件。")
+        paths = [inbox]
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise QiError(f"找不到：{'、'.join(missing)}。")
+    own = [(folder / d).resolve() for d in (ev.ACCEPTED_DIR, ev.ISSUE_DIR, ev.STATE_DIR)]
+    own_files = {(folder / f).resolve() for f in (
+        ev.PROJECT_FILE, ev.CHECK_REPORT_FILE, ev.SUMMARY_FILE, ev.APPLICATION_FILE, ev.REPORT_FILE, ev.PASSWORD_FILE)}
+    out: list[_Candidate] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for found in _walk(path):
+                resolved = found.resolve()
+                if resolved in own_files or any(resolved.is_relative_to(d) for d in own):
+                    continue
+                out.extend(_file_candidates(found, str(found)))
+        else:
+            out.extend(_file_candidates(path, str(p)))
+    return out
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            low = name.lower()
+            if name.startswith(("~$", ".~lock", ".")) or low in _SKIP_NAMES:
+                continue
+            p = Path(dirpath) / name
+            if p.is_file() and not p.is_symlink():
+                yield p
+
+
+# ───────────────────────────── the ledger ─────────────────────────────
+
+
+def _ledger_path(folder: Path) -> Path:
+    return folder / ev.LEDGER_FILE
+
+
+def _load_ledger(folder: Path) -> dict[str, Any]:
+    path = _ledger_path(folder)
+    if not path.is_file():
+        return {"version": LEDGER_VERSION, "entries": []}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+            raise ValueError
+        return data
+    except (ValueError, UnicodeDecodeError):
+        raise QiError(f"{path} 已损坏，无法读取回收记录；请从备份恢复该文件，或删除它后重新回收。") from None
+
+
+def _dump(data: Any) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _write_if_changed(path: Path, data: bytes) -> None:
+    try:
+        if path.is_file() and path.read_bytes() == data:
+            return
+    except OSError:
+        pass
+    write_bytes_atomic(path, data)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _order_key(entry: Mapping[str, Any]) -> tuple[datetime, datetime, int]:
+    arrival = _parse_time(entry.get("arrival")) or datetime.min.replace(tzinfo=timezone.utc)
+    saved = _parse_time(entry.get("saved_at")) or arrival
+    return saved, arrival, int(entry.get("seq", 0))
+
+
+def _resolve_statuses(entries: list[dict[str, Any]]) -> dict[str, str]:
+    """sha256 → status; the current accepted file per (kind, expert) is the latest saved."""
+    status: dict[str, str] = {}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in entries:
+        if e.get("ok"):
+            groups.setdefault((e.get("kind") or "", e.get("expert_id") or ""), []).append(e)
+        else:
+            status[e["sha256"]] = "rejected"
+    for group in groups.values():
+        group.sort(key=_order_key)
+        for e in group[:-1]:
+            status[e["sha256"]] = "superseded"
+        status[group[-1]["sha256"]] = "accepted"
+    return status
+
+
+def _current(entries: list[dict[str, Any]], statuses: Mapping[str, str], e: Mapping[str, Any]) -> Mapping[str, Any]:
+    return next(
+        x for x in entries
+        if statuses.get(x["sha256"]) == "accepted" and x.get("kind") == e.get("kind") and x.get("expert_id") == e.get("expert_id")
+    )
+
+
+def _superseded_finding(newer: Mapping[str, Any]) -> Finding:
+    saved = newer.get("saved_at") or newer.get("arrival")
+    return finding(
+        "SUPERSEDED",
+        f"该专家另交回了更新的工作簿（{newer.get('sources', ['?'])[0]}，保存于 {saved}），以新文件为准；本文件保留备查，不参与汇总。",
+    )
+
+
+# ───────────────────────────── collect ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class _Context:
+    folder: Path
+    rubric: Rubric
+    secret: ev.Secret
+    panel: ev.Panel
+    issued: tuple[ev.IssuedRecord, ...]
+
+
+def _context(folder: str | Path) -> _Context:
+    root = Path(folder)
+    if not root.is_dir():
+        raise QiError(f"评价目录 {root} 不存在。")
+    secret = ev.load_secret(root)
+    _, panel = ev.load_project(root)
+    return _Context(root, evaluation_rubric(root), secret, panel, tuple(ev.load_issued(root)))
+
+
+def evaluation_rubric(folder: str | Path) -> Rubric:
+    """The rubric workbooks of this evaluation were issued under (the shipped table A.1)."""
+    return shipped_rubric()
+
+
+def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, list[Finding]]:
+    assert cand.data is not None
+    try:
+        rw = read_returned(cand.data, Path(cand.label).name, rubric=ctx.rubric)
+    except ReadError as err:
+        return None, [finding(err.code, err.message)]
+    except Exception as exc:  # noqa: BLE001 - one strange file must not stop the others
+        return None, [finding("READ_FAILED", f"读取文件时出现意外问题（{type(exc).__name__}），无法检查，请重新保存后发送。")]
+    try:
+        found = check_workbook(
+            rw, rubric=ctx.rubric, evaluation_id=ctx.secret.evaluation_id, key=ctx.secret.hmac_key,
+            panel=ctx.panel, issued=ctx.issued, sender=cand.sender,
+        )
+    except Exception as exc:  # noqa: BLE001
+        found = [finding("READ_FAILED", f"检查文件时出现意外问题（{type(exc).__name__}），无法检查，请重新保存后发送。")]
+    return rw, found
+
+
+def _stored_name(rw: ReturnedWorkbook, sha: str) -> str:
+    who = "自评" if rw.kind == "self" else rw.expert_id
+    name = safe_name(rw.expert_name, "")[:20]
+    return f"{ev.ACCEPTED_DIR}/{who}-{name}-{sha[:16]}.xlsx" if name else f"{ev.ACCEPTED_DIR}/{who}-{sha[:16]}.xlsx"
+
+
+def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResult:
+    """Check every candidate under ``paths`` (default: the inbox) and record the outcome.
+
+    Raises ``QiError`` only for problems with the evaluation folder or the command (a path
+    that does not exist); anything wrong with a returned file is a finding.
+    """
+    ctx = _context(folder)
+    root = ctx.folder
+    ledger = _load_ledger(root)
+    entries: list[dict[str, Any]] = ledger["entries"]
+    by_sha = {e["sha256"]: e for e in entries}
+    candidates = _gather(root, paths)
+
+    run: list[tuple[_Candidate, dict[str, Any] | None, list[Finding]]] = []
+    for cand in candidates:
+        if cand.data is None:
+            run.append((cand, None, cand.findings))
+            continue
+        sha = hashlib.sha256(cand.data).hexdigest()
+        rw, found = _check(ctx, cand)
+        entry = by_sha.get(sha)
+        if entry is None:
+            entry = {
+                "sha256": sha,
+                "sources": [],
+                "first_seen": _iso(datetime.now(timezone.utc)),
+                "arrival": cand.arrival,
+                "seq": max((int(e.get("seq", 0)) for e in entries), default=0) + 1,
+            }
+            entries.append(entry)
+            by_sha[sha] = entry
+        if cand.identity not in entry["sources"]:
+            entry["sources"].append(cand.identity)
+        entry.update({
+            "kind": rw.kind if rw is not None else None,
+            "expert_id": rw.expert_id if rw is not None and rw.meta else None,
+            "expert_name": rw.expert_name if rw is not None and rw.meta else None,
+            "saved_at": rw.saved_at if rw is not None else None,
+            "ok": rw is not None and not has_errors(found),
+            "findings": [f.to_json() for f in found],
+            "label": entry.get("label") or cand.label,
+        })
+        if entry["ok"]:
+            stored = entry.get("stored") or _stored_name(rw, sha)  # type: ignore[arg-type]
+            target = root / stored
+            if not target.is_file() or hashlib.sha256(target.read_bytes()).hexdigest() != sha:
+                write_bytes_atomic(target, cand.data)
+            entry["stored"] = stored
+        else:
+            entry["stored"] = None
+        run.append((cand, entry, found))
+
+    statuses = _resolve_statuses(entries)
+    results: list[FileResult] = []
+    for cand, entry, found in run:
+        if entry is None:
+            results.append(FileResult(cand.label, None, None, None, "rejected", tuple(found)))
+            continue
+        status = statuses[entry["sha256"]]
+        extra: list[Finding] = []
+        if entry["sources"][0] != cand.identity:
+            first = next((c.label for c, e, _ in run if e is entry), None) or entry.get("label") or entry["sources"][0]
+            if first != cand.label:
+                extra.append(finding("DUPLICATE", f"与 {first} 内容完全相同，只按一份处理。"))
+                if status == "accepted":
+                    status = "superseded"
+        if status == "superseded" and not extra:
+            extra.append(_superseded_finding(_current(entries, statuses, entry)))
+        results.append(FileResult(
+            cand.label, entry.get("expert_id"), entry.get("expert_name"), entry.get("kind"), status,  # type: ignore[arg-type]
+            tuple(found) + tuple(extra), entry["sha256"], entry.get("stored"), entry.get("saved_at"),
+        ))
+
+    for e in entries:
+        e["status"] = statuses[e["sha256"]]
+    ledger["version"] = LEDGER_VERSION
+    _write_if_changed(_ledger_path(root), _dump(ledger))
+    report = root / ev.CHECK_REPORT_FILE
+    from .check_report import write_check_report
+
+    write_check_report(report, _report_rows(entries, statuses), panel_status(root, _ctx=ctx, _ledger=ledger))
+    return CollectResult(tuple(results), report, _ledger_path(root))
+
+
+def _report_rows(entries: list[dict[str, Any]], statuses: Mapping[str, str]) -> list[tuple[Mapping[str, Any], str, tuple[Finding, ...]]]:
+    rows = []
+    for e in sorted(entries, key=lambda x: (x.get("expert_id") or "~", _order_key(x))):
+        status = statuses[e["sha256"]]
+        found = tuple(Finding.from_json(f) for f in e.get("findings", []))
+        if status == "superseded":
+            found += (_superseded_finding(_current(entries, statuses, e)),)
+        rows.append((e, status, found))
+    return rows
+
+
+# ───────────────────────────── reading back ─────────────────────────────
+
+
+def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
+    """The workbook in use per expert (and the self-evaluation, if collected), experts first."""
+    root = Path(folder)
+    ledger = _load_ledger(root)
+    entries = ledger["entries"]
+    statuses = _resolve_statuses(entries)
+    rubric = evaluation_rubric(root)
+    out: list[ReturnedWorkbook] = []
+    for e in entries:
+        if statuses[e["sha256"]] != "accepted" or not e.get("stored"):
+            continue
+        path = root / e["stored"]
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise QiError(f"回收文件 {path} 丢失或无法读取：请从收件箱重新运行 qi-excel collect。") from None
+        if hashlib.sha256(data).hexdigest() != e["sha256"]:
+            raise QiError(f"回收文件 {path} 已被改动（与回收时的内容不符）：请从收件箱重新运行 qi-excel collect。")
+        out.append(read_returned(data, Path(e.get("label") or path.name).name, rubric=rubric))
+    out.sort(key=lambda rw: (rw.kind == "self", rw.expert_id))
+    return out
+
+
+def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: dict[str, Any] | None = None) -> list[ExpertStatus]:
+    """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings."""
+    ctx = _ctx or _context(folder)
+    ledger = _ledger if _ledger is not None else _load_ledger(ctx.folder)
+    entries = ledger["entries"]
+    statuses = _resolve_statuses(entries)
+    people: list[tuple[str, str, str, str]] = [(e.expert_id, e.name, e.email, "expert") for e in ctx.panel.experts]
+    self_issued = [r for r in ctx.issued if r.kind == "self"]
+    if self_issued or any(e.get("kind") == "self" and e.get("ok") for e in entries):
+        people.append((ev.SELF_ID, self_issued[-1].name if self_issued else "申报单位自评", "", "self"))
+    out: list[ExpertStatus] = []
+    for expert_id, name, mail, kind in people:
+        issued = [r for r in ctx.issued if r.expert_id == expert_id and r.kind == kind]
+        mine = [e for e in entries if e.get("expert_id") == expert_id and (e.get("kind") or kind) == kind]
+        current = next((e for e in mine if statuses[e["sha256"]] == "accepted"), None)
+        shown = current or (max(mine, key=_order_key) if mine else None)
+        out.append(ExpertStatus(
+            expert_id, name, mail, bool(issued), issued[-1].issued_at if issued else None, len(mine),
+            current is not None, current.get("stored") if current else None,
+            shown.get("saved_at") if shown else None,
+            tuple(Finding.from_json(f) for f in shown.get("findings", [])) if shown else (),
+        ))
+    return out

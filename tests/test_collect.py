@@ -1,0 +1,237 @@
+"""collect / load_accepted / panel_status on real evaluation folders and real returned files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from qi_excel import evaluation as ev
+from qi_excel.collect import collect, load_accepted, panel_status, safe_name
+from qi_excel.errors import QiError
+from qi_excel.returned import MAX_FILE_BYTES
+from qi_excel.rubric import shipped_rubric
+from xlsx_edit import fill, full_scores, issued_bytes
+
+RUBRIC = shipped_rubric()
+CORPUS = Path("/work/shared/corpus/excel-made")
+
+
+def returned(folder: Path, expert_id: str, name: str, *, saved_at: str = "2025-06-18T10:00:00Z", **kw) -> bytes:
+    return fill(issued_bytes(folder, expert_id), RUBRIC, sign=name, saved_at=saved_at, **kw)
+
+
+def put(path: Path, data: bytes, mtime: int | None = None) -> Path:
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def by_file(result) -> dict[str, object]:
+    return {Path(f.file).name: f for f in result.files}
+
+
+def eml(sender: str, attachments: list[tuple[str, bytes, str]], date: str = "Wed, 18 Jun 2025 18:00:00 +0800") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"专家 <{sender}>"
+    msg["To"] = "organizer@example.cn"
+    msg["Subject"] = "评分表"
+    msg["Date"] = date
+    msg.set_content("附件是评分表，请查收。")
+    for name, data, mime in attachments:
+        main, sub = mime.split("/")
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=name)
+    return msg.as_bytes()
+
+
+def test_inbox_mixture(issued_folder: Path) -> None:
+    inbox = issued_folder / ev.INBOX_DIR
+    put(inbox / "周立新.xlsx", returned(issued_folder, "E01", "周立新"))
+    put(inbox / "陈晓岚.xlsx", returned(issued_folder, "E02", "陈晓岚", scores=full_scores(RUBRIC) | {"1.1.1": 8}))
+    put(inbox / "自评.xlsx", returned(issued_folder, "SELF", "黄志强"))
+    put(inbox / "空白.xlsx", issued_bytes(issued_folder, "E03"))
+    put(inbox / "说明.txt", "请查收".encode())
+    put(inbox / "~$周立新.xlsx", b"lock file of an open workbook")
+    if CORPUS.is_dir():
+        put(inbox / "autofilter00.xlsx", (CORPUS / "autofilter00.xlsx").read_bytes())
+    before = snapshot(inbox)
+
+    result = collect(issued_folder)
+    files = by_file(result)
+    assert "~$周立新.xlsx" not in files
+    assert files["周立新.xlsx"].status == "accepted" and files["周立新.xlsx"].findings == ()
+    assert files["周立新.xlsx"].expert == "周立新" and files["周立新.xlsx"].expert_id == "E01"
+    assert files["陈晓岚.xlsx"].status == "accepted"
+    assert [f.code for f in files["陈晓岚.xlsx"].findings] == ["REMARK_MISSING"]
+    assert files["自评.xlsx"].status == "accepted" and files["自评.xlsx"].kind == "self"
+    assert files["空白.xlsx"].status == "rejected" and files["空白.xlsx"].expert_id == "E03"
+    assert [f.code for f in files["说明.txt"].findings] == ["NOT_WORKBOOK"]
+    if CORPUS.is_dir():
+        assert [f.code for f in files["autofilter00.xlsx"].findings] == ["NOT_ISSUED"]
+    assert result.exit_code == 1
+
+    assert snapshot(inbox) == before  # sources never modified
+    stored = sorted(p.name for p in (issued_folder / ev.ACCEPTED_DIR).glob("*.xlsx"))
+    assert len(stored) == 3
+    for f in (files["周立新.xlsx"], files["自评.xlsx"]):
+        copy = issued_folder / f.stored
+        assert f.sha256[:16] in copy.name
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == f.sha256
+    ledger = json.loads((issued_folder / ev.LEDGER_FILE).read_text(encoding="utf-8"))
+    assert {e["status"] for e in ledger["entries"]} == {"accepted", "rejected"}
+
+    accepted = load_accepted(issued_folder)
+    assert [(rw.kind, rw.expert_id) for rw in accepted] == [("expert", "E01"), ("expert", "E02"), ("self", "SELF")]
+    assert accepted[1].int_scores()["1.1.1"] == 8
+
+    status = {s.expert_id: s for s in panel_status(issued_folder)}
+    assert status["E01"].accepted and status["E01"].state == "已接收"
+    assert status["E02"].state == "已接收（1 项提醒）"
+    assert not status["E03"].accepted and status["E03"].returned == 1 and "拒收" in status["E03"].state
+    assert status["E03"].findings[0].code == "SCORE_BLANK"
+    assert status["E04"].state == "已发放，尚未交回" and status["E04"].returned == 0
+    assert status["SELF"].accepted
+
+
+def test_second_run_changes_nothing(issued_folder: Path) -> None:
+    inbox = issued_folder / ev.INBOX_DIR
+    put(inbox / "a.xlsx", returned(issued_folder, "E01", "周立新"))
+    put(inbox / "b.xlsx", issued_bytes(issued_folder, "E02"))
+    first = collect(issued_folder)
+    state = snapshot(issued_folder)
+    second = collect(issued_folder)
+    assert snapshot(issued_folder) == state
+    assert first.to_json() == second.to_json()
+
+
+def test_latest_save_wins_then_arrival(issued_folder: Path) -> None:
+    inbox = issued_folder / ev.INBOX_DIR
+    # the later-saved version arrives first (older file time): save time decides, not arrival
+    newer = returned(issued_folder, "E01", "周立新", saved_at="2025-06-19T09:00:00Z",
+                     scores=full_scores(RUBRIC) | {"1.1.1": 9}, remarks={"1.1.1": "复核后扣 1 分"})
+    older = returned(issued_folder, "E01", "周立新", saved_at="2025-06-18T09:00:00Z")
+    put(inbox / "第二版.xlsx", newer, mtime=1_750_000_000)
+    put(inbox / "第一版.xlsx", older, mtime=1_750_090_000)
+    result = by_file(collect(issued_folder))
+    assert result["第二版.xlsx"].status == "accepted"
+    assert result["第一版.xlsx"].status == "superseded"
+    sup = result["第一版.xlsx"].findings[-1]
+    assert sup.code == "SUPERSEDED" and "第二版.xlsx" in sup.message
+    assert (issued_folder / result["第一版.xlsx"].stored).is_file()  # kept
+    assert load_accepted(issued_folder)[0].int_scores()["1.1.1"] == 9
+
+    # equal save times: the one that arrived later is used
+    put(inbox / "第三版.xlsx", returned(issued_folder, "E01", "周立新 ", saved_at="2025-06-19T09:00:00Z"),
+        mtime=1_750_200_000)
+    result = by_file(collect(issued_folder))
+    assert result["第三版.xlsx"].status == "accepted" and result["第二版.xlsx"].status == "superseded"
+
+
+def test_later_return_in_a_later_run_supersedes(issued_folder: Path, tmp_path: Path) -> None:
+    first = put(tmp_path / "v1.xlsx", returned(issued_folder, "E05", "李建国", saved_at="2025-06-18T08:00:00Z"))
+    assert collect(issued_folder, [first]).files[0].status == "accepted"
+    second = put(tmp_path / "v2.xlsx", returned(issued_folder, "E05", "李建国", saved_at="2025-06-18T12:00:00Z",
+                                                 scores=full_scores(RUBRIC) | {"1.2.1": 5}, remarks={"1.2.1": "无规划"}))
+    assert collect(issued_folder, [second]).files[0].status == "accepted"
+    again = collect(issued_folder, [first]).files[0]
+    assert again.status == "superseded" and again.findings[-1].code == "SUPERSEDED"
+    assert load_accepted(issued_folder)[0].int_scores()["1.2.1"] == 5
+
+
+def test_eml_with_good_and_hostile_attachment(issued_folder: Path, tmp_path: Path) -> None:
+    tmp_path = tmp_path / "mail" / "box"
+    tmp_path.mkdir(parents=True)
+    good = returned(issued_folder, "E04", "王芳")
+    mail = put(tmp_path / "来自王芳.eml", eml("wangfang@example.com", [
+        ("04-王芳-评分表.xlsx", good, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("../../evil.xlsx", b"#!/bin/sh\nrm -rf /\n", "application/octet-stream"),
+        ("照片.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png"),
+    ]))
+    before = snapshot(tmp_path)
+    result = collect(issued_folder, [mail])
+    files = {f.file: f for f in result.files}
+    ok = files[f"{mail}[04-王芳-评分表.xlsx]"]
+    assert ok.status == "accepted" and ok.expert_id == "E04"
+    evil = files[f"{mail}[evil.xlsx]"]
+    assert evil.status == "rejected" and [f.code for f in evil.findings] == ["NOT_WORKBOOK"]
+    png = files[f"{mail}[照片.png]"]
+    assert png.status == "rejected" and "照片.png" in png.findings[0].message
+    assert result.exit_code == 1
+    assert snapshot(tmp_path) == before
+    assert not list(tmp_path.parent.parent.rglob("evil*"))
+    assert (issued_folder / ok.stored).read_bytes() == good
+
+
+def test_eml_without_attachment(issued_folder: Path, tmp_path: Path) -> None:
+    mail = put(tmp_path / "空邮件.eml", eml("wangfang@example.com", []))
+    f = collect(issued_folder, [mail]).files[0]
+    assert f.status == "rejected" and [x.code for x in f.findings] == ["NO_ATTACHMENT"]
+
+
+def test_self_evaluation_sent_by_expert_mail(issued_folder: Path, tmp_path: Path) -> None:
+    data = returned(issued_folder, "SELF", "黄志强")
+    mail = put(tmp_path / "m.eml", eml("wangfang@example.com", [("自评.xlsx", data, "application/octet-stream")]))
+    f = collect(issued_folder, [mail]).files[0]
+    assert f.status == "rejected" and f.findings[0].code == "SELF_AS_EXPERT"
+
+
+def test_same_content_twice_is_one_file(issued_folder: Path, tmp_path: Path) -> None:
+    data = returned(issued_folder, "E06", "赵敏")
+    a = put(tmp_path / "赵敏.xlsx", data)
+    mail = put(tmp_path / "赵敏.eml", eml("zhaomin@example.com", [("赵敏.xlsx", data, "application/octet-stream")]))
+    result = collect(issued_folder, [a, mail])
+    assert [f.status for f in result.files] == ["accepted", "superseded"]
+    assert result.files[1].findings[-1].code == "DUPLICATE" and "赵敏.xlsx" in result.files[1].findings[-1].message
+    assert result.exit_code == 0
+    assert len(list((issued_folder / ev.ACCEPTED_DIR).glob("*.xlsx"))) == 1
+
+
+def test_too_large_file_is_not_read(issued_folder: Path, tmp_path: Path) -> None:
+    big = tmp_path / "大文件.xlsx"
+    with big.open("wb") as fh:
+        fh.truncate(MAX_FILE_BYTES + 1)
+    ok = put(tmp_path / "ok.xlsx", returned(issued_folder, "E07", "孙浩然"))
+    result = collect(issued_folder, [big, ok])
+    assert [f.findings[0].code if f.findings else None for f in result.files] == ["TOO_LARGE", None]
+
+
+def test_check_report_workbook(issued_folder: Path, tmp_path: Path) -> None:
+    inbox = issued_folder / ev.INBOX_DIR
+    put(inbox / "a.xlsx", returned(issued_folder, "E01", "周立新", scores=full_scores(RUBRIC) | {"1.1.1": 3}))
+    put(inbox / "=HYPERLINK(1).xlsx", issued_bytes(issued_folder, "E02"))
+    result = collect(issued_folder)
+    wb = load_workbook(result.report)
+    ws = wb["检查结果"]
+    assert [c.value for c in ws[2]][:8] == ["序号", "专家编号", "专家", "文件", "状态", "级别", "问题代码", "单元格"]
+    assert ws.auto_filter.ref and ws.freeze_panes == "A3"
+    rows = [[c.value for c in r] for r in ws.iter_rows(min_row=3)]
+    assert any(r[6] == "SCORE_NOT_ALLOWED" and r[7] == "评分表!G5" and r[5] == "拒收" for r in rows)
+    assert all(c.data_type != "f" for r in ws.iter_rows() for c in r)
+    assert wb["专家进度"]["A3"].value == "E01"
+    assert ws.page_setup.orientation == "landscape"
+
+
+def test_usage_errors(issued_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(QiError, match="找不到"):
+        collect(issued_folder, [tmp_path / "没有这个文件.xlsx"])
+    with pytest.raises(QiError, match="不是评价目录"):
+        collect(tmp_path)
+
+
+def test_safe_name() -> None:
+    assert safe_name("../../evil.xlsx") == "evil.xlsx"
+    assert safe_name("..\\..\\C:\\Windows\\x.xlsx") == "x.xlsx"
+    assert safe_name("a\x00b\r\n.xlsx") == "ab.xlsx"
+    assert safe_name("...") == "附件"
+    assert len(safe_name("很长" * 200 + ".xlsx")) <= 120 and safe_name("很长" * 200 + ".xlsx").endswith(".xlsx")

@@ -1,0 +1,142 @@
+"""Editing real issued workbooks the way an expert's program or a person would, for the tests.
+
+Cells are changed inside the package XML (numbers, inline strings, formulas with cached
+results, the save time in docProps) and the package is zipped again, so the reader sees
+exactly what Excel/WPS would have stored. Nothing here judges a workbook.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Mapping
+from xml.sax.saxutils import escape
+
+from qi_excel import layout as L
+from qi_excel.evaluation import load_issued
+from qi_excel.rubric import Rubric
+
+SCORE_PART = "xl/worksheets/sheet1.xml"  # the writer adds 评分表 first
+META_PART = "xl/worksheets/sheet4.xml"  # _qi last
+
+
+def issued_bytes(folder: Path, expert_id: str) -> bytes:
+    rec = [r for r in load_issued(folder) if r.expert_id == expert_id][-1]
+    return (folder / rec.file).read_bytes()
+
+
+def read_part(data: bytes, part: str) -> bytes:
+    return zipfile.ZipFile(io.BytesIO(data)).read(part)
+
+
+def rezip(data: bytes, replace: Mapping[str, bytes | None] = {}, add: Mapping[str, bytes] = {}) -> bytes:
+    """The package with some parts replaced (None removes a part) or added."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            if info.filename in replace:
+                new = replace[info.filename]
+                if new is not None:
+                    dst.writestr(info.filename, new)
+            else:
+                dst.writestr(info.filename, src.read(info.filename))
+        for name, body in add.items():
+            dst.writestr(name, body)
+    return out.getvalue()
+
+
+def edit_part(data: bytes, part: str, fn) -> bytes:
+    return rezip(data, {part: fn(read_part(data, part).decode("utf-8")).encode("utf-8")})
+
+
+def _cell_re(ref: str) -> re.Pattern[str]:
+    return re.compile(rf'<c r="{ref}"(?P<attrs>[^>]*?)(?:/>|>(?P<body>.*?)</c>)', re.S)
+
+
+def set_cell(xml: str, ref: str, *, number: object = None, text: str | None = None,
+             formula: str | None = None, cached: object = None, blank: bool = False) -> str:
+    """Put a value into cell ``ref`` (which the writer always writes, at least styled)."""
+    pat = _cell_re(ref)
+    m = pat.search(xml)
+    assert m is not None, f"cell {ref} not in sheet"
+    style = re.search(r'\ss="\d+"', m.group("attrs") or "")
+    s = style.group(0) if style else ""
+    if blank:
+        new = f'<c r="{ref}"{s}/>'
+    elif formula is not None:
+        if isinstance(cached, str):
+            new = f'<c r="{ref}"{s} t="str"><f>{escape(formula)}</f><v>{escape(cached)}</v></c>'
+        else:
+            v = "" if cached is None else f"<v>{cached}</v>"
+            new = f'<c r="{ref}"{s}><f>{escape(formula)}</f>{v}</c>'
+    elif text is not None:
+        new = f'<c r="{ref}"{s} t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
+    else:
+        new = f'<c r="{ref}"{s}><v>{number}</v></c>'
+    return xml[: m.start()] + new + xml[m.end():]
+
+
+def cell_xml(xml: str, ref: str) -> str:
+    m = _cell_re(ref).search(xml)
+    assert m is not None
+    return m.group(0)
+
+
+def full_scores(rubric: Rubric) -> dict[str, int]:
+    return {c.id: c.max for c in rubric.score_cells}
+
+
+def fill(
+    data: bytes,
+    rubric: Rubric,
+    scores: Mapping[str, object] | None = None,
+    *,
+    remarks: Mapping[str, str] = {},
+    sign: str = "专家",
+    sign_date: date | str | None = date(2025, 6, 18),
+    saved_at: str | None = "2025-06-18T10:00:00Z",
+    recalc: bool = True,
+) -> bytes:
+    """An issued workbook filled in like a spreadsheet program saves it (cached totals included)."""
+    lay = L.score_sheet_layout(rubric)
+    scores = full_scores(rubric) if scores is None else scores
+    xml = read_part(data, SCORE_PART).decode("utf-8")
+    values: dict[int, Decimal] = {}
+    for row in lay.inputs:
+        assert row.cell is not None
+        v = scores.get(row.cell.id)
+        if v is None:
+            continue
+        xml = set_cell(xml, row.score_ref, number=v)
+        values[row.row] = Decimal(str(v))
+    for ident, text in remarks.items():
+        xml = set_cell(xml, lay.row_for(ident).note_ref, text=text)
+    for row in lay.rows:
+        if row.sum_rows:
+            values[row.row] = sum((values.get(r, Decimal(0)) for r in row.sum_rows), Decimal(0))
+            if recalc:
+                body = cell_xml(xml, row.score_ref)
+                f = re.search(r"<f>(.*?)</f>", body)
+                assert f is not None
+                xml = set_cell(xml, row.score_ref, formula=f.group(1), cached=values[row.row])
+    if sign:
+        xml = set_cell(xml, lay.signature_cell, text=sign)
+    if isinstance(sign_date, date):
+        xml = set_cell(xml, lay.sign_date_cell, number=(sign_date - date(1899, 12, 30)).days)
+    elif sign_date:
+        xml = set_cell(xml, lay.sign_date_cell, text=sign_date)
+    replace = {SCORE_PART: xml.encode("utf-8")}
+    if saved_at:
+        core = read_part(data, "docProps/core.xml").decode("utf-8")
+        core = re.sub(r"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)", rf"\g<1>{saved_at}\g<2>", core)
+        replace["docProps/core.xml"] = core.encode("utf-8")
+    return rezip(data, replace)
+
+
+def score_ref(rubric: Rubric, ident: str) -> str:
+    return L.score_sheet_layout(rubric).row_for(ident).score_ref
