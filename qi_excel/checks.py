@@ -62,6 +62,14 @@ CODES: dict[str, Severity] = {
     "SUPERSEDED": "warning",
 }
 
+# Errors that mean the file cannot be attributed to anyone; without any of these, the
+# signature verified and the expert named in the file really is the sender.
+UNATTRIBUTED_CODES = frozenset({
+    "NOT_WORKBOOK", "CORRUPT", "ENCRYPTED", "LEGACY_XLS", "WRONG_TYPE_DOCX", "WRONG_TYPE_ODS",
+    "WRONG_TYPE", "TOO_LARGE", "ZIP_BOMB", "NO_ATTACHMENT", "READ_FAILED", "NOT_ISSUED",
+    "WRONG_EVALUATION", "UNKNOWN_EXPERT", "BAD_SIGNATURE", "SELF_AS_EXPERT",
+})
+
 SEVERITY_LABEL = {"error": "拒收", "warning": "提醒"}
 MAX_CELL_FINDINGS = 12  # per kind of cell finding, so a wholly wrong file stays readable
 

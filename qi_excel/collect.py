@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from . import evaluation as ev
-from .checks import Finding, check_workbook, finding, has_errors
+from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_errors
 from .errors import QiError
 from .fileio import write_bytes_atomic
 from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned
@@ -37,6 +37,9 @@ MAX_EML_BYTES = 3 * MAX_FILE_BYTES  # base64 makes attachments a third larger
 LEDGER_VERSION = 1
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".ett", ".ods", ".xlsb", ".csv", ".xltx")
 _SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+
+
+_MARK = {"accepted": "接收", "rejected": "拒收", "superseded": "替代"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ class FileResult:
     def warnings(self) -> int:
         return sum(1 for f in self.findings if f.severity == "warning")
 
+    def summary(self) -> str:
+        """The one console line an organizer reads for this file."""
+        who = f"{self.expert}（{self.expert_id}）" if self.expert and self.expert_id else "身份不明"
+        return f"[{_MARK[self.status]}] {who}  {self.file}  拒收问题 {self.errors} 项，提醒 {self.warnings} 项"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "file": self.file,
@@ -82,6 +90,14 @@ class CollectResult:
     @property
     def exit_code(self) -> int:
         return 1 if any(f.status == "rejected" for f in self.files) else 0
+
+    def summary(self) -> str:
+        if not self.files:
+            return "没有找到需要检查的文件。"
+        return (
+            f"共 {len(self.files)} 个文件：接收 {self.count('accepted')} 个，拒收 {self.count('rejected')} 个，"
+            f"被替代 {self.count('superseded')} 个。问题明细见 {self.report}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"files": [f.to_json() for f in self.files]}
@@ -343,20 +359,36 @@ def _order_key(entry: Mapping[str, Any]) -> tuple[datetime, datetime, int]:
     return saved, arrival, int(entry.get("seq", 0))
 
 
+def _attributed(entry: Mapping[str, Any]) -> bool:
+    """A rejected file whose identity verified: it really is this expert's earlier attempt."""
+    codes = {f.get("code") for f in entry.get("findings", [])}
+    return bool(entry.get("expert_id")) and not codes & UNATTRIBUTED_CODES
+
+
 def _resolve_statuses(entries: list[dict[str, Any]]) -> dict[str, str]:
-    """sha256 → status; the current accepted file per (kind, expert) is the latest saved."""
+    """sha256 → status; the current accepted file per (kind, expert) is the latest saved.
+
+    A rejected file of a verified expert that an accepted file saved later replaces is
+    superseded too: once the expert has sent a corrected file, the old one needs no chasing.
+    """
     status: dict[str, str] = {}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    rejected: list[dict[str, Any]] = []
     for e in entries:
         if e.get("ok"):
             groups.setdefault((e.get("kind") or "", e.get("expert_id") or ""), []).append(e)
         else:
             status[e["sha256"]] = "rejected"
+            rejected.append(e)
     for group in groups.values():
         group.sort(key=_order_key)
         for e in group[:-1]:
             status[e["sha256"]] = "superseded"
         status[group[-1]["sha256"]] = "accepted"
+    for e in rejected:
+        group = groups.get((e.get("kind") or "", e.get("expert_id") or ""))
+        if group and _attributed(e) and _order_key(group[-1]) > _order_key(e):
+            status[e["sha256"]] = "superseded"
     return status
 
 

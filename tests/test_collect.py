@@ -16,7 +16,7 @@ from qi_excel.collect import collect, load_accepted, panel_status, safe_name
 from qi_excel.errors import QiError
 from qi_excel.returned import MAX_FILE_BYTES
 from qi_excel.rubric import shipped_rubric
-from xlsx_edit import fill, full_scores, issued_bytes
+from xlsx_edit import META_PART, edit_part, fill, full_scores, issued_bytes, set_cell
 
 RUBRIC = shipped_rubric()
 CORPUS = Path("/work/shared/corpus/excel-made")
@@ -147,6 +147,39 @@ def test_later_return_in_a_later_run_supersedes(issued_folder: Path, tmp_path: P
     again = collect(issued_folder, [first]).files[0]
     assert again.status == "superseded" and again.findings[-1].code == "SUPERSEDED"
     assert load_accepted(issued_folder)[0].int_scores()["1.2.1"] == 5
+
+
+def test_rejected_return_is_superseded_by_a_later_correction(issued_folder: Path, tmp_path: Path) -> None:
+    bad = put(tmp_path / "错.xlsx", returned(issued_folder, "E03", "刘卫东", saved_at="2025-06-18T08:00:00Z",
+                                           scores=full_scores(RUBRIC) | {"2.3.4": 8}))
+    first = collect(issued_folder, [bad])
+    assert first.files[0].status == "rejected" and first.exit_code == 1
+    fixed = put(tmp_path / "改.xlsx", returned(issued_folder, "E03", "刘卫东", saved_at="2025-06-18T11:00:00Z"))
+    result = by_file(collect(issued_folder, [bad, fixed]))
+    assert result["改.xlsx"].status == "accepted"
+    old = result["错.xlsx"]
+    assert old.status == "superseded"  # no longer someone to chase
+    assert [f.code for f in old.findings] == ["SCORE_NOT_ALLOWED", "SUPERSEDED"]
+    assert collect(issued_folder, [bad, fixed]).exit_code == 0
+
+
+def test_rejected_return_saved_after_the_accepted_one_stays_rejected(issued_folder: Path, tmp_path: Path) -> None:
+    good = put(tmp_path / "好.xlsx", returned(issued_folder, "E03", "刘卫东", saved_at="2025-06-18T08:00:00Z"))
+    worse = put(tmp_path / "后.xlsx", returned(issued_folder, "E03", "刘卫东", saved_at="2025-06-18T11:00:00Z",
+                                            scores=full_scores(RUBRIC) | {"2.3.4": 8}))
+    result = by_file(collect(issued_folder, [good, worse]))
+    assert result["好.xlsx"].status == "accepted" and result["后.xlsx"].status == "rejected"
+
+
+def test_unattributable_file_is_never_superseded(issued_folder: Path, tmp_path: Path) -> None:
+    data = returned(issued_folder, "E03", "刘卫东", saved_at="2025-06-18T08:00:00Z")
+    # someone edits the hidden identity: the signed expert name no longer matches
+    forged = edit_part(data, META_PART, lambda xml: set_cell(xml, "B4", text="刘卫冬"))
+    stranger = put(tmp_path / "伪.xlsx", forged)
+    fixed = put(tmp_path / "改.xlsx", returned(issued_folder, "E03", "刘卫东", saved_at="2025-06-18T11:00:00Z"))
+    result = by_file(collect(issued_folder, [stranger, fixed]))
+    assert result["伪.xlsx"].status == "rejected"
+    assert result["伪.xlsx"].findings[0].code in {"BAD_SIGNATURE", "UNKNOWN_EXPERT"}
 
 
 def test_eml_with_good_and_hostile_attachment(issued_folder: Path, tmp_path: Path) -> None:

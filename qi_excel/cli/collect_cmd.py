@@ -8,9 +8,6 @@ import click
 
 from . import main
 
-_MARK = {"accepted": "接收", "rejected": "拒收", "superseded": "替代"}
-
-
 @main.command("collect")
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
 @click.argument("paths", metavar="[PATH]...", nargs=-1, type=click.Path())
@@ -29,14 +26,8 @@ def collect_command(folder: str, paths: tuple[str, ...], as_json: bool) -> None:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         for f in result.files:
-            who = f"{f.expert}（{f.expert_id}）" if f.expert and f.expert_id else "身份不明"
-            click.echo(f"[{_MARK[f.status]}] {who}  {f.file}  拒收问题 {f.errors} 项，提醒 {f.warnings} 项")
-        if not result.files:
-            click.echo("没有找到需要检查的文件。")
-        click.echo(
-            f"共 {len(result.files)} 个文件：接收 {result.count('accepted')} 个，拒收 {result.count('rejected')} 个，"
-            f"被替代 {result.count('superseded')} 个。问题明细见 {result.report}"
-        )
+            click.echo(f.summary())
+        click.echo(result.summary())
     raise SystemExit(result.exit_code)
 
 

@@ -1,0 +1,179 @@
+"""The whole evaluation on the sample project, end to end, in one call.
+
+A newcomer sees every step work and every file it writes, and the samples/ folder is made
+from exactly this run. Expert returns are simulated deterministically from a seed: the
+experts disagree a little and give reasons for deductions, one pastes an out-of-range score
+(and is rejected, then sends a corrected file), one sends twice, one replies by email.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Callable
+
+from .errors import QiError
+
+Echo = Callable[[str], None]
+
+STEPS = 9
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    title: str
+    outputs: tuple[Path, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _pasted_out_of_range(rubric, scores):  # type: ignore[no-untyped-def]
+    """The first score cell whose allowed set has a gap, with a value inside the gap."""
+    for cell in rubric.score_cells:
+        values = set(cell.allowed.values())
+        gap = next((v for v in range(cell.max) if v not in values), None)
+        if gap is not None:
+            return cell, gap
+    raise AssertionError("rubric has no gapped allowed set")
+
+
+def _mail(sender: str, to: str, subject: str, body: str, name: str, data: bytes, when: datetime) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(when)
+    msg.set_content(body)
+    msg.add_attachment(
+        data, maintype="application",
+        subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet", filename=name,
+    )
+    return bytes(msg)
+
+
+def simulate_returns(folder: Path, *, seed: int, start: datetime) -> tuple[list[Path], Path]:
+    """Write the experts' (and the applicant's) returns into the inbox.
+
+    Returns the files written and the corrected workbook kept back for the second round.
+    """
+    from .evaluation import INBOX_DIR, load_issued, load_project
+    from .fileio import write_bytes_atomic
+    from .rubric import shipped_rubric
+    from .simulate import platform_levels, simulated_fill, fill_workbook
+
+    rubric = shipped_rubric()
+    info, panel = load_project(folder)
+    inbox = folder / INBOX_DIR
+    levels = platform_levels(rubric, seed)
+    latest = {r.expert_id: r for r in load_issued(folder)}
+    written: list[Path] = []
+    corrected: Path | None = None
+    sign_day = start.date()
+    for i, expert in enumerate(panel.experts):
+        record = latest[expert.expert_id]
+        issued = (folder / record.file).read_bytes()
+        saved = start + timedelta(minutes=20 + 7 * i)
+        fill = simulated_fill(rubric, levels, seed * 100 + i, sign_name=expert.name,
+                              sign_date=sign_day, saved_at=saved)
+        name = Path(record.file).name
+        if i == 2:  # pasted a value the validation would have refused
+            cell, bad = _pasted_out_of_range(rubric, fill.scores)
+            wrong = replace(fill, scores={**fill.scores, cell.id: bad})
+            written.append(write_bytes_atomic(inbox / name, fill_workbook(issued, rubric, wrong)))
+            later = replace(fill, saved_at=saved + timedelta(hours=2))
+            corrected = inbox.parent / ".qi" / "demo-corrected" / name.replace(".xlsx", "-更正.xlsx")
+            write_bytes_atomic(corrected, fill_workbook(issued, rubric, later))
+        elif i == 4:  # sends twice: a first version, then a revised one an hour later
+            first = replace(fill, scores={**fill.scores}, saved_at=saved - timedelta(hours=1))
+            written.append(write_bytes_atomic(inbox / name.replace(".xlsx", "-初稿.xlsx"),
+                                              fill_workbook(issued, rubric, first)))
+            written.append(write_bytes_atomic(inbox / name, fill_workbook(issued, rubric, fill)))
+        elif i == 1:  # replies by email with the workbook attached
+            data = fill_workbook(issued, rubric, fill)
+            mail = _mail(expert.email, info.contact_email or "organizer@example.cn",
+                         f"回复：{info.service_name}评分表", f"{info.contact}：\n\n评分表已填好，请查收。\n\n{expert.name}",
+                         name, data, saved)
+            written.append(write_bytes_atomic(inbox / f"{expert.number:02d}-{expert.name}-回复邮件.eml", mail))
+        else:
+            written.append(write_bytes_atomic(inbox / name, fill_workbook(issued, rubric, fill)))
+    if "SELF" in latest:  # the applicant's self-evaluation: somewhat kinder to itself
+        record = latest["SELF"]
+        kinder = {k: min(rubric_cell_values(rubric, k), key=lambda v: abs(v - (levels[k] + 2))) for k in levels}
+        fill = simulated_fill(rubric, kinder, seed * 100 + 99, sign_name=info.head,
+                              sign_date=sign_day, saved_at=start + timedelta(minutes=5))
+        written.append(write_bytes_atomic(inbox / Path(record.file).name,
+                                          fill_workbook((folder / record.file).read_bytes(), rubric, fill)))
+    assert corrected is not None
+    return written, corrected
+
+
+def rubric_cell_values(rubric, cell_id: str) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
+    return next(c for c in rubric.score_cells if c.id == cell_id).allowed.values()
+
+
+def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026,
+             now: datetime | None = None) -> list[DemoStep]:
+    """Run every step on a new folder; ``echo`` receives the progress lines as they happen."""
+    from .archive import write_archive
+    from .collect import collect
+    from .consolidate import consolidate_folder
+    from .documents import write_application, write_report
+    from .evaluation import new_evaluation
+    from .workbook import issue_workbooks
+
+    root = Path(folder)
+    if root.exists() and any(root.iterdir()):
+        raise QiError(f"{root} 已存在且不是空文件夹；演示需要一个新的文件夹，例如：qi-excel demo 演示评价2")
+    start = (now or datetime.now().astimezone()).replace(microsecond=0)
+    steps: list[DemoStep] = []
+
+    def step(title: str, outputs: list[Path], notes: list[str] = ()) -> None:  # type: ignore[assignment]
+        n = len(steps) + 1
+        echo(f"[{n}/{STEPS}] {title}")
+        for note in notes:
+            echo(f"      {note}")
+        for path in outputs:
+            echo(f"      → {path}")
+        steps.append(DemoStep(title, tuple(outputs), tuple(notes)))
+
+    step("建立评价文件夹，填入示例项目和 7 人专家组（qi-excel new --sample）",
+         new_evaluation(root, sample=True))
+    issued_at = start.isoformat()
+    experts = issue_workbooks(root, eml=True, issued_at=issued_at)
+    own = issue_workbooks(root, self_eval=True, eml=True, issued_at=issued_at)
+    step("为每位专家生成锁定的评分工作簿和邮件草稿，另生成申报单位自评表（qi-excel issue --eml / --self）",
+         [root / f for r in (experts, own) for f in [*(x.file for x in r.records), *r.eml_files]])
+    returned, corrected = simulate_returns(root, seed=seed, start=start)
+    step("模拟专家交回：有人用邮件回复，有人交了两次，有人粘贴了不允许的分值", returned)
+    first = collect(root)
+    step("回收并检查（qi-excel collect）", [first.report], _collect_lines(first))
+    inbox_copy = root / "收件箱" / corrected.name
+    inbox_copy.write_bytes(corrected.read_bytes())
+    corrected.unlink()
+    corrected.parent.rmdir()
+    second = collect(root)
+    step("被拒收的专家发回更正后的文件，再次回收（qi-excel collect）",
+         [inbox_copy, second.report], _collect_lines(second))
+    cons = consolidate_folder(root)
+    from .consolidate import plain_number
+    from .evaluation import SUMMARY_FILE
+    notes = [f"专家 {len(cons.experts)} 人，算术平均，总分 {plain_number(cons.total)} 分；分歧项 {len(cons.divergent)} 个"]
+    step("汇总专家评分（qi-excel consolidate）", [root / SUMMARY_FILE], notes)
+    step("生成评价申请表（qi-excel application）", write_application(root))
+    step("生成评价报告（qi-excel report）", write_report(root))
+    step("归档（qi-excel archive）", [write_archive(root)])
+    return steps
+
+
+def _collect_lines(result) -> list[str]:  # type: ignore[no-untyped-def]
+    lines = []
+    for f in result.files:
+        lines.append(f.summary())
+        if f.status == "rejected":
+            lines.extend(f"    {x.message}" for x in f.findings if x.severity == "error")
+    lines.append(result.summary())
+    return lines
+
+
