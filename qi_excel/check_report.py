@@ -10,12 +10,14 @@ same files leaves it untouched.
 from __future__ import annotations
 
 import io
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .checks import SEVERITY_LABEL, Finding
 from .fileio import write_bytes_atomic
+from .workbook import line_count, row_height
 
 if TYPE_CHECKING:
     from .collect import ExpertStatus
@@ -53,6 +55,17 @@ def write_check_report(
     ok = wb.add_format(base | {"font_color": "#006100"})
     title = wb.add_format({"font_name": "等线", "font_size": 14, "bold": True})
 
+    folder_prefix = str(path.parent) + os.sep
+
+    def shown(value: str) -> str:
+        """Paths inside the evaluation folder are shown relative to it, as the organizer sees them."""
+        return value.replace(folder_prefix, "")
+
+    def fit(sheet: Any, row: int, texts: Sequence[str], widths: Sequence[float]) -> None:
+        lines = max(line_count(t, w) for t, w in zip(texts, widths))
+        if lines > 1:
+            sheet.set_row(row, row_height(lines))
+
     ws = wb.add_worksheet("检查结果")
     ws.write_string(0, 0, "回收检查报告：每行一个问题；“拒收”的文件须退回专家修改后重新发送", title)
     for c, (h, w) in enumerate(zip(_HEADERS, _WIDTHS)):
@@ -62,7 +75,7 @@ def write_check_report(
     n = 0
     for entry, status, found in rows:
         sources = entry.get("sources") or []
-        label = str(entry.get("label") or (sources[0] if sources else ""))
+        label = shown(str(entry.get("label") or (sources[0] if sources else "")))
         items: list[Finding | None] = list(found) or [None]
         for f in items:
             n += 1
@@ -81,7 +94,8 @@ def write_check_report(
                 ws.write_string(r, 5, SEVERITY_LABEL[f.severity], fmt)
                 ws.write_string(r, 6, f.code, text)
                 ws.write_string(r, 7, f.cell or "", text)
-                ws.write_string(r, 8, f.message, text)
+                ws.write_string(r, 8, shown(f.message), text)
+            fit(ws, r, (label, shown(f.message) if f else ""), (_WIDTHS[3], _WIDTHS[8]))
             r += 1
     ws.autofilter(1, 0, max(r - 1, 1), len(_HEADERS) - 1)
     ws.freeze_panes(2, 0)
@@ -104,7 +118,9 @@ def write_check_report(
         st.write_number(i, 4, p.returned, text)
         st.write_string(i, 5, p.state, ok if p.accepted else error)
         st.write_string(i, 6, p.stored or "", text)
+        todo = shown(todo)
         st.write_string(i, 7, todo, text)
+        fit(st, i, (p.stored or "", todo), (_STATUS_WIDTHS[6], _STATUS_WIDTHS[7]))
     st.autofilter(1, 0, max(len(people) + 1, 1), len(_STATUS_HEADERS) - 1)
     st.freeze_panes(2, 0)
     _print_setup(st, 1)

@@ -540,8 +540,11 @@ def consolidate_folder(
     draft: bool = False,
     spread_share: Decimal = DEFAULT_SPREAD_SHARE,
     deviation_threshold: Decimal | None = None,
+    created_at: str | None = None,
 ) -> Consolidation:
     """Consolidate the accepted workbooks of ``folder``; write 汇总表.xlsx and the JSON record.
+
+    ``created_at`` (ISO 8601) defaults to now; the demo and the samples pass their own clock.
 
     Only the collector's current accepted workbook per expert counts (superseded and rejected
     returns never reach here). Both outputs are written atomically, the workbook first, so a
@@ -563,7 +566,7 @@ def consolidate_folder(
     result = consolidate(
         rubric, sheets, method=method, decimals=decimals, draft=draft, spread_share=spread_share,
         deviation_threshold=deviation_threshold,
-        created_at=datetime.now().astimezone().replace(microsecond=0).isoformat(),
+        created_at=created_at or datetime.now().astimezone().replace(microsecond=0).isoformat(),
         service_name=info.service_name, applicant=info.applicant,
     )
     write_summary(result, root / ev.SUMMARY_FILE)

@@ -113,9 +113,13 @@ def rubric_cell_values(rubric, cell_id: str) -> tuple[int, ...]:  # type: ignore
     return next(c for c in rubric.score_cells if c.id == cell_id).allowed.values()
 
 
-def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026,
-             now: datetime | None = None) -> list[DemoStep]:
-    """Run every step on a new folder; ``echo`` receives the progress lines as they happen."""
+def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: datetime | None = None,
+             after_returns: Callable[[Path], None] | None = None) -> list[DemoStep]:
+    """Run every step on a new folder; ``echo`` receives the progress lines as they happen.
+
+    ``after_returns`` may alter the inbox before the first collect (the samples use it to
+    have one return re-saved by LibreOffice Calc).
+    """
     from .archive import write_archive
     from .collect import collect
     from .consolidate import consolidate_folder
@@ -146,6 +150,8 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026,
     step("为每位专家生成锁定的评分工作簿和邮件草稿，另生成申报单位自评表（qi-excel issue --eml / --self）",
          [root / f for r in (experts, own) for f in [*(x.file for x in r.records), *r.eml_files]])
     returned, corrected = simulate_returns(root, seed=seed, start=start)
+    if after_returns is not None:
+        after_returns(root)
     step("模拟专家交回：有人用邮件回复，有人交了两次，有人粘贴了不允许的分值", returned)
     first = collect(root)
     step("回收并检查（qi-excel collect）", [first.report], _collect_lines(first))
@@ -156,7 +162,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026,
     second = collect(root)
     step("被拒收的专家发回更正后的文件，再次回收（qi-excel collect）",
          [inbox_copy, second.report], _collect_lines(second))
-    cons = consolidate_folder(root)
+    cons = consolidate_folder(root, created_at=(start + timedelta(hours=3)).isoformat())
     from .consolidate import plain_number
     from .evaluation import SUMMARY_FILE
     notes = [f"专家 {len(cons.experts)} 人，算术平均，总分 {plain_number(cons.total)} 分；分歧项 {len(cons.divergent)} 个"]

@@ -25,7 +25,7 @@ def convert(source: str | Path, fmt: str, outdir: str | Path, *, timeout: int = 
     """Convert ``source`` with ``soffice --convert-to fmt`` into ``outdir``; return the new file.
 
     ``fmt`` is what LibreOffice takes after ``--convert-to`` (``pdf``, ``xlsx``,
-    ``xlsx:"Calc MS Excel 2007 XML"``, ``docx``); the output keeps the source's stem.
+    ``xlsx:Calc MS Excel 2007 XML`` (no shell quoting), ``docx``); the output keeps the source's stem.
     Recalculation on load is forced so formulas written with cached zeros show real values.
     """
     exe = soffice_path()

@@ -82,7 +82,7 @@ def line_count(text: str, width: float) -> int:
     return sum(max(1, math.ceil(text_width(part) / usable)) for part in text.split("\n"))
 
 
-def _height(lines: int) -> float:
+def row_height(lines: int) -> float:
     return round(lines * LINE_HEIGHT + 5, 1)
 
 
@@ -331,7 +331,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
     heights: dict[int, float] = {}
 
     def need(row: int, lines: int) -> None:
-        heights[row] = max(heights.get(row, 0), _height(lines))
+        heights[row] = max(heights.get(row, 0), row_height(lines))
 
     for r in lay.rows:
         i = r.row - 1
@@ -386,7 +386,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
             ws.write_string(first - 1, c, text, fmt)
         else:
             ws.merge_range(first - 1, c, last - 1, c, text, fmt)
-        short = _height(line_count(text, WIDTHS[col_letter])) - sum(heights[r] for r in range(first, last + 1))
+        short = row_height(line_count(text, WIDTHS[col_letter])) - sum(heights[r] for r in range(first, last + 1))
         if short > 0:
             heights[first] += short
 
@@ -481,7 +481,7 @@ def _guide_sheet(wb: Any, fm: _Formats, texts: _Texts) -> None:
         ws.write_number(i, 0, i, fm.guide)
         ws.write_string(i, 1, line, fm.guide)
         width = text_width(line.replace(_INFO_TOKENS["service_name"], "长沙县质量基础设施“一站式”服务"))
-        ws.set_row(i, _height(max(1, math.ceil(width / 105))) + 4)
+        ws.set_row(i, row_height(max(1, math.ceil(width / 105))) + 4)
     _print_setup(ws, None)
     ws.protect(_TEMPLATE_PASSWORD, _PROTECT)
 
