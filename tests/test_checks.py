@@ -17,6 +17,7 @@ from qi_excel.evaluation import IssuedRecord, Panel, load_issued, load_project, 
 from qi_excel.returned import read_returned
 from qi_excel.rubric import parse_rubric, shipped_rubric
 from qi_excel.workbook import issue_workbooks
+from shared_corpus import CORPUS
 from xlsx_edit import (META_PART, SCORE_PART, cell_xml, edit_part, fill, full_scores, issued_bytes, score_ref,
                        set_cell)
 
@@ -271,7 +272,7 @@ def test_workbook_issued_under_another_rubric(tmp_path: Path) -> None:
 
 
 def test_not_issued_by_us(ctx: Ctx) -> None:
-    corpus = Path("/work/shared/corpus/excel-made/autofilter00.xlsx")
+    corpus = CORPUS / "autofilter00.xlsx"
     if corpus.is_file():
         assert codes(ctx.check(corpus.read_bytes())) == ["NOT_ISSUED"]
     # copy of the sheets without the hidden identity sheet

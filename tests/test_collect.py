@@ -19,7 +19,7 @@ from qi_excel.rubric import shipped_rubric
 from xlsx_edit import META_PART, edit_part, fill, full_scores, issued_bytes, set_cell
 
 RUBRIC = shipped_rubric()
-CORPUS = Path("/work/shared/corpus/excel-made")
+from shared_corpus import CORPUS
 
 
 def returned(folder: Path, expert_id: str, name: str, *, saved_at: str = "2025-06-18T10:00:00Z", **kw) -> bytes:

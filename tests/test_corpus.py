@@ -10,10 +10,10 @@ import pytest
 from qi_excel import evaluation as ev
 from qi_excel.collect import collect
 
-CORPUS = Path("/work/shared/corpus/excel-made")
+from shared_corpus import CORPUS
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="语料库 /work/shared/corpus/excel-made 不存在")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"Excel 语料库 {CORPUS} 不存在")
 def test_every_corpus_file_rejected_with_a_clear_finding(issued_folder: Path) -> None:
     result = collect(issued_folder, [CORPUS])
     assert len(result.files) == len(list(CORPUS.glob("*.xlsx"))) >= 900
