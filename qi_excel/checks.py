@@ -123,18 +123,60 @@ def check_workbook(
     out = _check_identity(rw, rubric, evaluation_id, key, panel, issued, sender)
     if has_errors(out):
         return out
-    lay = L.score_sheet_layout(rubric)
-    structure = _check_structure(rw, rubric, lay)
+    plan = _plan(rubric)
+    structure = _check_structure(rw, plan)
     out += structure
     if any(f.code == "STRUCTURE_CHANGED" for f in structure):
         return out  # positions are unreliable: judging scores would name the wrong cells
-    score_findings, values = _check_scores(rw, lay)
+    score_findings, values = _check_scores(rw, plan)
     out += score_findings
-    out += _check_totals(rw, lay, values if not has_errors(score_findings) else None)
+    out += _check_totals(rw, plan, values if not has_errors(score_findings) else None)
     out += _check_protection(rw)
-    out += _check_remarks(rw, lay, values)
-    out += _check_signature(rw, lay)
+    out += _check_remarks(rw, plan, values)
+    out += _check_signature(rw, plan.lay)
     return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the checks look up for every file, worked out once per rubric.
+
+    Hundreds of returned workbooks share one rubric; the cell references, maxima, expected
+    texts and allowed values of its rows are the same for all of them.
+    """
+
+    lay: L.SheetLayout
+    inputs: tuple[L.Row, ...]
+    body: tuple[tuple[L.Row, str, str, Decimal, str, str | None], ...]  # row, id/max/text refs, max, text
+    names: tuple[tuple[L.Row, str], ...]  # input row, its score defined name
+    allowed: Mapping[str, frozenset[Decimal]]  # score cell id → allowed values (Decimal hashes as int)
+    sums: tuple[L.Row, ...]  # rows holding a sum formula
+
+
+_PLANS: dict[str, _Plan] = {}
+
+
+def _plan(rubric: Rubric) -> _Plan:
+    got = _PLANS.get(rubric.fingerprint)
+    if got is None:
+        lay = L.score_sheet_layout(rubric)
+        inputs = lay.inputs
+        texts = _expected_texts(rubric, lay)
+        got = _Plan(
+            lay=lay,
+            inputs=inputs,
+            body=tuple(
+                (row, f"{L.COL_ID}{row.row}", f"{L.COL_MAX}{row.row}", Decimal(row.max),
+                 f"{L.COL_CRITERION}{row.row}", texts.get(row.row))
+                for row in lay.rows if row.kind in ("item", "part")
+            ),
+            names=tuple((row, L.score_name(row.cell.id)) for row in inputs if row.cell is not None),
+            allowed={row.cell.id: frozenset(Decimal(v) for v in row.cell.allowed.values())
+                     for row in inputs if row.cell is not None},
+            sums=tuple(row for row in lay.rows if row.sum_rows),
+        )
+        _PLANS[rubric.fingerprint] = got
+    return got
 
 
 # ───────────────────────────── identity ─────────────────────────────
@@ -183,7 +225,7 @@ def _check_identity(
     out: list[Finding] = []
     kind, expert_id = meta.get("kind", ""), meta.get("expert_id", "")
     if kind == "self" or expert_id == SELF_ID:
-        return _check_self(rw, L.score_sheet_layout(rubric), panel, sender)
+        return _check_self(rw, _plan(rubric).lay, panel, sender)
     expert = panel.by_id(expert_id)
     if expert is None:
         return [finding(
@@ -234,21 +276,28 @@ def _check_self(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: 
 # ───────────────────────────── structure and rubric text ─────────────────────────────
 
 
+_NORMS: dict[str, str] = {}
+_WHITESPACE = re.compile(r"\s+")
+
+
 def _norm(text: str) -> str:
     """Text compared without whitespace: programs re-wrap lines, people do not retype rubrics."""
-    return re.sub(r"\s+", "", text.replace("_x000D_", ""))
+    got = _NORMS.get(text)
+    if got is None:
+        got = _WHITESPACE.sub("", text.replace("_x000D_", ""))
+        if len(text) <= 4000 and len(_NORMS) < 20_000:  # the same rubric texts come back in every file
+            _NORMS[text] = got
+    return got
 
 
-def _check_structure(rw: ReturnedWorkbook, rubric: Rubric, lay: L.SheetLayout) -> list[Finding]:
+def _check_structure(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
     if not rw.has_score_sheet:
         return [finding("STRUCTURE_CHANGED", f"工作簿中的“{L.SCORE_SHEET}”工作表被删除或改名，无法读取分值。请使用原工作簿填写。")]
     out: list[Finding] = []
     # Row identity: column D holds the id of every item / part row. A mismatch means rows were
     # inserted, deleted or moved, and nothing below can be read by position.
-    for row in lay.rows:
-        if row.kind not in ("item", "part"):
-            continue
-        got = rw.cell(f"{L.COL_ID}{row.row}").text().strip()
+    for row, id_ref, _, _, _, _ in plan.body:
+        got = rw.cell(id_ref).text().strip()
         if got != row.id:
             shown = f"“{got}”" if got else "空白"
             return [finding(
@@ -258,9 +307,8 @@ def _check_structure(rw: ReturnedWorkbook, rubric: Rubric, lay: L.SheetLayout) -
                 sheet_ref(f"{L.COL_ID}{row.row}"),
             )]
     # Defined names follow rows an expert inserts in Excel/WPS; they must still point home.
-    for row in lay.inputs:
-        assert row.cell is not None
-        target = rw.defined_names.get(L.score_name(row.cell.id))
+    for row, score_name in plan.names:
+        target = rw.defined_names.get(score_name)
         if target is None:
             continue
         ref = target.split("!")[-1].replace("$", "")
@@ -272,21 +320,15 @@ def _check_structure(rw: ReturnedWorkbook, rubric: Rubric, lay: L.SheetLayout) -
                 sheet_ref(row.score_ref),
             )]
     # Maxima and rubric text of every item / part row.
-    texts = _expected_texts(rubric, lay)
-    for row in lay.rows:
-        if row.kind not in ("item", "part"):
-            continue
-        mref = f"{L.COL_MAX}{row.row}"
+    for row, _, mref, maximum, tref, expected in plan.body:
         mcell = rw.cell(mref)
-        if mcell.number() != Decimal(row.max) or mcell.kind not in ("number", "formula"):
+        if mcell.number() != maximum or mcell.kind not in ("number", "formula"):
             out.append(finding(
                 "RUBRIC_CHANGED",
                 f"{mref}（{row.id}）的分值应为 {row.max}，实际为“{mcell.text() or '空白'}”：评价表内容被改动过。",
                 sheet_ref(mref),
             ))
-        expected = texts.get(row.row)
         if expected is not None:
-            tref = f"{L.COL_CRITERION}{row.row}"
             got = _norm(rw.cell(tref).text())
             # part rows show "（n）name": the number prefix is the writer's, the name the rubric's
             if got != expected and not (row.kind == "part" and got.endswith(expected) and len(got) - len(expected) <= 6):
@@ -329,7 +371,7 @@ def _expected_text(row: L.Row) -> str | None:
 # ───────────────────────────── scores ─────────────────────────────
 
 
-def _check_scores(rw: ReturnedWorkbook, lay: L.SheetLayout) -> tuple[list[Finding], dict[int, Decimal]]:
+def _check_scores(rw: ReturnedWorkbook, plan: _Plan) -> tuple[list[Finding], dict[int, Decimal]]:
     """Findings per score cell, and the numeric score per row for cells that hold one."""
     out: list[Finding] = []
     values: dict[int, Decimal] = {}
@@ -341,10 +383,16 @@ def _check_scores(rw: ReturnedWorkbook, lay: L.SheetLayout) -> tuple[list[Findin
         if counts[code] <= MAX_CELL_FINDINGS:
             out.append(finding(code, message, sheet_ref(ref)))
 
-    for row in lay.inputs:
+    allowed_values = plan.allowed
+    for row in plan.inputs:
         sc = row.cell
         assert sc is not None
         raw = rw.scores.get(sc.id) or rw.cell(row.score_ref)
+        if raw.kind == "number":  # the usual case: an allowed whole number, nothing to say
+            d = raw.number()
+            if d is not None and d in allowed_values[sc.id]:
+                values[row.row] = d
+                continue
         where = f"{L.SCORE_SHEET}!{row.score_ref}（{sc.label}）"
         allowed = sc.allowed.describe()
         if raw.is_blank:
@@ -369,7 +417,7 @@ def _check_scores(rw: ReturnedWorkbook, lay: L.SheetLayout) -> tuple[list[Findin
                 row.score_ref)
             continue
         values[row.row] = d
-    if blanks and len(blanks) == len(lay.inputs):
+    if blanks and len(blanks) == len(plan.inputs):
         first = blanks[0]
         out.append(finding(
             "SCORE_BLANK",
@@ -412,28 +460,41 @@ def expected_totals(lay: L.SheetLayout, values: Mapping[int, Decimal]) -> dict[i
     return out
 
 
-def _check_totals(rw: ReturnedWorkbook, lay: L.SheetLayout, values: dict[int, Decimal] | None) -> list[Finding]:
+_SUM_FORMULAS: dict[tuple[str, tuple[int, ...]], bool] = {}
+
+
+def _is_sum_of(formula: str, rows: tuple[int, ...]) -> bool:
+    """Whether ``formula`` adds up exactly ``rows`` of the score column.
+
+    Memoised: every file of an evaluation carries the same few dozen total formulas.
+    """
+    key = (formula, rows)
+    got = _SUM_FORMULAS.get(key)
+    if got is None:
+        parsed = formula_rows(formula, L.COL_SCORE)
+        got = not (parsed is None or parsed[1] or sorted(parsed[0]) != sorted(rows))
+        if len(formula) <= 1000 and len(_SUM_FORMULAS) < 10_000:
+            _SUM_FORMULAS[key] = got
+    return got
+
+
+def _check_totals(rw: ReturnedWorkbook, plan: _Plan, values: dict[int, Decimal] | None) -> list[Finding]:
     out: list[Finding] = []
     changed = 0
     formula_rows_ok: list[L.Row] = []
-    for row in lay.rows:
-        if not row.sum_rows:
-            continue
+    for row in plan.sums:
         cell = rw.cell(row.score_ref)
-        what = _total_label(row)
         problem = None
         if cell.kind != "formula":
             problem = f"填入的是“{cell.text() or '空白'}”" if not cell.is_blank else "被清空"
-        else:
-            parsed = formula_rows(cell.formula, L.COL_SCORE)
-            if parsed is None or parsed[1] or sorted(parsed[0]) != sorted(row.sum_rows):
-                problem = f"公式被改为“={_clip(cell.formula, 60)}”"
+        elif not _is_sum_of(cell.formula, row.sum_rows):
+            problem = f"公式被改为“={_clip(cell.formula, 60)}”"
         if problem:
             changed += 1
             if changed <= MAX_CELL_FINDINGS:
                 out.append(finding(
                     "TOTAL_FORMULA_CHANGED",
-                    f"{L.SCORE_SHEET}!{row.score_ref}（{what}）的计算公式{problem}。汇总时按各项得分重新计算，不受影响；"
+                    f"{L.SCORE_SHEET}!{row.score_ref}（{_total_label(row)}）的计算公式{problem}。汇总时按各项得分重新计算，不受影响；"
                     "如需退回，请专家使用原工作簿。",
                     sheet_ref(row.score_ref),
                 ))
@@ -441,7 +502,7 @@ def _check_totals(rw: ReturnedWorkbook, lay: L.SheetLayout, values: dict[int, De
             formula_rows_ok.append(row)
     if values is None or not formula_rows_ok:
         return out
-    expected = expected_totals(lay, values)
+    expected = expected_totals(plan.lay, values)
     cached = [(row, rw.cell(row.score_ref).number()) for row in formula_rows_ok]
     known = [(row, v) for row, v in cached if v is not None]
     # A file written by a program that does not calculate (openpyxl, a script) carries no
@@ -498,10 +559,10 @@ def _check_protection(rw: ReturnedWorkbook) -> list[Finding]:
     return out
 
 
-def _check_remarks(rw: ReturnedWorkbook, lay: L.SheetLayout, values: Mapping[int, Decimal]) -> list[Finding]:
+def _check_remarks(rw: ReturnedWorkbook, plan: _Plan, values: Mapping[int, Decimal]) -> list[Finding]:
     out: list[Finding] = []
     missing: list[L.Row] = []
-    for row in lay.inputs:
+    for row in plan.inputs:
         v = values.get(row.row)
         if v is None or v >= row.max:
             continue

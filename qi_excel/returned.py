@@ -417,8 +417,9 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
                 sheets.append(SheetInfo(sname, sh.get("state", "visible") or "visible"))
                 sheet_parts[sname] = by_id.get(_attr(sh, "id") or "")
         elif tag == "definedNames":
+            dn_tag = child.tag[: len(child.tag) - len(tag)] + "definedName"
             for dn in child:
-                if _local(dn.tag) == "definedName" and dn.get("localSheetId") is None:
+                if (dn.tag == dn_tag or _local(dn.tag) == "definedName") and dn.get("localSheetId") is None:
                     names[dn.get("name", "")] = (dn.text or "").strip()
         elif tag == "workbookProtection":
             protected = any(_truthy(v) for k, v in child.attrib.items() if _local(k) in ("lockStructure", "lockWindows"))
@@ -541,16 +542,23 @@ class _Strings:
     """The shared-string table, each entry turned into text only when a cell we read uses it."""
 
     def __init__(self, root: Element | None) -> None:
-        self._items = [si for si in root if _local(si.tag) == "si"] if root is not None else []
-        self._text: dict[int, str] = {}
+        ns = root.tag[: len(root.tag) - len(_local(root.tag))] if root is not None else ""  # "{…}" or ""
+        si_tag, self._t_tag = ns + "si", ns + "t"  # for the common <si><t>text</t></si> entry
+        self._items = [si for si in root if si.tag == si_tag or _local(si.tag) == "si"] if root is not None else []
+        self._text: list[str | None] = [None] * len(self._items)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def __getitem__(self, index: int) -> str:
-        text = self._text.get(index)
+        text = self._text[index]
         if text is None:
-            text = self._text[index] = _string_item(self._items[index])
+            si = self._items[index]
+            if len(si) == 1 and si[0].tag == self._t_tag and not len(si[0]):
+                text = _unescape_ooxml(si[0].text or "")  # plain entry: what _string_item gives
+            else:
+                text = _string_item(si)
+            self._text[index] = text
         return text
 
 
@@ -596,7 +604,9 @@ def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[st
         if _is(tag, "sheetData"):
             row_no = 0
             prefix = tag[: len(tag) - len("sheetData")]  # "{ns}" or "x:" or ""
-            row_tag, cell_tag = prefix + "row", prefix + "c"
+            row_tag, cell_tag, v_tag = prefix + "row", prefix + "c", prefix + "v"
+            n_strings = len(strings)
+            positions, new_cell = _POSITIONS, tuple.__new__  # RawCell without its Python __new__
             for row in child:
                 if row.tag != row_tag:
                     continue
@@ -606,10 +616,16 @@ def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[st
                 pending: str | None = None  # ref of a skipped blank, resolved only if needed
                 for c in row:
                     ref = c.get("r")
-                    if ref and not len(c):
+                    n_children = len(c)
+                    if ref and not n_children:
                         pending = ref  # a styled blank: the common case, skipped cheaply
                         continue
-                    pos = _position(ref) if ref else None
+                    if ref:
+                        pos = positions.get(ref, _UNKNOWN)
+                        if pos is _UNKNOWN:
+                            pos = _position(ref)
+                    else:
+                        pos = None
                     if pos is not None:
                         col_no = pos[0]
                         if pos[1]:
@@ -621,11 +637,28 @@ def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[st
                                 col_no = known[0]
                         pending = None
                         col_no += 1
-                    if not len(c):
+                    if not n_children:
                         continue
                     if col_no > max_col or c.tag != cell_tag:
                         continue
                     a1 = ref if pos is not None and pos[1] == row_no and pos[2] else f"{_col_letters(col_no)}{row_no}"
+                    if n_children == 1:
+                        # Fast paths for the two cells that make up nearly every sheet: a
+                        # number or a shared string with one <v>; the same result _cell gives.
+                        v = c[0]
+                        if v.tag == v_tag:
+                            t = c.get("t")
+                            text = v.text
+                            if t is None and text:
+                                number = text.strip()
+                                if number:
+                                    cells[a1] = new_cell(RawCell, (a1, "number", number, ""))
+                                continue
+                            if t == "s" and text and text.isascii() and text.isdigit():
+                                idx = int(text)
+                                if idx < n_strings:
+                                    cells[a1] = new_cell(RawCell, (a1, "text", strings[idx], ""))
+                                    continue
                     cell = _cell(c, a1, strings, shared, row_no, col_no)
                     if cell.kind != "blank":
                         cells[a1] = cell
@@ -636,6 +669,7 @@ def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[st
 
 
 _CELL_REF = re.compile(r"\$?([A-Z]{1,3})\$?(\d*)$")
+_UNKNOWN = object()
 _POSITIONS: dict[str, tuple[int, int, bool] | None] = {}
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import QiError
 
@@ -25,8 +25,8 @@ def _format_ranges(ranges: Ranges) -> str:
     return "、".join(str(lo) if lo == hi else f"{lo}~{hi}" for lo, hi in ranges)
 
 
-def _normalise(values: set[int]) -> Ranges:
-    """Collapse a set of integers into sorted inclusive ranges."""
+def collapse_runs(values: Iterable[int]) -> Ranges:
+    """Collapse integers into sorted inclusive ranges: {1, 2, 3, 7} → ((1, 3), (7, 7))."""
     out: list[tuple[int, int]] = []
     for v in sorted(values):
         if out and out[-1][1] == v - 1:
@@ -298,7 +298,7 @@ def _sum_set(parts: tuple[Part, ...]) -> Allowed:
     sums = {0}
     for p in parts:
         sums = {s + v for s in sums for v in p.allowed.values()}
-    return Allowed(_normalise(sums))
+    return Allowed(collapse_runs(sums))
 
 
 def parse_rubric(text: str, source: str = "评价表") -> Rubric:

@@ -33,7 +33,7 @@ from .evaluation import (
 from .errors import QiError
 from .fileio import write_bytes_atomic
 from .identity import sign
-from .rubric import Rubric, ScoreCell, shipped_rubric
+from .rubric import Rubric, ScoreCell, collapse_runs, shipped_rubric
 
 KIND_EXPERT = "expert"
 KIND_SELF = "self"
@@ -92,19 +92,9 @@ def safe_file_part(text: str, limit: int = 24) -> str:
     return kept[:limit]
 
 
-def _runs(rows: Iterable[int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for r in sorted(rows):
-        if out and out[-1][1] == r - 1:
-            out[-1] = (out[-1][0], r)
-        else:
-            out.append((r, r))
-    return out
-
-
 def _refs(rows: Iterable[int], col: str = L.COL_SCORE, last_col: str | None = None) -> list[str]:
     end = last_col or col
-    return [f"{col}{a}" if a == b and end == col else f"{col}{a}:{end}{b}" for a, b in _runs(rows)]
+    return [f"{col}{a}" if a == b and end == col else f"{col}{a}:{end}{b}" for a, b in collapse_runs(rows)]
 
 
 def _clip(text: str, limit: int) -> str:
