@@ -13,9 +13,13 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .errors import QiError
+from .simulate import Value
+
+if TYPE_CHECKING:
+    from .rubric import Rubric
 
 Echo = Callable[[str], None]
 
@@ -29,14 +33,17 @@ class DemoStep:
     notes: tuple[str, ...] = ()
 
 
-def _pasted_out_of_range(rubric, scores):  # type: ignore[no-untyped-def]
-    """The first score cell whose allowed set has a gap, with a value inside the gap."""
-    for cell in rubric.score_cells:
-        values = set(cell.allowed.values())
-        gap = next((v for v in range(cell.max) if v not in values), None)
-        if gap is not None:
-            return cell, gap
-    raise AssertionError("rubric has no gapped allowed set")
+def _pasted_out_of_range(rubric: "Rubric", scores: Mapping[str, Value]) -> tuple[str, int]:
+    """A score pasted from elsewhere: two points above the maximum of a cell the expert
+    had scored below it (pasting bypasses data validation)."""
+    cell = next(c for c in rubric.score_cells if isinstance(scores[c.id], int) and scores[c.id] < c.max)
+    return cell.id, cell.max + 2
+
+
+def _revised(scores: Mapping[str, Value], rubric: "Rubric") -> dict[str, Value]:
+    """An earlier draft: the first deduction not yet made (the expert revised it later)."""
+    cell = next(c for c in rubric.score_cells if isinstance(scores[c.id], int) and scores[c.id] < c.max)
+    return {**scores, cell.id: cell.max}
 
 
 def _mail(sender: str, to: str, subject: str, body: str, name: str, data: bytes, when: datetime) -> bytes:
@@ -53,10 +60,11 @@ def _mail(sender: str, to: str, subject: str, body: str, name: str, data: bytes,
     return bytes(msg)
 
 
-def simulate_returns(folder: Path, *, seed: int, start: datetime) -> tuple[list[Path], Path]:
+def simulate_returns(folder: Path, *, seed: int, start: datetime) -> tuple[list[Path], tuple[str, bytes]]:
     """Write the experts' (and the applicant's) returns into the inbox.
 
-    Returns the files written and the corrected workbook kept back for the second round.
+    Returns the files written and the corrected workbook (name, content) kept back for the
+    second round.
     """
     from .evaluation import INBOX_DIR, load_issued, load_project
     from .fileio import write_bytes_atomic
@@ -69,7 +77,7 @@ def simulate_returns(folder: Path, *, seed: int, start: datetime) -> tuple[list[
     levels = platform_levels(rubric, seed)
     latest = {r.expert_id: r for r in load_issued(folder)}
     written: list[Path] = []
-    corrected: Path | None = None
+    corrected: tuple[str, bytes] | None = None
     sign_day = start.date()
     for i, expert in enumerate(panel.experts):
         record = latest[expert.expert_id]
@@ -79,14 +87,13 @@ def simulate_returns(folder: Path, *, seed: int, start: datetime) -> tuple[list[
                               sign_date=sign_day, saved_at=saved)
         name = Path(record.file).name
         if i == 2:  # pasted a value the validation would have refused
-            cell, bad = _pasted_out_of_range(rubric, fill.scores)
-            wrong = replace(fill, scores={**fill.scores, cell.id: bad})
+            cell_id, bad = _pasted_out_of_range(rubric, fill.scores)
+            wrong = replace(fill, scores={**fill.scores, cell_id: bad})
             written.append(write_bytes_atomic(inbox / name, fill_workbook(issued, rubric, wrong)))
             later = replace(fill, saved_at=saved + timedelta(hours=2))
-            corrected = inbox.parent / ".qi" / "demo-corrected" / name.replace(".xlsx", "-更正.xlsx")
-            write_bytes_atomic(corrected, fill_workbook(issued, rubric, later))
+            corrected = (name.replace(".xlsx", "-更正.xlsx"), fill_workbook(issued, rubric, later))
         elif i == 4:  # sends twice: a first version, then a revised one an hour later
-            first = replace(fill, scores={**fill.scores}, saved_at=saved - timedelta(hours=1))
+            first = replace(fill, scores=_revised(fill.scores, rubric), saved_at=saved - timedelta(hours=1))
             written.append(write_bytes_atomic(inbox / name.replace(".xlsx", "-初稿.xlsx"),
                                               fill_workbook(issued, rubric, first)))
             written.append(write_bytes_atomic(inbox / name, fill_workbook(issued, rubric, fill)))
@@ -100,17 +107,13 @@ def simulate_returns(folder: Path, *, seed: int, start: datetime) -> tuple[list[
             written.append(write_bytes_atomic(inbox / name, fill_workbook(issued, rubric, fill)))
     if "SELF" in latest:  # the applicant's self-evaluation: somewhat kinder to itself
         record = latest["SELF"]
-        kinder = {k: min(rubric_cell_values(rubric, k), key=lambda v: abs(v - (levels[k] + 2))) for k in levels}
+        kinder = {k: min(rubric.cell(k).allowed.values(), key=lambda v: abs(v - (levels[k] + 2))) for k in levels}
         fill = simulated_fill(rubric, kinder, seed * 100 + 99, sign_name=info.head,
                               sign_date=sign_day, saved_at=start + timedelta(minutes=5))
         written.append(write_bytes_atomic(inbox / Path(record.file).name,
                                           fill_workbook((folder / record.file).read_bytes(), rubric, fill)))
     assert corrected is not None
     return written, corrected
-
-
-def rubric_cell_values(rubric, cell_id: str) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
-    return next(c for c in rubric.score_cells if c.id == cell_id).allowed.values()
 
 
 def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: datetime | None = None,
@@ -124,7 +127,8 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     from .collect import collect
     from .consolidate import consolidate_folder
     from .documents import write_application, write_report
-    from .evaluation import new_evaluation
+    from .evaluation import INBOX_DIR, new_evaluation
+    from .fileio import write_bytes_atomic
     from .workbook import issue_workbooks
 
     root = Path(folder)
@@ -155,10 +159,8 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     step("模拟专家交回：有人用邮件回复，有人交了两次，有人粘贴了不允许的分值", returned)
     first = collect(root)
     step("回收并检查（qi-excel collect）", [first.report], _collect_lines(first))
-    inbox_copy = root / "收件箱" / corrected.name
-    inbox_copy.write_bytes(corrected.read_bytes())
-    corrected.unlink()
-    corrected.parent.rmdir()
+    corrected_name, corrected_data = corrected
+    inbox_copy = write_bytes_atomic(root / INBOX_DIR / corrected_name, corrected_data)
     second = collect(root)
     step("被拒收的专家发回更正后的文件，再次回收（qi-excel collect）",
          [inbox_copy, second.report], _collect_lines(second))

@@ -170,6 +170,14 @@ class Rubric:
     def score_cells(self) -> tuple[ScoreCell, ...]:
         return tuple(c for i in self.items for c in i.cells)
 
+    @cached_property
+    def _cells_by_id(self) -> dict[str, ScoreCell]:
+        return {c.id: c for c in self.score_cells}
+
+    def cell(self, cell_id: str) -> ScoreCell:
+        """The score cell (item without parts, or part) with this id."""
+        return self._cells_by_id[cell_id]
+
     def item(self, item_id: str) -> Item:
         for i in self.items:
             if i.id == item_id:
