@@ -52,3 +52,24 @@ def test_missing_and_binary_files(tmp_path):
     junk.write_bytes(b"\xff\xfe\x00binary")
     result = CliRunner().invoke(main, ["rubric", "--file", str(junk)])
     assert result.exit_code == 2 and "不是 UTF-8" in result.output
+
+
+def test_usage_errors_are_chinese():
+    runner = CliRunner()
+    for args, expected in (
+        (["rubric", "--bogus"], "错误：没有选项 --bogus。"),
+        (["collect"], "错误：缺少参数 DIR。"),
+        (["nonsense"], "错误：没有命令 nonsense。"),
+        (["consolidate", "x", "--method", "max"], "错误：参数 --method 的值 max 无效"),
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 2, args
+        assert expected in result.output, result.output
+        assert "查看用法" in result.output and "Usage:" not in result.output
+
+
+def test_help_and_version_exit_zero():
+    runner = CliRunner()
+    assert runner.invoke(main, ["--help"]).exit_code == 0
+    version = runner.invoke(main, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("qi-excel ")

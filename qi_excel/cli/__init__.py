@@ -7,6 +7,7 @@ its Chinese message and an exit code, never a traceback.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -16,7 +17,58 @@ from .. import __version__
 from ..errors import QiError
 
 
+# click's usage errors are English; organizers read Chinese. The common ones are translated,
+# anything else is shown as click wrote it.
+_USAGE_MESSAGES = (
+    (re.compile(r"^Missing argument '(.+)'\.$"), "缺少参数 {0}。"),
+    (re.compile(r"^Missing option '(.+)'\.$"), "缺少选项 {0}。"),
+    (re.compile(r"^No such option: (\S+)(?: Did you mean (\S+)\?)?$"), "没有选项 {0}。"),
+    (re.compile(r"^No such option '(.+?)'\.(?: Did you mean '(.+)'\?)?$"), "没有选项 {0}。"),
+    (re.compile(r"^No such command '(.+)'\.$"), "没有命令 {0}。"),
+    (re.compile(r"^Option '(.+)' requires an argument\.$"), "选项 {0} 后面需要一个值。"),
+    (re.compile(r"^Got unexpected extra arguments? \((.+)\)$"), "多余的参数：{0}。"),
+    (re.compile(r"^Invalid value for '(.+?)': '(.*)' is not one of (.+)\.$"), "参数 {0} 的值 {1} 无效，可选：{2}。"),
+    (re.compile(r"^Invalid value for '(.+?)': '(.*)' is not a valid integer\.$"), "参数 {0} 的值 {1} 不是整数。"),
+    (re.compile(r"^Invalid value for '(.+?)': (.+) is not in the range (.+)\.$"), "参数 {0} 的值 {1} 超出范围 {2}。"),
+    (re.compile(r"^Invalid value for '(.+?)': (.+)$"), "参数 {0} 的值无效：{1}"),
+)
+
+
+def _usage_message(error: click.UsageError) -> str:
+    text = error.format_message()
+    for pattern, chinese in _USAGE_MESSAGES:
+        m = pattern.match(text)
+        if m:
+            return chinese.format(*m.groups())
+    return text
+
+
 class _Group(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Show usage errors in Chinese, with where to find help."""
+        standalone = kwargs.pop("standalone_mode", True)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as err:
+            if not standalone:
+                raise
+            command = err.ctx.command_path if err.ctx else "qi-excel"
+            click.echo(f"错误：{_usage_message(err)}\n运行 {command} --help 查看用法。", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:
+            if not standalone:
+                raise
+            click.echo("已取消。", err=True)
+            sys.exit(1)
+        except click.ClickException as err:
+            if not standalone:
+                raise
+            click.echo(f"错误：{err.format_message()}", err=True)
+            sys.exit(err.exit_code)
+        if standalone:
+            sys.exit(rv if isinstance(rv, int) else 0)
+        return rv
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

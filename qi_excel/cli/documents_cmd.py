@@ -19,7 +19,7 @@ def _report_written(paths: list[Path], pdf: bool) -> None:
 
 
 @main.command("application")
-@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--template", type=click.Path(dir_okay=False), help="使用修改过的申请表模板（.docx）。")
 @click.option("--pdf", is_flag=True, help="同时用 LibreOffice 生成 PDF。")
 def application_command(folder: str, template: str | None, pdf: bool) -> None:
@@ -32,7 +32,7 @@ def application_command(folder: str, template: str | None, pdf: bool) -> None:
 
 
 @main.command("report")
-@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--template", type=click.Path(dir_okay=False), help="使用修改过的评价报告模板（.docx）。")
 @click.option("--pdf", is_flag=True, help="同时用 LibreOffice 生成 PDF。")
 @click.option("--draft", is_flag=True, help="汇总尚为草稿时也生成报告，带“草稿”水印，另存为“评价报告（草稿）.docx”。")
@@ -63,7 +63,7 @@ def templates_export_command(folder: str) -> None:
 
 
 @main.command("archive")
-@click.argument("folder", required=False, type=click.Path(file_okay=False, exists=True))
+@click.argument("folder", required=False, type=click.Path(file_okay=False))
 @click.option("--verify", "verify_zip", type=click.Path(dir_okay=False), help="校验一个已生成的评价档案 zip。")
 def archive_command(folder: str | None, verify_zip: str | None) -> None:
     """生成评价档案（规范第 9 章）：评分表、汇总表、检查报告、评价报告等打包为一个 zip。"""

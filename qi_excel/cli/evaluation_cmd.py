@@ -32,7 +32,7 @@ def new_command(folder: str, sample: bool) -> None:
 
 
 @main.command("issue")
-@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--self", "self_eval", is_flag=True, help="只生成申报单位的自我评价记录表（规范 6.1 条）。")
 @click.option("--eml", is_flag=True, help="同时为每个工作簿生成邮件草稿（.eml），收件人为专家邮箱。")
 @click.option("--accept-titles", is_flag=True, help="确认专家组中未能识别的职称属于高级职称或相应职务。")
