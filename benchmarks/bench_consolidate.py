@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import pin_one_core, print_table
 
 from qi_excel.consolidate import ExpertSheet, consolidate  # noqa: E402
 from qi_excel.rubric import shipped_rubric  # noqa: E402
@@ -25,8 +23,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
+    print(pin_one_core())
     rubric = shipped_rubric()
-    print(f"{'experts':>7} {'method':>8} {'maths ms':>9} {'xlsx ms':>8} {'xlsx KB':>8}")
+    rows = []
     for n in (5, 7, 15, 25):
         rng = random.Random(n)
         sheets = [
@@ -46,7 +45,8 @@ def main() -> None:
                 maths.append((t1 - t0) * 1000)
                 xlsx.append((t2 - t1) * 1000)
                 size = len(data)
-            print(f"{n:>7} {method:>8} {statistics.median(maths):>9.1f} {statistics.median(xlsx):>8.1f} {size / 1024:>8.0f}")
+            rows.append((n, method, f"{statistics.median(maths):.1f}", f"{statistics.median(xlsx):.1f}", f"{size / 1024:.0f}"))
+    print_table(("experts", "method", "maths ms", "xlsx ms", "xlsx KB"), rows)
 
 
 if __name__ == "__main__":

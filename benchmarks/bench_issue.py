@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import pin_one_core, print_table
 
 from qi_excel import workbook as W  # noqa: E402
 from qi_excel.evaluation import new_secret, sample_info, sample_panel  # noqa: E402
@@ -25,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--panels", type=int, default=100)
     args = parser.parse_args()
+    print(pin_one_core())
     rubric = shipped_rubric()
     info = sample_info()
     experts = sample_panel().experts
@@ -72,9 +71,7 @@ def main() -> None:
         ("workbook size (mean)", f"{statistics.mean(sizes) / 1024:8.1f} KiB"),
         ("target per workbook", "    10.0 ms"),
     ]
-    width = max(len(r[0]) for r in rows)
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_table(("measure", "value"), [(name, value.strip()) for name, value in rows])
 
 
 if __name__ == "__main__":

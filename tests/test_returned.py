@@ -171,3 +171,12 @@ def test_password_encrypted_and_legacy_compound_files() -> None:
     assert read_code(_compound_file(["EncryptionInfo", "EncryptedPackage"])) == "ENCRYPTED"
     assert read_code(_compound_file(["Workbook", "SummaryInformation"])) == "LEGACY_XLS"
     assert read_code(_compound_file(["WordDocument"])) == "WRONG_TYPE"
+
+
+def test_odd_digits_in_row_and_cell_numbers_do_not_crash(issued_folder: Path) -> None:
+    """Superscript digits pass str.isdigit() but not int(): the reader must not fall over."""
+    data = fill(issued_bytes(issued_folder, "E01"), RUBRIC, scores=full_scores(RUBRIC), sign="周立新")
+    odd = edit_part(data, SCORE_PART, lambda xml: xml.replace('<row r="6"', '<row r="\u00b2"', 1)
+                    .replace('r="H40"', 'r="H4\u00b2"', 1))
+    rw = read_returned(odd, "odd.xlsx", rubric=RUBRIC)
+    assert rw.meta["expert_id"] == "E01"
