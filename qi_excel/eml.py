@@ -8,9 +8,13 @@ Outlook open the file as a new message instead of a received one.
 from __future__ import annotations
 
 import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
+from email import encoders
+from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import formataddr
 
 from .evaluation import EvaluationInfo, Expert
 
@@ -18,13 +22,32 @@ XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.she
 
 
 def draft(to_name: str, to_addr: str, subject: str, body: str, filename: str, data: bytes) -> bytes:
-    msg = EmailMessage(policy=SMTP)
-    msg["To"] = Address(display_name=to_name, addr_spec=to_addr) if to_addr else ""
-    msg["Subject"] = subject
+    """The message, with the attachment name written both ways mail clients read it.
+
+    ``filename*=`` (RFC 2231) on Content-Disposition is the standard; older Outlook and Foxmail
+    only decode an RFC 2047 ``name=`` on Content-Type, so that is given as well. Built with the
+    compat32 classes, headers encoded here and not refolded: the modern folder mangles a long
+    Content-Type carrying a parameter.
+    """
+    msg = MIMEMultipart()
+    msg["To"] = formataddr((to_name, to_addr), charset="utf-8") if to_addr else ""
+    msg["Subject"] = Header(subject, "utf-8").encode()  # folded into ≤75-character encoded words
     msg["X-Unsent"] = "1"
-    msg.set_content(body, charset="utf-8")
-    msg.add_attachment(data, maintype=XLSX_TYPE[0], subtype=XLSX_TYPE[1], filename=filename)
-    return msg.as_bytes()
+    msg.attach(MIMEText(body, "plain", "utf-8"))
+    part = MIMEBase(*XLSX_TYPE)
+    part.set_payload(data)
+    encoders.encode_base64(part)
+    encoded_name = Header(filename, "utf-8").encode().replace("\n", "")
+    part.replace_header("Content-Type", f'{"/".join(XLSX_TYPE)}; name="{encoded_name}"')
+    part["Content-Disposition"] = "attachment; filename*=utf-8''" + _percent(filename)
+    msg.attach(part)
+    return msg.as_bytes(policy=compat32.clone(linesep="\r\n", max_line_length=998))
+
+
+def _percent(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
 
 
 def _schedule(info: EvaluationInfo) -> str:

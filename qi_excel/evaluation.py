@@ -19,6 +19,7 @@ import datetime
 import json
 import re
 import secrets
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -155,6 +156,10 @@ _JUNIOR_PREFIXES = ("助理", "见习", "实习")
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
 
 
+def is_email(text: str) -> bool:
+    return bool(_EMAIL_RE.match(text))
+
+
 def is_senior_title(title: str) -> bool:
     t = title.replace(" ", "")
     if not t or t.startswith(_JUNIOR_PREFIXES):
@@ -174,7 +179,7 @@ def check_panel(experts: Sequence[Expert], rows: Sequence[int] | None = None) ->
             problems.append(PanelProblem(r, f"序号 {e.number} 应为 1~{MAX_EXPERTS} 的整数"))
         if e.role not in (LEADER, MEMBER):
             problems.append(PanelProblem(r, f"角色“{e.role}”无效，应为“{LEADER}”或“{MEMBER}”"))
-        if e.email and not _EMAIL_RE.match(e.email):
+        if e.email and not is_email(e.email):
             problems.append(PanelProblem(r, f"邮箱“{e.email}”格式不正确"))
         if not e.title:
             problems.append(PanelProblem(r, f"{e.name or '该专家'}的职称为空（规范 7.2 条要求高级专业技术职称）"))
@@ -262,6 +267,19 @@ _PANEL_ALIASES = {
 }
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ROLE_ALIASES = {"组员": MEMBER, "专家组组长": LEADER, "专家组成员": MEMBER}
+_CJK_GAP_RE = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+
+
+def person_name(text: str) -> str:
+    """A roster name without the spaces Chinese forms put inside two-character names (王  芳)."""
+    return _CJK_GAP_RE.sub("", text)
+
+
+def email_text(text: str) -> str:
+    """An address as typed with a Chinese IME: full-width ＠ and ． become ASCII."""
+    text = unicodedata.normalize("NFKC", text).replace("。", ".").strip()
+    return text[7:] if text.lower().startswith("mailto:") else text
 
 
 def cell_text(value: object, *, multiline: bool = False) -> str:
@@ -319,6 +337,8 @@ def read_info(wb: Any, source: str = PROJECT_FILE) -> EvaluationInfo:
         if label in labels and labels[label][0] not in values:
             attr = labels[label][0]
             values[attr] = cell_text(row[1].value if len(row) > 1 else None, multiline=(attr in _MULTILINE))
+            if attr in ("head_email", "contact_email"):
+                values[attr] = email_text(values[attr])
             cells[attr] = f"B{row[0].row}"
     missing = [label for label, attr, required, _ in INFO_FIELDS if required and not values.get(attr)]
     if missing:
@@ -371,9 +391,9 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
         except ValueError:
             problems.append(PanelProblem(r, f"序号“{raw_number}”应为 1~{MAX_EXPERTS} 的整数" if raw_number else "序号为空"))
             continue
-        role = fields["role"] or MEMBER
-        experts.append(Expert(number, fields["name"], fields["title"], fields["employer"], fields["field"],
-                              fields["phone"], fields["email"], role))
+        role = _ROLE_ALIASES.get(fields["role"], fields["role"]) or MEMBER
+        experts.append(Expert(number, person_name(fields["name"]), fields["title"], fields["employer"],
+                              fields["field"], fields["phone"], email_text(fields["email"]), role))
         rows.append(r)
     return experts, rows, problems
 

@@ -27,7 +27,7 @@ from xml.sax.saxutils import escape
 
 from . import layout as L
 from .evaluation import (
-    ISSUE_DIR, PROJECT_FILE, SELF_ID, EvaluationInfo, Expert, IssuedRecord, Secret, raise_panel_problems,
+    ISSUE_DIR, PROJECT_FILE, SELF_ID, EvaluationInfo, Expert, IssuedRecord, Secret, is_email, raise_panel_problems,
     load_issued, load_secret, read_project, save_issued,
 )
 from .errors import QiError
@@ -425,6 +425,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
     })
 
     ws.freeze_panes(L.FIRST_BODY_ROW - 1, 0)
+    ws.set_selection(inputs[0].score_ref)  # opens on the first score cell, its input message showing
     ws.print_area(0, 0, lay.last_row - 1, len(L.COLUMNS) - 1)
     _print_setup(ws, (L.INFO_ROWS[0] - 1, L.HEADER_ROW - 1))
     ws.protect(_TEMPLATE_PASSWORD, _PROTECT)
@@ -709,8 +710,13 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
     targets: list[Expert | None]
     if self_eval:
         targets = [None]  # clause 6.1 comes before the panel exists: no roster checks
-        if eml and not (info.contact_email or info.head_email):
-            raise QiError(f"{PROJECT_FILE} 基本信息中没有联系人邮箱或负责人邮箱，无法生成自评表邮件草稿。")
+        if eml:
+            label, address = ("联系人邮箱", info.contact_email) if info.contact_email else ("负责人邮箱", info.head_email)
+            if not address:
+                raise QiError(f"{PROJECT_FILE} 基本信息中没有联系人邮箱或负责人邮箱，无法生成自评表邮件草稿。")
+            if not is_email(address):
+                raise QiError(f"{PROJECT_FILE} 基本信息中的{label}“{address}”格式不正确，无法生成自评表邮件草稿；"
+                              "未写入任何文件。")
     else:
         if project.errors:
             raise_panel_problems(project.errors, PROJECT_FILE)
@@ -748,8 +754,23 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
             outputs.append((rel_eml, message))
             eml_files.append(rel_eml)
 
+    # A workbook written is a workbook issued: if a later file cannot be written (open in Excel,
+    # a folder in the way, disk full), what did go out is still recorded so collect recognises it.
     history = load_issued(root)
-    for rel, data in outputs:
-        write_bytes_atomic(root / rel, data)
-    save_issued(root, [*history, *records])
+    by_file = {r.file: r for r in records}
+    done: list[IssuedRecord] = []
+    try:
+        for rel, data in outputs:
+            try:
+                write_bytes_atomic(root / rel, data)
+            except OSError as exc:
+                raise QiError(f"无法写入 {root / rel}：{exc.strerror or exc}。请关闭占用该文件的程序或检查磁盘后重新发放。"
+                              + (f"已写入 {len(done)} 个工作簿，并已记录。" if done else "")) from None
+            except QiError as exc:
+                raise QiError(str(exc) + (f"已写入 {len(done)} 个工作簿，并已记录。" if done else "")) from None
+            if rel in by_file:
+                done.append(by_file[rel])
+    finally:
+        if done:
+            save_issued(root, [*history, *done])
     return IssueResult(root, issued_at, tuple(records), tuple(eml_files), accepted)

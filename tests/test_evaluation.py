@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import email
+import email.header
 import email.policy
 import hashlib
 import json
@@ -282,8 +283,50 @@ def test_eml_drafts_are_ready_to_send(sample_folder):
     (attachment,) = list(msg.iter_attachments())
     assert attachment.get_filename() == "02-陈晓岚-评分表.xlsx"
     assert attachment.get_content() == (sample_folder / result.records[1].file).read_bytes()
+    # RFC 2231 filename* for standard clients, RFC 2047 name= for old Outlook/Foxmail; CRLF lines
+    assert attachment["Content-Disposition"].params["filename"] == "02-陈晓岚-评分表.xlsx"
+    assert attachment.get_content_type() == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert b'; name="=?utf-8?b?' in raw
+    assert str(email.header.make_header(email.header.decode_header(attachment.get_param("name")))) == \
+        "02-陈晓岚-评分表.xlsx"
+    assert b"\n" not in raw.replace(b"\r\n", b"") and not msg.defects and not attachment.defects
 
 
 def test_eml_needs_every_address(sample_folder):
     _edit_roster(sample_folder, lambda wb: setattr(wb[PANEL_SHEET]["G5"], "value", None))
     _bad(sample_folder, "第 5 行 刘卫东", eml=True)
+
+
+def test_self_eml_with_a_malformed_address_is_a_clear_error(sample_folder):
+    def edit(wb):
+        ws = wb["基本信息"]
+        for row in ws.iter_rows(min_col=1, max_col=2):
+            if row[0].value == "联系人邮箱":
+                row[1].value = "dengli at example.cn"
+    _edit_roster(sample_folder, edit)
+    _bad(sample_folder, "联系人邮箱“dengli at example.cn”格式不正确", self_eval=True, eml=True)
+
+
+def test_roster_typed_the_chinese_way_is_read_as_meant(sample_folder):
+    """Padded two-character names, a full-width ＠ from the IME, 组员 for 成员, a number as phone."""
+    def edit(wb):
+        ws = wb[PANEL_SHEET]
+        ws["B6"].value = "王\u3000 芳"
+        ws["G6"].value = " wangfang＠example．com "
+        ws["H6"].value = "组员"
+        ws["F6"].value = 13907310004
+        ws["A7"].value = "５"
+    _edit_roster(sample_folder, edit)
+    _, panel = load_project(sample_folder)
+    wang = panel.by_id("E04")
+    assert (wang.name, wang.email, wang.role, wang.phone) == ("王芳", "wangfang@example.com", "成员", "13907310004")
+    assert panel.by_id("E05").name == "李建国"
+
+
+def test_a_file_in_the_way_stops_issuing_with_a_message_and_keeps_the_record(sample_folder):
+    blocker = sample_folder / ISSUE_DIR / "03-刘卫东-评分表.xlsx"
+    blocker.mkdir(parents=True)
+    with pytest.raises(QiError, match="03-刘卫东-评分表.xlsx"):
+        issue_workbooks(sample_folder)
+    written = sorted(p.name for p in (sample_folder / ISSUE_DIR).iterdir() if p.is_file())
+    assert [r.file.split("/")[-1] for r in load_issued(sample_folder)] == written

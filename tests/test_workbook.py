@@ -264,6 +264,7 @@ def test_print_ready(books):
     assert ws.print_title_rows == "$2:$4"
     assert "&P" in ws.oddFooter.center.text and "&N" in ws.oddFooter.center.text
     assert ws.freeze_panes == f"A{L.FIRST_BODY_ROW}"
+    assert ws.sheet_view.selection[0].activeCell == LAYOUT.inputs[0].score_ref  # opens on the first score
     # rows tall enough for their wrapped criterion text
     from qi_excel.workbook import WIDTHS, line_count
 

@@ -94,3 +94,95 @@ def test_printed_score_sheet_is_complete(issued_folder, tmp_path):
     for item in RUBRIC.items:
         assert item.id in flat
     assert "专家签名" in flat and "评价发现/改进建议" in flat and "填写说明" in flat
+
+
+# A StarBasic macro types each probe value into every score cell (setFormula parses input as
+# typing does but skips validation), then asks Calc's detective to circle invalid data; a
+# circle's centre falls inside the cell it marks.
+_PROBE_MODULE = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE script:module PUBLIC "-//OpenOffice.org//DTD OfficeDocument 1.0//EN" "module.dtd">
+<script:module xmlns:script="http://openoffice.org/2000/script" script:name="Module1" script:language="StarBasic">
+Sub Probe(specPath As String)
+  Dim f As Integer, o As Integer, line As String, parts() As String, doc As Object, sh As Object
+  Dim i As Long, shp As Object, c As Object, hit As String, p As New com.sun.star.beans.PropertyValue
+  p.Name = "Hidden"
+  p.Value = True
+  f = FreeFile
+  Open specPath For Input As #f
+  Line Input #f, line
+  doc = StarDesktop.loadComponentFromURL(ConvertToURL(line), "_blank", 0, Array(p))
+  Line Input #f, line
+  o = FreeFile
+  Open line For Output As #o
+  sh = doc.Sheets.getByName("评分表")
+  Do While Not EOF(f)
+    Line Input #f, line
+    parts = Split(line, Chr(9))
+    If parts(0) = "CELL" Then
+      sh.getCellRangeByName(parts(1)).setFormula(parts(2))
+    ElseIf parts(0) = "POS" Then
+      c = sh.getCellRangeByName(parts(1))
+      Print #o, "POS" &amp; Chr(9) &amp; parts(1) &amp; Chr(9) &amp; c.Position.X &amp; Chr(9) &amp; c.Position.Y &amp; Chr(9) &amp; c.Size.Width &amp; Chr(9) &amp; c.Size.Height
+    ElseIf parts(0) = "CHECK" Then
+      sh.clearArrows()
+      sh.showInvalid()
+      hit = "CHECK" &amp; Chr(9) &amp; parts(1)
+      For i = 0 To sh.DrawPage.Count - 1
+        shp = sh.DrawPage.getByIndex(i)
+        hit = hit &amp; Chr(9) &amp; CLng(shp.Position.X + shp.Size.Width / 2) &amp; "," &amp; CLng(shp.Position.Y + shp.Size.Height / 2)
+      Next i
+      Print #o, hit
+    End If
+  Loop
+  Close #f
+  Close #o
+  doc.close(True)
+End Sub
+</script:module>
+"""
+
+
+def _calc_invalid(source: Path, probes: list[str], workdir: Path) -> dict[str, set[str]]:
+    """probe value → the score cells Calc marks invalid when every score cell holds that value."""
+    import os
+
+    exe = office.soffice_path()
+    profile = workdir / "profile"
+    base = [exe, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore", "--nologo",
+            "--nodefault", "--nolockcheck"]
+    env = dict(os.environ, HOME=str(workdir))
+    subprocess.run(base + ["--terminate_after_init"], env=env, capture_output=True, timeout=120, check=False)
+    (profile / "user/basic/Standard/Module1.xba").write_text(_PROBE_MODULE, encoding="utf-8")
+    refs = [r.score_ref for r in LAYOUT.inputs]
+    out = workdir / "probe.txt"
+    lines = [str(source.resolve()), str(out)] + [f"POS\t{ref}" for ref in refs]
+    for value in probes:
+        lines += [f"CELL\t{ref}\t{value}" for ref in refs] + [f"CHECK\t{value}"]
+    spec = workdir / "spec.txt"
+    spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = subprocess.run(base + [f'macro:///Standard.Module1.Probe("{spec}")'], env=env, capture_output=True,
+                          timeout=300, check=False)
+    assert out.is_file(), proc.stderr.decode("utf-8", "replace")[-500:]
+    boxes: dict[str, tuple[int, ...]] = {}
+    invalid: dict[str, set[str]] = {}
+    for line in out.read_text(encoding="utf-8").splitlines():
+        kind, key, *rest = line.split("\t")
+        if kind == "POS":
+            boxes[key] = tuple(int(v) for v in rest)
+        else:
+            centres = [tuple(int(v) for v in c.split(",")) for c in rest]
+            invalid[key] = {ref for ref, (x, y, w, h) in boxes.items()
+                            if any(x <= cx <= x + w and y <= cy <= y + h for cx, cy in centres)}
+    return invalid
+
+
+def test_calc_validation_accepts_exactly_the_rubric_values(issued_folder, tmp_path):
+    """What the spreadsheet itself enforces, not what the XML says: every integer and some non-integers."""
+    source = issued_folder / next(r.file for r in load_issued(issued_folder) if r.expert_id == "E01")
+    top = max(c.max for c in RUBRIC.score_cells)
+    integers = [str(v) for v in range(-1, top + 2)]
+    invalid = _calc_invalid(source, integers + ["2.5", "abc"], tmp_path)
+    for row in LAYOUT.inputs:
+        accepted = {int(v) for v in integers if row.score_ref not in invalid[v]}
+        assert accepted == set(row.cell.allowed.values()), row.cell.id
+        assert row.score_ref in invalid["2.5"] and row.score_ref in invalid["abc"], row.cell.id
