@@ -19,8 +19,11 @@ from .errors import QiError
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=target.suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=target.suffix, dir=target.parent)
+    except OSError as exc:
+        raise QiError(f"无法在 {target.parent} 中写入 {target.name}：{exc.strerror or exc}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -32,6 +35,12 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     except PermissionError:
         tmp_path.unlink(missing_ok=True)
         raise QiError(f"无法写入 {target}：文件可能正在 Excel/WPS 中打开，请关闭后重试。") from None
+    except IsADirectoryError:
+        tmp_path.unlink(missing_ok=True)
+        raise QiError(f"无法写入 {target}：已有同名文件夹。") from None
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise QiError(f"无法写入 {target}：{exc.strerror or exc}") from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
