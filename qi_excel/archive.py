@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -187,8 +188,19 @@ def _hash_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def _unsafe_name(name: str) -> bool:
+    """A member name that would land outside the folder it is extracted into (or fool a reader)."""
+    if not name or name.startswith(("/", "\\")) or "\\" in name or re.match(r"^[A-Za-z]:", name):
+        return True
+    return any(part in ("..", "") for part in name.rstrip("/").split("/"))
+
+
 def verify_archive(zip_path: str | Path) -> list[str]:
-    """Problems found (missing, altered, extra files), each naming the file; empty when intact."""
+    """Problems found (missing, altered, extra, renamed or unsafe files), each naming the file.
+
+    Nothing is extracted: members are hashed as streams, so a tampered member named
+    ``../x`` can do no harm here, and it is reported so nobody unpacks the archive blindly.
+    """
     path = Path(zip_path)
     if not path.is_file():
         raise QiError(f"档案文件 {path} 不存在。")
@@ -199,14 +211,34 @@ def verify_archive(zip_path: str | Path) -> list[str]:
     problems: list[str] = []
     with zf:
         manifest = _read_manifest(zf, path.name)
-        members = {i.filename: i for i in zf.infolist() if not i.is_dir()}
-        listed = set()
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        for name in sorted({i.filename for i in infos if _unsafe_name(i.filename)}):
+            problems.append(f"不安全的文件名（解压时可能写到档案目录之外，请勿解压）：{name}")
+        counts: dict[str, int] = {}
+        for i in infos:
+            counts[i.filename] = counts.get(i.filename, 0) + 1
+        for name in sorted(n for n, k in counts.items() if k > 1):
+            problems.append(f"档案中有 {counts[name]} 个同名文件（解压时会互相覆盖）：{name}")
+        members = {i.filename: i for i in infos}
+        listed = {f["path"] for f in manifest["files"]}
+        extra = sorted(set(members) - listed - {MANIFEST})
+        extra_hashes: dict[str, str] = {}
+        for name in extra:
+            try:
+                extra_hashes[name] = _hash_member(zf, members[name])[0]
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+                pass
+        renamed: set[str] = set()
         for f in manifest["files"]:
             name = f["path"]
-            listed.add(name)
             info = members.get(name)
             if info is None:
-                problems.append(f"缺少文件：{name}")
+                target = next((n for n, h in extra_hashes.items() if h == f["sha256"] and n not in renamed), None)
+                if target is not None:
+                    renamed.add(target)
+                    problems.append(f"文件被改名：{name} → {target}")
+                else:
+                    problems.append(f"缺少文件：{name}")
                 continue
             try:
                 digest, size = _hash_member(zf, info)
@@ -215,6 +247,7 @@ def verify_archive(zip_path: str | Path) -> list[str]:
                 continue
             if digest != f["sha256"] or size != f["size"]:
                 problems.append(f"文件已被改动（SHA-256 与清单不符）：{name}")
-        for name in sorted(set(members) - listed - {MANIFEST}):
-            problems.append(f"清单之外多出的文件：{name}")
+        for name in extra:
+            if name not in renamed:
+                problems.append(f"清单之外多出的文件：{name}")
     return problems

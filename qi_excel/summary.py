@@ -21,8 +21,26 @@ TITLE = "质量基础设施“一站式”服务评价汇总表"
 FONT = "宋体"
 LINE_PT = 16.5  # one line of 11-pt CJK text with leading (measured in LibreOffice with Noto CJK)
 ROW_PT = 18.0  # every row's default height: room for CJK glyphs in all three spreadsheet programs
+MAX_ROW_PT = 409.0  # Excel's largest row height (409.5 pt); a taller row is cut, not grown
+MAX_CELL_UNITS = 32767  # Excel's cell limit, counted in UTF-16 code units
 A4_PT = (595.0, 842.0)
 MARGIN_IN = (0.5, 0.75)  # left/right, top/bottom
+
+def parts_spread_note(c: Consolidation) -> str:
+    """How a divergence flag is decided for an item with parts, in the sheets' notes.
+
+    The panel discusses items, and an item's score is the sum of its parts, so the flag is on
+    the spread of each expert's item total; disagreement on single parts that cancels out in
+    the total is still visible line by line in 明细.
+    """
+    with_parts = sorted({cell.item_id for cell in c.cells if cell.id != cell.item_id})
+    if not with_parts:
+        return ""
+    return (
+        f"有分项的评分项（{'、'.join(with_parts)}）按各专家的分项之和（即该专家给本项的得分）计算极差、判断分歧；"
+        f"各分项自身的极差列在“{SHEET_DETAIL}”表中，供参考。"
+    )
+
 
 SHEET_TOTAL = "总分"
 SHEET_DETAIL = "明细"
@@ -31,6 +49,30 @@ SHEET_EXPERTS = "专家"
 SHEET_LOST = "失分"
 SHEET_SUGGESTIONS = "改进建议"
 SHEET_SELF = "自评对比"
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cell_text(text: str) -> str:
+    """Text that fits one Excel cell; a cut says so in the cell itself.
+
+    XlsxWriter would silently drop everything past 32,767 characters, so a reader could take
+    a cut remark for the whole of it. Past the limit the text ends with a note pointing to
+    the expert's own workbook, which keeps the full remark.
+    """
+    if _utf16_units(text) <= MAX_CELL_UNITS:
+        return text
+    note = "……【以下 {} 字超出 Excel 单元格 32767 字的上限，未显示；全文见专家本人的评分工作簿】"
+    room = MAX_CELL_UNITS - _utf16_units(note.format(len(text)))
+    kept, used = [], 0
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > room:
+            break
+        kept.append(ch)
+    return "".join(kept) + note.format(len(text) - len(kept))
 
 
 class _Writer:
@@ -84,7 +126,7 @@ class _Writer:
         elif isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
             ws.write_number(row, col, float(value), fmt)
         else:
-            ws.write_string(row, col, str(value), fmt)
+            ws.write_string(row, col, cell_text(str(value)), fmt)
 
     def merge(self, ws: Any, r1: int, c1: int, r2: int, c2: int, value: Any, fmt: Any) -> None:
         if (r1, c1) == (r2, c2):
@@ -154,6 +196,7 @@ class _Writer:
             self.set_height(ws, row, max(ROW_PT, LINE_PT * n + 4))
 
     def set_height(self, ws: Any, row: int, height: float) -> None:
+        height = min(height, MAX_ROW_PT)
         ws.set_row(row, height)
         self.heights[ws.name][row] = height
 
@@ -179,7 +222,16 @@ class _Writer:
             if y + h > capacity and y > repeat:
                 breaks.append(first)
                 y = repeat
-            y += h
+            if y + h <= capacity:
+                y += h
+                continue
+            # a group taller than a page: break between its own rows rather than not at all
+            for r in range(first, last + 1):
+                rh = self.height(ws, r)
+                if y + rh > capacity and y > repeat:
+                    breaks.append(r)
+                    y = repeat
+                y += rh
         if breaks:
             ws.set_h_pagebreaks(breaks)
 
@@ -297,7 +349,7 @@ def _detail_sheet(w: _Writer) -> None:
     row = w.notes(ws, row, last, [
         f"每个打分格的各专家评分；平均、最低、最高、极差（最高−最低）按打分格计算，专家组得分按{c.method_label}计算并四舍五入。"
         "有分项的评分项先列本项（各专家为分项之和，专家组得分为各分项专家组得分之和），再列各分项。"
-        f"极差超过该项分值 {percent_text(c.spread_share)} 的评分项以红色标出。",
+        f"极差超过该项分值 {percent_text(c.spread_share)} 的评分项以红色标出。{parts_spread_note(c)}",
     ], widths)
     header_row = row
     headers = ["编号", "评分项", "分值"] + [e.name for e in c.experts] + tail
@@ -363,7 +415,7 @@ def _divergence_sheet(w: _Writer) -> None:
     row = w.heading(ws, last, "评分分歧", widths)
     row = w.notes(ws, row, last, [
         f"供专家组内部沟通（规范 8.3.1）：下列评分项的专家评分极差（最高分−最低分）超过该项分值的 "
-        f"{percent_text(c.spread_share)}，逐一列出各位专家的评分和扣分说明。",
+        f"{percent_text(c.spread_share)}，逐一列出各位专家的评分和扣分说明。{parts_spread_note(c)}",
     ], widths)
     header_row = row
     for col, text in enumerate(("编号", "评分项", "分值", "极差", "专家组得分", "专家", "评分", "扣分说明/备注")):
@@ -464,7 +516,7 @@ def _lost_sheet(w: _Writer) -> None:
     ws = w.sheet(SHEET_LOST, widths, landscape=True)
     row = w.heading(ws, last, "失分分析", widths)
     row = w.notes(ws, row, last, [
-        "失分 = 分值 − 专家组得分，按失分从大到小排列（失分相同的按评价表顺序），附各位专家的扣分说明，作为提出改进建议的依据。",
+        "失分 = 分值 − 专家组得分，按失分从大到小排列（失分相同的按评价表顺序），附各位专家的扣分说明（每位专家一行），作为提出改进建议的依据。",
     ], widths)
     header_row = row
     for col, text in enumerate(("序号", "编号", "评分项", "分值", "专家组得分", "失分", "专家扣分说明")):
@@ -472,17 +524,21 @@ def _lost_sheet(w: _Writer) -> None:
     row += 1
     groups = []
     for k, p in enumerate(c.lost, start=1):
-        remarks = "\n".join(f"{name}：{text}" for name, text in p.remarks)
-        w.put(ws, row, 0, k, w.int)
-        w.put(ws, row, 1, p.item_id, w.center)
-        w.put(ws, row, 2, p.label, w.text)
-        w.put(ws, row, 3, p.max, w.int)
-        w.put(ws, row, 4, p.score, w.score)
-        w.put(ws, row, 5, p.lost, w.score)
-        w.put(ws, row, 6, remarks, w.text)
-        w.fit_row(ws, row, [(remarks, widths[6]), (p.label, widths[2])])
-        groups.append((row, row))
-        row += 1
+        # one row per expert's remark: an item with parts collects a remark per part from
+        # every expert, far more than one cell (at most 409 pt high) can show or print
+        remarks = [f"{name}：{text}" for name, text in p.remarks] or [""]
+        first, end = row, row + len(remarks) - 1
+        w.merge(ws, first, 0, end, 0, k, w.int)
+        w.merge(ws, first, 1, end, 1, p.item_id, w.center)
+        w.merge(ws, first, 2, end, 2, p.label, w.text)
+        w.merge(ws, first, 3, end, 3, p.max, w.int)
+        w.merge(ws, first, 4, end, 4, p.score, w.score)
+        w.merge(ws, first, 5, end, 5, p.lost, w.score)
+        for remark in remarks:
+            w.put(ws, row, 6, remark, w.text)
+            w.fit_row(ws, row, [(remark, widths[6])] + ([(p.label, widths[2])] if first == end else []))
+            row += 1
+        groups.append((first, end))
     groups.append((row, row))
     w.merge(ws, row, 0, row, 2, "合计", w.bold_text)
     w.put(ws, row, 3, c.max_total, w.bold_int)

@@ -141,3 +141,36 @@ def test_draft_consolidation_is_not_archived(folder: Path) -> None:
     os.utime(folder / REPORT_FILE, (stamp + 60, stamp + 60))
     with pytest.raises(QiError, match="草稿"):
         write_archive(folder)
+
+
+def test_renamed_file_is_named_as_renamed(folder: Path) -> None:
+    path = write_archive(folder)
+    with zipfile.ZipFile(path) as zf:
+        members = [(i.filename, zf.read(i)) for i in zf.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members:
+            zf.writestr("评价报告-修改.docx" if name == REPORT_FILE else name, data)
+    assert verify_archive(path) == [f"文件被改名：{REPORT_FILE} → 评价报告-修改.docx"]
+
+
+@pytest.mark.parametrize("evil", ["../x", "/tmp/x", "a/../../x", "C:/x", "..\\x"])
+def test_path_traversal_member_is_refused_not_extracted(folder: Path, tmp_path: Path, evil: str) -> None:
+    path = write_archive(folder)
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr(evil, "evil")
+    before = sorted(p.name for p in tmp_path.parent.iterdir())
+    problems = verify_archive(path)
+    assert any("不安全的文件名" in p and evil in p for p in problems), problems
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == before  # nothing written outside
+
+
+def test_duplicate_member_names_are_reported(folder: Path) -> None:
+    import warnings
+
+    path = write_archive(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate we add on purpose
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr(REPORT_FILE, "另一份")
+    problems = verify_archive(path)
+    assert any("同名文件" in p and REPORT_FILE in p for p in problems), problems

@@ -167,3 +167,11 @@ def test_missing_folder_and_damaged_record(tmp_path, issued_folder):
     (issued_folder / ev.CONSOLIDATION_FILE).write_text("{broken", encoding="utf-8")
     with pytest.raises(QiError, match="已损坏"):
         load_consolidation(issued_folder)
+
+
+def test_draft_on_a_full_panel_does_not_claim_experts_are_missing(issued_folder):
+    _fill(issued_folder, experts=7, self_eval=False)
+    result = _run(str(issued_folder), "--draft")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("【草稿】") and "只有" not in result.output
+    assert load_consolidation(issued_folder).draft

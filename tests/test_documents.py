@@ -389,3 +389,46 @@ def test_internal_meeting_date_never_after_last_meeting(folder: Path) -> None:
     assert internal_meeting(info, dataclasses.replace(cons, created_at="2025-06-18T18:30:00+08:00")) == "2025年6月18日"
     assert internal_meeting(info, dataclasses.replace(cons, created_at="2025-07-02T09:00:00+08:00")) \
         == INTERNAL_MEETING_FALLBACK
+
+
+def test_signature_table_lists_the_whole_panel_even_without_a_members_workbook(tmp_path: Path) -> None:
+    """Clause 8.3.2: the panel signs the report, including a member whose sheet is not counted."""
+    folder = tmp_path / "评价"
+    new_evaluation(folder, sample=True)
+    records = list(issue_workbooks(folder).records)
+    rubric = evaluation_rubric(folder)
+    levels = platform_levels(rubric, 3)
+    for i, rec in enumerate(records[:6]):  # the seventh member never returns a workbook
+        fill = simulated_fill(rubric, levels, i, sign_name=rec.name, sign_date=date(2025, 6, 18),
+                              saved_at=datetime(2025, 6, 18, 17, i, tzinfo=timezone(timedelta(hours=8))))
+        (folder / INBOX_DIR / Path(rec.file).name).write_bytes(
+            fill_workbook((folder / rec.file).read_bytes(), rubric, fill))
+    collect(folder)
+    cons = consolidate_folder(folder)
+    assert len(cons.experts) == 6
+    _info, panel = load_project(folder)
+    doc = Document(str(write_report(folder)[0]))
+    signatures = table_rows(find_table(doc, "序号", "姓名"))[1:]
+    assert [r[1] for r in signatures] == [e.name for e in sorted(panel.experts, key=lambda e: e.number)]
+    assert len(signatures) == 7
+
+
+def test_placeholder_split_across_runs_by_word_still_fills(folder: Path, tmp_path: Path) -> None:
+    """Word's spell checker splits ``{{ applicant }}`` into runs with proofErr marks between them."""
+    split = ('</w:t></w:r><w:proofErr w:type="spellStart"/>'
+             '<w:r><w:rPr><w:lang w:val="en-US"/></w:rPr><w:t xml:space="preserve">')
+    source = shipped_template(REPORT_TEMPLATE)
+    target = tmp_path / "拆分.docx"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename == "word/document.xml":
+                xml = data.decode("utf-8")
+                assert "{{ applicant }}" in xml
+                xml = xml.replace("{{ applicant }}", "{" + split + "{ appl" + split + "icant }" + split + "}", 1)
+                data = xml.encode("utf-8")
+            zout.writestr(item, data)
+    path = write_report(folder, template=target)[0]
+    assert_no_tags(path)
+    info, _panel = load_project(folder)
+    assert info.applicant in all_text(path)

@@ -225,3 +225,75 @@ def test_pdf_of_total_sheet_shows_the_numbers(path, result, tmp_path):
     second = subprocess.run(["pdftotext", "-f", "2", "-l", "2", str(pdf), "-"],
                             capture_output=True, text=True, check=True).stdout
     assert "一级指标得分率" in second and "二级指标得分率" in second
+
+
+def _long_remark_result(remark: str) -> Consolidation:
+    sheets = _panel(with_self=False)
+    first = sheets[0]
+    sheets[0] = ExpertSheet(first.expert_id, first.name, first.scores, {**first.remarks, "1.1.1": remark},
+                            ((remark, "1.1"),))
+    return consolidate(shipped_rubric(), sheets)
+
+
+def test_remark_beyond_excel_cell_limit_is_cut_with_a_visible_note(tmp_path):
+    remark = "=" + "甲" * 39_999  # 40,000 characters; also looks like a formula
+    path = write_summary(_long_remark_result(remark), tmp_path / "汇总表.xlsx")
+    with zipfile.ZipFile(path) as z:
+        sst = ElementTree.fromstring(z.read("xl/sharedStrings.xml"))
+    ns = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    texts = ["".join(t.text or "" for t in si.iter(ns + "t")) for si in sst.iter(ns + "si")]
+    cut = [t for t in texts if t.startswith("=甲甲")]
+    assert cut, "the long remark is missing"
+    for text in cut:
+        assert len(text.encode("utf-16-le")) // 2 <= 32767
+        assert text.endswith("全文见专家本人的评分工作簿】") and "超出 Excel 单元格" in text
+    for name in ("分歧", "失分", "改进建议"):
+        assert "<f>" not in _sheet_xml(path, name)
+
+
+def _part_remarks_summary(tmp_path) -> Path:
+    """Every expert remarks on every part of 2.4.1 (12 parts): 84 lines for one item."""
+    rubric = shipped_rubric()
+    sheets = []
+    for k, name in enumerate(NAMES):
+        scores = {c.id: c.allowed.values()[-1] for c in rubric.score_cells}
+        scores["2.4.1.1"] = 0
+        remarks = {p.id: f"{name}对{p.name}的意见" for p in rubric.item("2.4.1").parts}
+        sheets.append(ExpertSheet(f"E{k + 1:02d}", name, scores, remarks))
+    return write_summary(consolidate(rubric, sheets), tmp_path / "汇总表.xlsx")
+
+
+def test_rows_never_exceed_excel_maximum_height(tmp_path):
+    path = _part_remarks_summary(tmp_path)
+    for name in ("明细", "分歧", "专家", "失分", "改进建议", "总分"):
+        heights = [float(h) for h in re.findall(r'<row r="\d+"[^>]* ht="([\d.]+)"', _sheet_xml(path, name))]
+        assert heights and max(heights) <= 409.5, (name, max(heights))
+
+
+def test_lost_sheet_has_one_row_per_expert_remark(tmp_path):
+    rubric = shipped_rubric()
+    path = _part_remarks_summary(tmp_path)
+    ws = openpyxl.load_workbook(path)["失分"]
+    r, _ = _find(ws, "2.4.1")
+    column = [ws.cell(r + k, 7).value for k in range(len(NAMES))]
+    assert [text.split("：", 1)[0] for text in column] == NAMES
+    assert all(text.count("\n") == len(rubric.item("2.4.1").parts) - 1 for text in column)
+    assert any(str(m) == f"A{r}:A{r + len(NAMES) - 1}" for m in ws.merged_cells.ranges)
+
+
+def test_notes_say_how_divergence_is_judged_for_items_with_parts(book):
+    for name in ("分歧", "明细"):
+        text = " ".join(str(v) for row in _rows(book[name])[:6] for v in row if isinstance(v, str))
+        assert "2.4.1、4.3.1、4.3.5" in text and "分项之和" in text, name
+
+
+@pytest.mark.parametrize("decimals", [0, 3])
+def test_number_formats_follow_decimals(tmp_path, decimals):
+    c = consolidate(shipped_rubric(), _panel(), decimals=decimals)
+    wb = openpyxl.load_workbook(write_summary(c, tmp_path / "汇总表.xlsx"))
+    ws = wb["总分"]
+    r, _ = _find(ws, "总分")
+    expected = "0." + "0" * decimals if decimals else "0"
+    assert ws.cell(r, 4).number_format == expected
+    assert ws.cell(r, 5).number_format == expected + "%"
+    assert wb["明细"]["A1"].value  # every sheet still written

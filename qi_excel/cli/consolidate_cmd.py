@@ -66,7 +66,12 @@ def render_text(c: Any, summary_path: str) -> str:
 
     lines = []
     if c.draft:
-        lines.append(f"【草稿】本次汇总只有 {len(c.experts)} 位专家的评分表，结果仅供讨论，不是正式评价结果。")
+        from ..consolidate import MIN_EXPERTS
+
+        if len(c.experts) < MIN_EXPERTS:
+            lines.append(f"【草稿】本次汇总只有 {len(c.experts)} 位专家的评分表，结果仅供讨论，不是正式评价结果。")
+        else:  # --draft asked for on a full panel: do not claim experts are missing
+            lines.append("【草稿】按要求生成草稿，结果仅供讨论，不是正式评价结果。")
     lines.append(
         f"汇总完成：{len(c.experts)} 位专家，{c.method_label}，保留 {c.decimals} 位小数。"
     )
