@@ -14,7 +14,7 @@ evaluation folder.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -173,6 +173,7 @@ class Consolidation:
     service_name: str = ""
     applicant: str = ""
     created_at: str = ""
+    not_counted: tuple[str, ...] = ()  # panel members without an accepted workbook
 
     @property
     def method_label(self) -> str:
@@ -255,6 +256,7 @@ class Consolidation:
             self_total=opt(d["self_total"]), self_name=d["self_name"],
             rubric_title=d["rubric_title"], rubric_fingerprint=d["rubric_fingerprint"],
             service_name=d["service_name"], applicant=d["applicant"], created_at=d["created_at"],
+            not_counted=tuple(d.get("not_counted", ())),
         )
 
     @classmethod
@@ -560,15 +562,18 @@ def consolidate_folder(
     root = Path(folder)
     if not root.is_dir():
         raise QiError(f"评价目录 {root} 不存在。")
-    info, _panel = ev.load_project(root)
+    info, panel = ev.load_project(root)
     rubric = evaluation_rubric(root)
     sheets = [sheet_from_returned(rw) for rw in load_accepted(root)]
+    counted = {s.expert_id for s in sheets}
+    not_counted = tuple(f"{e.name}（{e.expert_id}）" for e in panel.experts if e.expert_id not in counted)
     result = consolidate(
         rubric, sheets, method=method, decimals=decimals, draft=draft, spread_share=spread_share,
         deviation_threshold=deviation_threshold,
         created_at=created_at or datetime.now().astimezone().replace(microsecond=0).isoformat(),
         service_name=info.service_name, applicant=info.applicant,
     )
+    result = replace(result, not_counted=not_counted)
     write_summary(result, root / ev.SUMMARY_FILE)
     write_text_atomic(root / ev.CONSOLIDATION_FILE, result.dumps() + "\n")
     return result

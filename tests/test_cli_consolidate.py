@@ -175,3 +175,18 @@ def test_draft_on_a_full_panel_does_not_claim_experts_are_missing(issued_folder)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("【草稿】") and "只有" not in result.output
     assert load_consolidation(issued_folder).draft
+
+
+def test_panel_members_not_counted_are_named(issued_folder):
+    _fill(issued_folder, experts=5, self_eval=False)
+    result = _run(str(issued_folder))
+    assert result.exit_code == 0, result.output
+    c = load_consolidation(issued_folder)
+    assert len(c.experts) == 5 and c.not_counted == ("赵敏（E06）", "孙浩然（E07）")
+    assert "注意：专家组中 赵敏（E06）、孙浩然（E07） 没有已接收的评分表，未计入汇总" in result.output
+
+
+def test_full_panel_has_no_such_note(issued_folder):
+    _fill(issued_folder, experts=7, self_eval=False)
+    result = _run(str(issued_folder))
+    assert "未计入汇总" not in result.output and load_consolidation(issued_folder).not_counted == ()

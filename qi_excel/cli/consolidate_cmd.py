@@ -75,6 +75,9 @@ def render_text(c: Any, summary_path: str) -> str:
     lines.append(
         f"汇总完成：{len(c.experts)} 位专家，{c.method_label}，保留 {c.decimals} 位小数。"
     )
+    if c.not_counted:
+        lines.append(f"注意：专家组中 {'、'.join(c.not_counted)} 没有已接收的评分表，未计入汇总"
+                     "（可用 qi-excel status 查看原因）。")
     lines.append(f"总分：{c.total} 分（满分 {c.max_total} 分，得分率 {c.rate}%）")
     width = max(len(s.name) for s in c.level1)
     for s in c.level1:
