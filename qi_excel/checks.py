@@ -293,6 +293,15 @@ def _norm(text: str) -> str:
 def _check_structure(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
     if not rw.has_score_sheet:
         return [finding("STRUCTURE_CHANGED", f"工作簿中的“{L.SCORE_SHEET}”工作表被删除或改名，无法读取分值。请使用原工作簿填写。")]
+    score_sheet = rw.sheet(L.SCORE_SHEET)
+    if score_sheet is not None and score_sheet.state != "visible":
+        # the expert filled and printed a visible copy; the hidden original is what would be read
+        shown = "、".join(f"“{s.name}”" for s in rw.sheets if s.state == "visible") or "无"
+        return [finding(
+            "STRUCTURE_CHANGED",
+            f"“{L.SCORE_SHEET}”工作表被隐藏了（现在显示的工作表：{shown}），无法确定专家在哪个工作表上打分。"
+            f"请取消隐藏“{L.SCORE_SHEET}”，在其上填写后重新发送。",
+        )]
     out: list[Finding] = []
     # Row identity: column D holds the id of every item / part row. A mismatch means rows were
     # inserted, deleted or moved, and nothing below can be read by position.
@@ -486,9 +495,9 @@ def _check_totals(rw: ReturnedWorkbook, plan: _Plan, values: dict[int, Decimal] 
         cell = rw.cell(row.score_ref)
         problem = None
         if cell.kind != "formula":
-            problem = f"填入的是“{cell.text() or '空白'}”" if not cell.is_blank else "被清空"
+            problem = f"被替换为“{_clip(cell.text())}”" if not cell.is_blank else "被清空"
         elif not _is_sum_of(cell.formula, row.sum_rows):
-            problem = f"公式被改为“={_clip(cell.formula, 60)}”"
+            problem = f"被改为“={_clip(cell.formula, 60)}”"
         if problem:
             changed += 1
             if changed <= MAX_CELL_FINDINGS:
@@ -530,7 +539,7 @@ def _total_label(row: L.Row) -> str:
 
 
 def _plain(d: Decimal) -> str:
-    return str(d.quantize(Decimal(1))) if d == d.to_integral_value() else format(d.normalize(), "f")
+    return format(d.to_integral_value(), "f") if d == d.to_integral_value() else format(d.normalize(), "f")
 
 
 # ───────────────────────────── protection, remarks, signature ─────────────────────────────

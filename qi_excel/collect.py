@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -37,6 +38,7 @@ MAX_EML_BYTES = 3 * MAX_FILE_BYTES  # base64 makes attachments a third larger
 LEDGER_VERSION = 1
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".ett", ".ods", ".xlsb", ".csv", ".xltx")
 _SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+_TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # Outlook's winmail.dat
 
 
 _MARK = {"accepted": "接收", "rejected": "拒收", "superseded": "替代"}
@@ -65,9 +67,13 @@ class FileResult:
         return sum(1 for f in self.findings if f.severity == "warning")
 
     def summary(self) -> str:
-        """The one console line an organizer reads for this file."""
+        """The one console line an organizer reads for this file.
+
+        Names come from senders (file names, the name inside a workbook): control characters
+        are shown escaped so a name can neither break the line nor drive the terminal.
+        """
         who = f"{self.expert}（{self.expert_id}）" if self.expert and self.expert_id else "身份不明"
-        return f"[{_MARK[self.status]}] {who}  {self.file}  拒收问题 {self.errors} 项，提醒 {self.warnings} 项"
+        return _printable(f"[{_MARK[self.status]}] {who}  {self.file}  拒收问题 {self.errors} 项，提醒 {self.warnings} 项")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,6 +159,13 @@ class _Candidate:
     findings: list[Finding] = field(default_factory=list)  # problems found before reading
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1] if m.group(0) != "\t" else " ", text)
+
+
 def _iso(ts: float | datetime) -> str:
     dt = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, timezone.utc)
     if dt.tzinfo is None:
@@ -187,6 +200,10 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
         arrival = _iso(st.st_mtime)
     except OSError as exc:
         yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{exc.strerror}。")])
+        return
+    if not stat.S_ISREG(st.st_mode):  # a pipe or device named on the command line would block or never end
+        yield _Candidate(label, identity, arrival, findings=[finding(
+            "READ_FAILED", "这不是普通文件（可能是管道或设备），未读取。")])
         return
     if path.suffix.lower() == ".eml":
         yield from _eml_candidates(path, label, identity, arrival, st.st_size)
@@ -236,6 +253,11 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
         elif len(payload) > MAX_FILE_BYTES:
             cand.data = None
             cand.findings.append(_too_large(len(payload), MAX_FILE_BYTES))
+        elif base.lower() == "winmail.dat" or payload.startswith(_TNEF_MAGIC):
+            cand.data = None
+            cand.findings.append(finding(
+                "NOT_WORKBOOK", f"邮件附件“{base}”是 Outlook 以 RTF 格式发信时生成的打包文件，其他邮件程序无法取出其中的附件。"
+                "请专家在 Outlook 中改用 HTML 或纯文本格式，重新发送评分工作簿。"))
         elif not _looks_like_workbook(base, payload):
             cand.data = None
             cand.findings.append(finding(
@@ -289,6 +311,9 @@ def _gather(folder: Path, paths: Sequence[str | Path]) -> list[_Candidate]:
         path = Path(p)
         if path.is_dir():
             for found in _walk(path):
+                if found.is_symlink():
+                    out.append(_link_candidate(found))
+                    continue
                 resolved = found.resolve()
                 if resolved in own_files or any(resolved.is_relative_to(d) for d in own):
                     continue
@@ -298,15 +323,31 @@ def _gather(folder: Path, paths: Sequence[str | Path]) -> list[_Candidate]:
     return out
 
 
+def _link_candidate(path: Path) -> _Candidate:
+    """A link found in a folder is reported, never followed.
+
+    Whatever lands in the inbox may point anywhere (another user's files, /etc, a device);
+    a file named on the command line is the organizer's own choice and is read as named.
+    """
+    try:
+        arrival = _iso(path.lstat().st_mtime)
+    except OSError:
+        arrival = _iso(0)
+    return _Candidate(str(path), f"link:{path.absolute()}", arrival, findings=[finding(
+        "READ_FAILED", "这是一个链接（快捷方式），为安全起见不跟随读取；请把评分工作簿文件本身放入收件箱。")])
+
+
 def _walk(root: Path) -> Iterator[Path]:
+    """Candidate files under ``root``, and links (to files or folders) to report, never follow."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+        links = sorted(d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in links)
+        for name in sorted(filenames + links):
             low = name.lower()
             if name.startswith(("~$", ".~lock", ".")) or low in _SKIP_NAMES:
                 continue
             p = Path(dirpath) / name
-            if p.is_file() and not p.is_symlink():
+            if p.is_symlink() or p.is_file():
                 yield p
 
 

@@ -47,6 +47,7 @@ MAX_MEMBERS = 10_000
 CellKind = Literal["blank", "number", "text", "formula", "bool", "error"]
 
 _CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_XSD_DOUBLE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?", re.ASCII)
 
 
 class ReadError(QiError):
@@ -75,14 +76,20 @@ class RawCell(NamedTuple):
         return self.kind == "blank" or (self.kind == "text" and not self.value.strip())
 
     def number(self) -> Decimal | None:
-        """The numeric value of a number cell, or of a formula's cached numeric result."""
+        """The numeric value of a number cell, or of a formula's cached numeric result.
+
+        Only what a spreadsheet program can store counts: an ASCII ``xsd:double`` within the
+        range of a double. ``Decimal`` alone would also take full-width or Arabic-Indic
+        digits, ``1_0``, ``NaN`` and ``1E999999999`` (whose ``int()`` never finishes), none
+        of which any program shows as that number.
+        """
         if self.kind not in ("number", "formula") or not self.value:
             return None
-        try:
-            d = Decimal(self.value.strip())
-        except InvalidOperation:
+        text = self.value.strip()
+        if not (text.isascii() and text.isdigit() and len(text) < 300) and not _XSD_DOUBLE.fullmatch(text):
             return None
-        return d if d.is_finite() else None
+        d = Decimal(text)
+        return d if d.is_zero() or -400 < d.adjusted() <= 308 else None
 
     def text(self) -> str:
         """The cell as a person would read it (numbers without a trailing ``.0``)."""
@@ -169,16 +176,21 @@ def read_returned(data: bytes, name: str, *, rubric: Rubric | None = None) -> Re
     zf = _open_package(data)
     with zf:
         pkg = _Package(zf)
-        if not gc.isenabled():
-            return _read_workbook(pkg, name, rubric, len(data))
+        collecting = gc.isenabled()
         # A read allocates a few thousand short-lived, acyclic objects (XML trees, cells); the
         # cyclic collector would walk them several times per file to find nothing (~10% of the
         # read). Reference counting still frees all of it; collection resumes right after.
-        gc.disable()
+        if collecting:
+            gc.disable()
         try:
             return _read_workbook(pkg, name, rubric, len(data))
+        except ValueError:
+            # numbers in the markup no program writes (a row number of 5,000 digits is
+            # beyond what int() converts): damaged or hand-made
+            raise ReadError("CORRUPT", "文件已损坏：工作表内部的行号、单元格位置或编号无效，请在 Excel/WPS 中打开后重新保存发送。") from None
         finally:
-            gc.enable()
+            if collecting:
+                gc.enable()
 
 
 def sniff(data: bytes) -> tuple[str, str] | None:
@@ -229,8 +241,19 @@ def _open_package(data: bytes) -> zipfile.ZipFile:
     if len(infos) > MAX_MEMBERS:
         raise ReadError("ZIP_BOMB", f"压缩包内有 {len(infos)} 个文件，远超正常工作簿，已拒绝打开。")
     total = 0
+    seen: set[str] = set()
     for info in infos:
         total += info.file_size
+        # Part names are case-insensitive (OPC). Two members with one name make the package
+        # ambiguous: this reader and the expert's program could each read a different copy.
+        key = info.filename.lstrip("/").lower()
+        if key in seen and not key.endswith("/"):
+            raise ReadError(
+                "CORRUPT",
+                f"文件已损坏：压缩包内有两个同名的内部文件 {info.filename[:80]}，不同程序可能读出不同的内容，"
+                "已拒绝读取。请在 Excel/WPS 中打开后重新保存发送。",
+            )
+        seen.add(key)
         if info.file_size > MAX_MEMBER_BYTES or (
             info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1)
         ):
@@ -424,6 +447,13 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
                 if _local(sh.tag) != "sheet":
                     continue
                 sname = sh.get("name", "")
+                if any(s.name.lower() == sname.lower() for s in sheets):
+                    # Excel refuses such a file; other programs show one copy, this reader another
+                    raise ReadError(
+                        "CORRUPT",
+                        f"文件已损坏：工作簿中有两个名为“{sname[:40]}”的工作表，无法确定专家填写的是哪一个。"
+                        "请在 Excel/WPS 中打开后重新保存发送。",
+                    )
                 sheets.append(SheetInfo(sname, sh.get("state", "visible") or "visible"))
                 sheet_parts[sname] = by_id.get(_attr(sh, "id") or "")
         elif tag == "definedNames":
@@ -441,7 +471,14 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         root = pkg.xml(part, head_only=True) if part else None
         if root is None:
             raise ReadError("CORRUPT", f"文件已损坏：找不到工作表“{sheet}”的内容，请重新保存后发送。")
-        return _read_cells(root, strings, max_col)
+        try:
+            return _read_cells(root, strings, max_col)
+        except _DuplicateCell:
+            raise ReadError(
+                "CORRUPT",
+                f"文件已损坏：工作表“{sheet}”中有单元格重复出现，不同程序会显示不同的值，无法确定填写内容。"
+                "请在 Excel/WPS 中打开后重新保存发送。",
+            ) from None
 
     meta: dict[str, str] = {}
     got = sheet_cells(L.META_SHEET, 2)
@@ -466,9 +503,9 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         for r in rows:
             if r < L.SUGGESTION_FIRST_ROW:
                 continue
-            text = cells.get(f"{L.SUGGESTION_TEXT_COL}{r}", RawCell("")).text().strip()
+            text = _typed(cells.get(f"{L.SUGGESTION_TEXT_COL}{r}"))
             if text:
-                suggestions.append(Suggestion(text, cells.get(f"{L.SUGGESTION_REF_COL}{r}", RawCell("")).text().strip()))
+                suggestions.append(Suggestion(text, _typed(cells.get(f"{L.SUGGESTION_REF_COL}{r}"))))
 
     lay, positions = _positions_for(rubric)
     scores: dict[str, RawCell] = {}
@@ -476,12 +513,9 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
     for row_id, cell_id, score_ref, note_ref in positions:
         if cell_id is not None:
             scores[cell_id] = grid.get(score_ref) or RawCell(score_ref)
-        note = grid.get(note_ref)
-        if note is not None:
-            # a remark typed as "=…" becomes a formula in any spreadsheet: keep what was typed
-            text = ("=" + note.formula) if note.kind == "formula" else note.text()
-            if text.strip():
-                remarks[row_id] = text.strip()
+        text = _typed(grid.get(note_ref))
+        if text:
+            remarks[row_id] = text
 
     core = _core_modified(pkg, root_rels)
     app = _application(pkg, root_rels)
@@ -607,6 +641,7 @@ def _is(tag: str, name: str) -> bool:
 def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[str, RawCell], bool]:
     """Non-empty cells in columns 1..max_col, keyed by A1 reference, and sheetProtection presence."""
     cells: dict[str, RawCell] = {}
+    stored = 0  # cells put into ``cells``; more than its size means a cell appeared twice
     protected = False
     shared: dict[str, tuple[str, int, int]] = {}  # si → (master formula, row, col)
     for child in root:
@@ -663,19 +698,30 @@ def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[st
                                 number = text.strip()
                                 if number:
                                     cells[a1] = new_cell(RawCell, (a1, "number", number, ""))
+                                    stored += 1
                                 continue
                             if t == "s" and text and text.isascii() and text.isdigit():
                                 idx = int(text)
                                 if idx < n_strings:
                                     cells[a1] = new_cell(RawCell, (a1, "text", strings[idx], ""))
+                                    stored += 1
                                     continue
                     cell = _cell(c, a1, strings, shared, row_no, col_no)
                     if cell.kind != "blank":
                         cells[a1] = cell
+                        stored += 1
         elif _is(tag, "sheetProtection"):
             sheet_attr = child.get("sheet")
             protected = sheet_attr is None or _truthy(sheet_attr)
+    if stored != len(cells):
+        # Excel refuses such a sheet and other programs keep either copy: which value the
+        # expert saw cannot be known.
+        raise _DuplicateCell()
     return cells, protected
+
+
+class _DuplicateCell(Exception):
+    pass
 
 
 _CELL_REF = re.compile(r"\$?([A-Z]{1,3})\$?(\d*)$", re.ASCII)
@@ -820,6 +866,22 @@ def _truthy(v: str | None) -> bool:
     return (v or "").strip().lower() in ("1", "true", "on")
 
 
+EXCEL_CELL_CHARS = 32_767  # the most a cell holds in Excel, WPS and LibreOffice
+
+
+def _typed(cell: RawCell | None) -> str:
+    """An expert's free text as typed, trimmed, at most what a spreadsheet cell can hold.
+
+    Text typed as ``=…`` becomes a formula in any spreadsheet: the formula is what was typed.
+    Longer text can only come from a hand-made file; clipped here, it stays the same text in
+    every workbook written from it later instead of being cut differently by each writer.
+    """
+    if cell is None:
+        return ""
+    text = (("=" + cell.formula) if cell.kind == "formula" else cell.text()).strip()
+    return text[:EXCEL_CELL_CHARS].rstrip() if len(text) > EXCEL_CELL_CHARS else text
+
+
 def _cell_text(grid: Mapping[str, RawCell], ref: str) -> str:
     cell = grid.get(ref)
     return cell.text().strip() if cell is not None else ""
@@ -839,8 +901,9 @@ def _date_text(cell: RawCell | None) -> str:
 
 
 def _plain(d: Decimal) -> str:
+    """A number as a person writes it; never raises (``quantize`` does beyond 28 digits)."""
     if d == d.to_integral_value():
-        return str(d.quantize(Decimal(1)))
+        return format(d.to_integral_value(), "f")
     return format(d.normalize(), "f")
 
 
@@ -877,6 +940,8 @@ def formula_rows(formula: str, column: str) -> tuple[list[int], str] | None:
         pos = m.end()
         if m.group("sheet") or m.group("c1") != column or (m.group("c2") and m.group("c2") != column):
             return None
+        if len(m.group("r1")) > 7 or len(m.group("r2") or "") > 7:
+            return None  # beyond the last row of any spreadsheet: not a sum of this sheet
         r1 = int(m.group("r1"))
         r2 = int(m.group("r2")) if m.group("r2") else r1
         if r2 < r1:

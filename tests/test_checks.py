@@ -358,3 +358,34 @@ def test_many_bad_cells_stay_readable(ctx: Ctx) -> None:
 
 def test_every_code_has_a_severity() -> None:
     assert set(CODES.values()) == {"error", "warning"}
+
+
+# ───────────────────── adversarial review ─────────────────────
+
+
+@pytest.mark.parametrize("literal, code", [("1e30", "SCORE_NOT_ALLOWED"), ("１０", "SCORE_TEXT"), ("1e999999999", "SCORE_TEXT")])
+def test_score_literals_no_program_writes(ctx: Ctx, literal: str, code: str) -> None:
+    """A score cell holding what no spreadsheet writes is named, never accepted or crashed on."""
+    sc = RUBRIC.score_cells[0]
+    ref = score_ref(RUBRIC, sc.id)
+    data = edit_part(ctx.filled(), SCORE_PART, lambda x: set_cell(x, ref, number=literal))
+    f = only(ctx.check(data), code)[0]
+    assert f.cell == f"评分表!{ref}" and f.severity == "error"
+
+
+def test_hidden_score_sheet_is_a_structure_change(ctx: Ctx) -> None:
+    """The expert would have filled and printed a visible copy; the hidden original is not what they saw."""
+    data = edit_part(ctx.filled(), "xl/workbook.xml",
+                     lambda x: x.replace(f'<sheet name="{L.SCORE_SHEET}"', f'<sheet name="{L.SCORE_SHEET}" state="hidden"', 1))
+    f = only(ctx.check(data), "STRUCTURE_CHANGED")[0]
+    assert "隐藏" in f.message
+
+
+def test_total_formula_with_an_absurd_row_number_is_a_changed_formula(ctx: Ctx) -> None:
+    total = next(r for r in LAY.rows if r.kind == "total")
+    formula = "SUM(G" + "9" * 5000 + ")"  # int() refuses 5,000 digits
+    data = edit_part(ctx.filled(), SCORE_PART, lambda x: set_cell(x, total.score_ref, formula=formula, cached=1000))
+    found = ctx.check(data)
+    f = only(found, "TOTAL_FORMULA_CHANGED")[0]
+    assert f.cell == f"评分表!{total.score_ref}" and "公式公式" not in f.message
+    assert not has_errors(found)

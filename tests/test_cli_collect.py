@@ -64,3 +64,43 @@ def test_status(issued_folder: Path) -> None:
     data = json.loads(CliRunner().invoke(main, ["status", str(issued_folder), "--json"]).output)
     assert [e["expert_id"] for e in data["experts"]][:2] == ["E01", "E02"]
     assert data["experts"][0]["accepted"] is True and data["experts"][1]["returned"] == 1
+
+
+def test_hostile_inbox_through_a_real_process(issued_folder: Path) -> None:
+    """As an organizer runs it: no traceback, one line per file, inputs untouched, a rerun changes nothing."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    from xlsx_edit import SCORE_PART, edit_part, score_ref, set_cell
+
+    inbox = issued_folder / ev.INBOX_DIR
+    good = fill(issued_bytes(issued_folder, "E01"), RUBRIC, full_scores(RUBRIC), sign="周立新")
+    ref = score_ref(RUBRIC, RUBRIC.score_cells[0].id)
+    (inbox / "01.xlsx").write_bytes(good)
+    (inbox / "02-huge-number.xlsx").write_bytes(
+        edit_part(fill(issued_bytes(issued_folder, "E02"), RUBRIC, sign="陈晓岚"), SCORE_PART,
+                  lambda x: set_cell(x, ref, number="1E999999999")))
+    (inbox / "03-empty.xlsx").write_bytes(b"")
+    (inbox / "04-name\nwith\x1b[31mcontrol.xlsx").write_bytes(good[:500])
+    (inbox / "05-link.xlsx").symlink_to("/etc/passwd")
+    (inbox / "06-folder.xlsx").mkdir()
+
+    def state(folder: Path) -> dict[str, tuple[str, int]]:
+        return {str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+                for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+    inputs = state(inbox)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    cmd = [sys.executable, "-m", "qi_excel", "collect", str(issued_folder)]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 1, first.stderr
+    assert "Traceback" not in first.stderr + first.stdout and "\x1b" not in first.stdout
+    lines = first.stdout.strip().splitlines()
+    assert len(lines) == 6 and lines[0].startswith("[接收]") and all(x.startswith("[拒收]") for x in lines[1:5])
+    outputs = state(issued_folder)
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert second.returncode == 1 and second.stdout == first.stdout
+    assert state(issued_folder) == outputs and state(inbox) == inputs
+    assert not [p for p in issued_folder.rglob(".~tmp-*")]  # atomic writes leave nothing behind

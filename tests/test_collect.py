@@ -268,3 +268,69 @@ def test_safe_name() -> None:
     assert safe_name("a\x00b\r\n.xlsx") == "ab.xlsx"
     assert safe_name("...") == "附件"
     assert len(safe_name("很长" * 200 + ".xlsx")) <= 120 and safe_name("很长" * 200 + ".xlsx").endswith(".xlsx")
+
+
+# ───────────────────── adversarial review ─────────────────────
+
+
+def test_link_in_inbox_is_reported_not_followed(issued_folder: Path, tmp_path: Path) -> None:
+    """Whatever lands in the inbox may point anywhere: a link is reported, never read."""
+    secret = tmp_path / "secret.xlsx"
+    secret.write_bytes(returned(issued_folder, "E02", "陈晓岚"))
+    inbox = issued_folder / ev.INBOX_DIR
+    put(inbox / "01.xlsx", returned(issued_folder, "E01", "周立新"))
+    (inbox / "02-link.xlsx").symlink_to(secret)
+    (inbox / "linked-folder").symlink_to(tmp_path, target_is_directory=True)
+    result = collect(issued_folder)
+    files = by_file(result)
+    assert files["01.xlsx"].status == "accepted"
+    for name in ("02-link.xlsx", "linked-folder"):
+        assert files[name].status == "rejected" and [f.code for f in files[name].findings] == ["READ_FAILED"]
+    assert not any(e.expert_id == "E02" for e in load_accepted(issued_folder))
+
+
+def test_pipe_named_on_the_command_line_is_not_read(issued_folder: Path, tmp_path: Path) -> None:
+    import signal
+
+    fifo = tmp_path / "pipe.xlsx"
+    os.mkfifo(fifo)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("collect blocked on a pipe"))
+    signal.alarm(20)
+    try:
+        result = collect(issued_folder, [fifo])
+    finally:
+        signal.alarm(0)
+    assert [f.code for f in result.files[0].findings] == ["READ_FAILED"]
+
+
+def test_winmail_dat_is_explained(issued_folder: Path, tmp_path: Path) -> None:
+    mail = put(tmp_path / "outlook.eml", eml("zhou@example.cn", [
+        ("winmail.dat", b"\x78\x9f\x3e\x22" + bytes(200), "application/ms-tnef")]))
+    f = collect(issued_folder, [mail]).files[0]
+    assert f.status == "rejected" and f.findings[0].code == "NOT_WORKBOOK" and "Outlook" in f.findings[0].message
+
+
+def test_console_line_escapes_control_characters_in_names(issued_folder: Path, tmp_path: Path) -> None:
+    """A file name is sender-controlled: it must not break the line or drive the terminal."""
+    bad = put(tmp_path / "a\nb\x1b[2J.xlsx", b"PK\x03\x04junk")
+    line = collect(issued_folder, [bad]).files[0].summary()
+    assert "\n" not in line and "\x1b" not in line and "\\n" in line
+
+
+def test_one_hostile_file_among_good_ones(issued_folder: Path) -> None:
+    """A score of 1E999999999 (whose int() never ends) and 1E30 (quantize overflow) beside good files."""
+    from xlsx_edit import SCORE_PART, edit_part, score_ref
+
+    inbox = issued_folder / ev.INBOX_DIR
+    ref = score_ref(RUBRIC, RUBRIC.score_cells[0].id)
+    put(inbox / "01.xlsx", edit_part(returned(issued_folder, "E01", "周立新"), SCORE_PART,
+                                     lambda x: set_cell(x, ref, number="1E999999999")))
+    put(inbox / "02.xlsx", edit_part(returned(issued_folder, "E02", "陈晓岚"), SCORE_PART,
+                                     lambda x: set_cell(x, ref, number="1E30")))
+    put(inbox / "03.xlsx", returned(issued_folder, "E03", "刘卫东"))
+    before = snapshot(inbox)
+    files = by_file(collect(issued_folder))
+    assert [(f.code, f.cell) for f in files["01.xlsx"].findings] == [("SCORE_TEXT", f"评分表!{ref}")]
+    assert [(f.code, f.cell) for f in files["02.xlsx"].findings] == [("SCORE_NOT_ALLOWED", f"评分表!{ref}")]
+    assert files["03.xlsx"].status == "accepted"
+    assert snapshot(inbox) == before

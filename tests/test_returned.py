@@ -180,3 +180,82 @@ def test_odd_digits_in_row_and_cell_numbers_do_not_crash(issued_folder: Path) ->
                     .replace('r="H40"', 'r="H4\u00b2"', 1))
     rw = read_returned(odd, "odd.xlsx", rubric=RUBRIC)
     assert rw.meta["expert_id"] == "E01"
+
+
+# ───────────────────── adversarial review: what no spreadsheet program writes ─────────────────────
+
+
+@pytest.mark.parametrize("literal", ["１０", "١٠", "1_0", "NaN", "Infinity", "1e999999999", "1" * 400, " "])
+def test_numbers_no_program_writes_are_not_numbers(literal: str) -> None:
+    """Decimal takes all of these; Excel shows none of them as a number (and int(1e999999999) never ends)."""
+    from qi_excel.returned import RawCell
+
+    assert RawCell("G5", "number", literal).number() is None
+
+
+@pytest.mark.parametrize("literal, value", [("10", 10), ("1E1", 10), ("10.0", 10), ("+10", 10), (" 10 ", 10), ("1e30", 10**30)])
+def test_numbers_programs_write_are_numbers(literal: str, value: int) -> None:
+    from qi_excel.returned import RawCell
+
+    assert RawCell("G5", "number", literal).number() == value
+    assert RawCell("G5", "number", literal).text() == str(value)  # no quantize overflow for 1e30
+
+
+def _with_duplicate(data: bytes, part: str, body: bytes, *, first: bool) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        if first:
+            dst.writestr(part.upper() if part.startswith("xl/") else part, body)  # names are case-insensitive
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+        if not first:
+            dst.writestr(part, body)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_duplicate_part_names_are_ambiguous_and_rejected(issued_folder: Path, first: bool) -> None:
+    """Two copies of the score sheet: Excel and this reader could each read a different one."""
+    good = fill(issued_bytes(issued_folder, "E01"), RUBRIC)
+    ref = LAY.row_for(RUBRIC.score_cells[0].id).score_ref
+    tampered = set_cell(read_part(good, SCORE_PART).decode(), ref, number=99).encode()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate it is told to write
+        data = _with_duplicate(good, SCORE_PART, tampered, first=first)
+    assert read_code(data) == "CORRUPT"
+
+
+def test_cell_written_twice_is_rejected(issued_folder: Path) -> None:
+    good = fill(issued_bytes(issued_folder, "E01"), RUBRIC)
+    ref = LAY.row_for(RUBRIC.score_cells[0].id).score_ref
+    data = edit_part(good, SCORE_PART, lambda x: x.replace(f'<c r="{ref}"', f'<c r="{ref}"><v>99</v></c><c r="{ref}"', 1))
+    assert read_code(data) == "CORRUPT"
+
+
+def test_two_sheets_with_one_name_are_rejected(issued_folder: Path) -> None:
+    good = fill(issued_bytes(issued_folder, "E01"), RUBRIC)
+    data = edit_part(good, "xl/workbook.xml", lambda x: x.replace('name="填写说明"', f'name="{L.SCORE_SHEET}"'))
+    assert read_code(data) == "CORRUPT"
+
+
+def test_numbers_too_long_to_convert_are_corrupt(issued_folder: Path) -> None:
+    """A 5,000-digit row number makes int() raise ValueError; that is a damaged file, not a crash."""
+    good = issued_bytes(issued_folder, "E01")
+    assert read_code(edit_part(good, SCORE_PART, lambda x: x.replace('<row r="1"', f'<row r="{"9" * 5000}"', 1))) == "CORRUPT"
+    assert read_code(edit_part(good, SCORE_PART, lambda x: x.replace('<c r="A1"', f'<c r="A{"9" * 5000}"', 1))) == "CORRUPT"
+
+
+def test_free_text_longer_than_a_cell_is_clipped_and_formulas_kept_as_typed(issued_folder: Path) -> None:
+    """Excel cells hold 32,767 characters; longer text is hand-made and would be cut by every writer."""
+    from qi_excel.returned import EXCEL_CELL_CHARS
+
+    ident = RUBRIC.score_cells[0].id
+    data = fill(issued_bytes(issued_folder, "E01"), RUBRIC, remarks={ident: "长" * 40_000})
+    first = f"{L.SUGGESTION_TEXT_COL}{L.SUGGESTION_FIRST_ROW}"
+    data = edit_part(data, "xl/worksheets/sheet2.xml", lambda x: set_cell(x, first, formula="1+1", cached=2))
+    rw = read_returned(data, "x.xlsx")
+    assert len(rw.remarks[LAY.row_for(ident).id]) == EXCEL_CELL_CHARS
+    assert rw.suggestions[0].text == "=1+1"  # as typed, like a remark, not the cached 2
