@@ -3,7 +3,10 @@
 After the evaluation the panel hands the scoring sheets and the report to the evaluation
 organisation (clause 9). One zip carries them together with a ``manifest.json`` giving the
 SHA-256 and size of every file, so whoever opens the archive years later can check that no
-file was added, removed or altered since it was written (``verify_archive``).
+file was added, removed or altered since it was written (``verify_archive``). A hash list
+alone cannot tell an honest manifest from one rewritten together with the file it lists, so
+the manifest is also signed with the evaluation folder's key (HMAC-SHA256): with the folder
+at hand, a rewritten manifest is caught too.
 File names inside the zip are the folder's own relative names, stored as UTF-8 (flag bit
 11), so Windows' Explorer, WPS and 7-Zip show 评价报告.docx rather than mojibake.
 """
@@ -11,6 +14,7 @@ File names inside the zip are the folder's own relative names, stored as UTF-8 (
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import zipfile
@@ -102,11 +106,34 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
     return entries
 
 
-def _evaluation_id(folder: Path) -> str:
+def _canonical(manifest: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != "signature"}
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _signature(key: bytes, manifest: dict[str, Any]) -> str:
+    return hmac.new(key, _canonical(manifest), hashlib.sha256).hexdigest()
+
+
+def _secret(folder: Path) -> ev.Secret | None:
     try:
-        return ev.load_secret(folder).evaluation_id
+        return ev.load_secret(folder)
     except QiError:
-        return ""
+        return None
+
+
+def archive_key(zip_path: str | Path) -> bytes | None:
+    """The key of the evaluation folder an archive lies in, if it is that evaluation's archive."""
+    path = Path(zip_path)
+    secret = _secret(path.resolve().parent)
+    if secret is None:
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            manifest = _read_manifest(zf, path.name)
+    except (QiError, zipfile.BadZipFile, OSError):
+        return None
+    return secret.hmac_key if manifest.get("evaluation_id") == secret.evaluation_id else None
 
 
 def write_archive(folder: str | Path) -> Path:
@@ -130,15 +157,18 @@ def write_archive(folder: str | Path) -> Path:
                     "path": entry.path, "role": entry.role, "size": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
                 })
-            manifest = {
+            secret = _secret(folder)
+            manifest: dict[str, Any] = {
                 "format": FORMAT,
                 "version": FORMAT_VERSION,
-                "evaluation_id": _evaluation_id(folder),
+                "evaluation_id": secret.evaluation_id if secret else "",
                 "created_at": now.isoformat(timespec="seconds"),
                 "generator": f"qi-excel {__version__}",
                 "standard": "《质量基础设施“一站式”服务评价规范》第 9 章 评价结果处置",
                 "files": files,
             }
+            if secret is not None:
+                manifest["signature"] = _signature(secret.hmac_key, manifest)
             info = zipfile.ZipInfo(MANIFEST, date_time=now.timetuple()[:6])
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
@@ -195,10 +225,11 @@ def _unsafe_name(name: str) -> bool:
     return any(part in ("..", "") for part in name.rstrip("/").split("/"))
 
 
-def verify_archive(zip_path: str | Path) -> list[str]:
+def verify_archive(zip_path: str | Path, *, key: bytes | None = None) -> list[str]:
     """Problems found (missing, altered, extra, renamed or unsafe files), each naming the file.
 
-    Nothing is extracted: members are hashed as streams, so a tampered member named
+    With ``key`` (the evaluation's, see ``archive_key``) the manifest's signature is checked
+    as well. Nothing is extracted: members are hashed as streams, so a tampered member named
     ``../x`` can do no harm here, and it is reported so nobody unpacks the archive blindly.
     """
     path = Path(zip_path)
@@ -211,6 +242,10 @@ def verify_archive(zip_path: str | Path) -> list[str]:
     problems: list[str] = []
     with zf:
         manifest = _read_manifest(zf, path.name)
+        if key is not None:
+            signature = manifest.get("signature")
+            if not isinstance(signature, str) or not hmac.compare_digest(signature, _signature(key, manifest)):
+                problems.append(f"{MANIFEST} 的签名与本评价目录的密钥不符：清单在生成档案后被改动过，清单中的哈希值不可信。")
         infos = [i for i in zf.infolist() if not i.is_dir()]
         for name in sorted({i.filename for i in infos if _unsafe_name(i.filename)}):
             problems.append(f"不安全的文件名（解压时可能写到档案目录之外，请勿解压）：{name}")

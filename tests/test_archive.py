@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qi_excel.archive import MANIFEST, verify_archive, write_archive
+from qi_excel.archive import MANIFEST, archive_key, verify_archive, write_archive
 from qi_excel.collect import load_accepted
 from qi_excel.consolidate import consolidate_folder
 from qi_excel.documents import write_application, write_report
@@ -174,3 +174,37 @@ def test_duplicate_member_names_are_reported(folder: Path) -> None:
             zf.writestr(REPORT_FILE, "另一份")
     problems = verify_archive(path)
     assert any("同名文件" in p and REPORT_FILE in p for p in problems), problems
+
+
+def test_manifest_rewritten_with_the_file_is_caught_with_the_key(folder: Path) -> None:
+    path = write_archive(folder)
+    key = archive_key(path)
+    assert key is not None
+    assert verify_archive(path, key=key) == []
+
+    def forge(name: str, data: bytes) -> bytes | None:
+        if name == REPORT_FILE:
+            return data + b"\0"
+        if name == MANIFEST:
+            manifest = json.loads(data)
+            for f in manifest["files"]:
+                if f["path"] == REPORT_FILE:
+                    f["size"] += 1
+                    f["sha256"] = hashlib.sha256(report + b"\0").hexdigest()
+            return json.dumps(manifest, ensure_ascii=False).encode()
+        return data
+
+    report = (folder / REPORT_FILE).read_bytes()
+    _rewrite(path, forge)
+    assert verify_archive(path) == []  # the hashes alone are fooled
+    problems = verify_archive(path, key=key)
+    assert len(problems) == 1 and "签名" in problems[0] and MANIFEST in problems[0]
+
+
+def test_key_is_found_only_beside_its_own_evaluation(folder: Path, tmp_path: Path) -> None:
+    path = write_archive(folder)
+    moved = tmp_path / "别处" / path.name
+    moved.parent.mkdir()
+    shutil.copyfile(path, moved)
+    assert archive_key(moved) is None
+    assert verify_archive(moved) == []

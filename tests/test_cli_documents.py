@@ -80,7 +80,7 @@ def test_archive_and_verify(folder: Path) -> None:
     zips = list(folder.glob("评价档案-*.zip"))
     assert len(zips) == 1 and str(zips[0]) in result.output
     result = run("archive", "--verify", zips[0])
-    assert result.exit_code == 0 and "校验通过" in result.output
+    assert result.exit_code == 0 and "校验通过" in result.output and "清单签名已用本评价目录的密钥核对无误" in result.output
 
     with zipfile.ZipFile(zips[0]) as zf:
         members = [(i, zf.read(i)) for i in zf.infolist()]
@@ -95,3 +95,15 @@ def test_archive_and_verify(folder: Path) -> None:
 def test_archive_needs_a_folder_or_verify() -> None:
     result = run("archive")
     assert result.exit_code == 2 and "--verify" in result.output
+
+
+def test_verify_away_from_the_folder_says_the_signature_was_not_checked(folder: Path, tmp_path: Path) -> None:
+    assert run("report", folder).exit_code == 0
+    assert run("archive", folder).exit_code == 0
+    (archive,) = folder.glob("评价档案-*.zip")
+    away = tmp_path / "U盘" / archive.name
+    away.parent.mkdir()
+    away.write_bytes(archive.read_bytes())
+    result = run("archive", "--verify", away)
+    assert result.exit_code == 0 and "校验通过" in result.output
+    assert "未核对清单签名" in result.output

@@ -67,19 +67,25 @@ def templates_export_command(folder: str) -> None:
 @click.option("--verify", "verify_zip", type=click.Path(dir_okay=False), help="校验一个已生成的评价档案 zip。")
 def archive_command(folder: str | None, verify_zip: str | None) -> None:
     """生成评价档案（规范第 9 章）：评分表、汇总表、检查报告、评价报告等打包为一个 zip。"""
-    from ..archive import verify_archive, write_archive
+    from ..archive import archive_key, verify_archive, write_archive
     from ..errors import QiError
 
     if verify_zip:
         if folder:
             raise click.UsageError("--verify 与评价目录不能同时给出。")
-        problems = verify_archive(verify_zip)
+        key = archive_key(verify_zip)
+        problems = verify_archive(verify_zip, key=key)
         if problems:
             click.echo(f"档案 {verify_zip} 校验未通过，发现 {len(problems)} 个问题：")
             for problem in problems:
                 click.echo(f"  {problem}")
             raise QiError("档案与其清单（manifest.json）不一致。", exit_code=1)
         click.echo(f"档案 {verify_zip} 校验通过：所有文件与清单一致。")
+        if key is not None:
+            click.echo("清单签名已用本评价目录的密钥核对无误。")
+        else:
+            click.echo("注意：未在档案所在文件夹找到本评价的密钥，只核对了文件哈希，未核对清单签名；"
+                       "把档案放在原评价目录中校验可同时核对签名。")
         return
     if not folder:
         raise click.UsageError("请给出评价目录，或用 --verify ZIP 校验档案。")
