@@ -441,7 +441,10 @@ def _current(entries: list[dict[str, Any]], statuses: Mapping[str, str], e: Mapp
 
 
 def _superseded_finding(newer: Mapping[str, Any]) -> Finding:
-    saved = newer.get("saved_at") or newer.get("arrival")
+    stamp = newer.get("saved_at") or newer.get("arrival")
+    when = _parse_time(stamp)
+    # organizers read local wall-clock time, not ISO 8601 in UTC
+    saved = when.astimezone().strftime("%Y-%m-%d %H:%M") if when else (stamp or "时间不详")
     return finding(
         "SUPERSEDED",
         f"该专家另交回了更新的工作簿（{newer.get('sources', ['?'])[0]}，保存于 {saved}），以新文件为准；本文件保留备查，不参与汇总。",

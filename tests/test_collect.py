@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -128,6 +129,8 @@ def test_latest_save_wins_then_arrival(issued_folder: Path) -> None:
     assert result["第一版.xlsx"].status == "superseded"
     sup = result["第一版.xlsx"].findings[-1]
     assert sup.code == "SUPERSEDED" and "第二版.xlsx" in sup.message
+    local = datetime(2025, 6, 19, 9, 0, tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
+    assert f"保存于 {local}）" in sup.message  # wall-clock time, not ISO 8601
     assert (issued_folder / result["第一版.xlsx"].stored).is_file()  # kept
     assert load_accepted(issued_folder)[0].int_scores()["1.1.1"] == 9
 
