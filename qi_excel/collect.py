@@ -29,7 +29,7 @@ from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_er
 from .errors import QiError
 from .fileio import write_bytes_atomic
 from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned
-from .rubric import Rubric, shipped_rubric
+from .rubric import Rubric
 
 Status = Literal["accepted", "rejected", "superseded"]
 STATUS_LABEL = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
@@ -469,12 +469,7 @@ def _context(folder: str | Path) -> _Context:
         raise QiError(f"评价目录 {root} 不存在。")
     secret = ev.load_secret(root)
     _, panel = ev.load_project(root)
-    return _Context(root, evaluation_rubric(root), secret, panel, tuple(ev.load_issued(root)))
-
-
-def evaluation_rubric(folder: str | Path) -> Rubric:
-    """The rubric workbooks of this evaluation were issued under (the shipped table A.1)."""
-    return shipped_rubric()
+    return _Context(root, ev.evaluation_rubric(root), secret, panel, tuple(ev.load_issued(root)))
 
 
 def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, list[Finding]]:
@@ -605,7 +600,7 @@ def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
     ledger = _load_ledger(root)
     entries = ledger["entries"]
     statuses = _resolve_statuses(entries)
-    rubric = evaluation_rubric(root)
+    rubric = ev.evaluation_rubric(root)
     out: list[ReturnedWorkbook] = []
     for e in entries:
         if statuses[e["sha256"]] != "accepted" or not e.get("stored"):

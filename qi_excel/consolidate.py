@@ -555,7 +555,7 @@ def consolidate_folder(
     from datetime import datetime
 
     from . import evaluation as ev
-    from .collect import evaluation_rubric, load_accepted
+    from .collect import load_accepted
     from .fileio import write_text_atomic
     from .summary import write_summary
 
@@ -563,7 +563,7 @@ def consolidate_folder(
     if not root.is_dir():
         raise QiError(f"评价目录 {root} 不存在。")
     info, panel = ev.load_project(root)
-    rubric = evaluation_rubric(root)
+    rubric = ev.evaluation_rubric(root)
     sheets = [sheet_from_returned(rw) for rw in load_accepted(root)]
     counted = {s.expert_id for s in sheets}
     not_counted = tuple(f"{e.name}（{e.expert_id}）" for e in panel.experts if e.expert_id not in counted)

@@ -66,12 +66,11 @@ def simulate_returns(folder: Path, *, seed: int, start: datetime) -> tuple[list[
     Returns the files written and the corrected workbook (name, content) kept back for the
     second round.
     """
-    from .evaluation import INBOX_DIR, load_issued, load_project
+    from .evaluation import INBOX_DIR, evaluation_rubric, load_issued, load_project
     from .fileio import write_bytes_atomic
-    from .rubric import shipped_rubric
     from .simulate import platform_levels, simulated_fill, fill_workbook
 
-    rubric = shipped_rubric()
+    rubric = evaluation_rubric(folder)
     info, panel = load_project(folder)
     inbox = folder / INBOX_DIR
     levels = platform_levels(rubric, seed)
@@ -127,7 +126,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     from .collect import collect
     from .consolidate import consolidate_folder
     from .documents import write_application, write_report
-    from .evaluation import INBOX_DIR, new_evaluation
+    from .evaluation import INBOX_DIR, STATE_DIR, new_evaluation
     from .fileio import write_bytes_atomic
     from .workbook import issue_workbooks
 
@@ -147,7 +146,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
         steps.append(DemoStep(title, tuple(outputs), tuple(notes)))
 
     step("建立评价文件夹，填入示例项目和 7 人专家组（qi-excel new --sample）",
-         new_evaluation(root, sample=True))
+         [p for p in new_evaluation(root, sample=True) if STATE_DIR not in p.parts])
     issued_at = start.isoformat()
     experts = issue_workbooks(root, eml=True, issued_at=issued_at)
     own = issue_workbooks(root, self_eval=True, eml=True, issued_at=issued_at)

@@ -6,6 +6,8 @@ Folder layout, all names relative to the evaluation folder DIR:
   评价项目.xlsx          sheets 基本信息 and 专家组, filled by the organizer
   保护密码.txt           the sheet/workbook protection password, for the organizer
   .qi/secret.json        {"evaluation_id", "hmac_key" (hex), "password"}; never sent out
+  .qi/rubric.toml        the rubric this evaluation uses, frozen at `new` (an upgrade of qi-excel
+                         that corrects the shipped rubric must not invalidate workbooks already out)
   .qi/issued.json        what `issue` wrote: [{"expert_id", "name", "file", "kind", "issued_at", "sha256"}]
   发放/                  issued workbooks (and .eml drafts)
   收件箱/                default place `collect` reads from
@@ -22,16 +24,20 @@ import secrets
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from .errors import QiError
 from .fileio import write_bytes_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from .rubric import Rubric
 
 PROJECT_FILE = "评价项目.xlsx"
 PASSWORD_FILE = "保护密码.txt"
 STATE_DIR = ".qi"
 SECRET_FILE = ".qi/secret.json"
 ISSUED_FILE = ".qi/issued.json"
+RUBRIC_FILE = ".qi/rubric.toml"
 ISSUE_DIR = "发放"
 INBOX_DIR = "收件箱"
 ACCEPTED_DIR = "回收"
@@ -526,8 +532,13 @@ def sample_panel() -> Panel:
     return Panel(tuple(Expert(i, *r) for i, r in enumerate(rows, 1)))
 
 
-def new_evaluation(folder: str | Path, *, sample: bool = False) -> list[Path]:
-    """Create an evaluation folder; refuses to touch one that already holds an evaluation."""
+def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Path | None = None) -> list[Path]:
+    """Create an evaluation folder; refuses to touch one that already holds an evaluation.
+
+    The rubric (the shipped table A.1, or the file ``rubric``) is validated and copied into
+    the folder: every later step of this evaluation reads that copy.
+    """
+    from .rubric import default_rubric_text, load_rubric
     from .workbook_project import fill_project_workbook, project_template_bytes
 
     root = Path(folder)
@@ -536,12 +547,14 @@ def new_evaluation(folder: str | Path, *, sample: bool = False) -> list[Path]:
     clash = [name for name in (PROJECT_FILE, SECRET_FILE, PASSWORD_FILE) if (root / name).exists()]
     if clash:
         raise QiError(f"{root} 中已有 {'、'.join(clash)}：这是一个已建立的评价目录，为避免覆盖，未写入任何文件。")
+    rubric_text = default_rubric_text() if rubric is None else load_rubric(rubric).source_text
     data = project_template_bytes()
     if sample:
         data = fill_project_workbook(data, sample_info(), sample_panel())
     secret = new_secret()
     written = [
         write_bytes_atomic(root / PROJECT_FILE, data),
+        write_text_atomic(root / RUBRIC_FILE, rubric_text),
         write_text_atomic(root / SECRET_FILE, json.dumps(
             {"evaluation_id": secret.evaluation_id, "hmac_key": secret.hmac_key.hex(), "password": secret.password},
             ensure_ascii=False, indent=2) + "\n"),
@@ -550,6 +563,27 @@ def new_evaluation(folder: str | Path, *, sample: bool = False) -> list[Path]:
     for sub in (ISSUE_DIR, INBOX_DIR):
         (root / sub).mkdir(exist_ok=True)
     return written
+
+
+_rubric_cache: dict[str, Any] = {}
+
+
+def evaluation_rubric(folder: str | Path) -> "Rubric":
+    """The rubric this evaluation was set up with (the shipped one for folders made before
+    evaluations kept their own copy)."""
+    from .rubric import parse_rubric, shipped_rubric
+
+    path = Path(folder) / RUBRIC_FILE
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return shipped_rubric()
+    except (OSError, UnicodeDecodeError):
+        raise QiError(f"无法读取 {path}：评价目录中的评价表副本已损坏。") from None
+    if text not in _rubric_cache:
+        _rubric_cache.clear()  # one evaluation at a time in practice; keep memory flat
+        _rubric_cache[text] = parse_rubric(text, str(path))
+    return _rubric_cache[text]
 
 
 def _password_note(secret: Secret) -> str:

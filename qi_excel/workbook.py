@@ -28,12 +28,12 @@ from xml.sax.saxutils import escape
 from . import layout as L
 from .evaluation import (
     ISSUE_DIR, PROJECT_FILE, SELF_ID, EvaluationInfo, Expert, IssuedRecord, Secret, is_email, raise_panel_problems,
-    load_issued, load_secret, read_project, save_issued,
+    evaluation_rubric, load_issued, load_secret, read_project, save_issued,
 )
 from .errors import QiError
 from .fileio import write_bytes_atomic
 from .identity import sign
-from .rubric import Rubric, ScoreCell, collapse_runs, shipped_rubric
+from .rubric import Rubric, ScoreCell, collapse_runs
 
 KIND_EXPERT = "expert"
 KIND_SELF = "self"
@@ -704,7 +704,7 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
     secret = load_secret(root)
     project = read_project(root)
     info = project.info
-    rubric = rubric or shipped_rubric()
+    rubric = rubric or evaluation_rubric(root)
     issued_at = issued_at or now_iso()
     accepted: tuple[str, ...] = ()
     targets: list[Expert | None]

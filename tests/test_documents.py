@@ -14,7 +14,8 @@ import pytest
 from docx import Document
 from docx.oxml.ns import qn
 
-from qi_excel.collect import collect, evaluation_rubric, load_accepted
+from qi_excel.collect import collect, load_accepted
+from qi_excel.evaluation import evaluation_rubric
 from qi_excel.consolidate import consolidate_folder, load_consolidation
 from qi_excel.documents import (
     APPLICATION_TEMPLATE,

@@ -101,7 +101,7 @@ def test_cell_text_reads_what_the_organizer_typed():
 def test_new_sample_folder_round_trips(tmp_path):
     folder = tmp_path / "评价"
     written = new_evaluation(folder, sample=True)
-    assert {p.name for p in written} == {PROJECT_FILE, "secret.json", "保护密码.txt"}
+    assert {p.name for p in written} == {PROJECT_FILE, "secret.json", "rubric.toml", "保护密码.txt"}
     assert (folder / ISSUE_DIR).is_dir() and (folder / "收件箱").is_dir()
     info, panel = load_project(folder)
     assert info == sample_info()

@@ -13,11 +13,16 @@ from . import main
 @main.command("new")
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--sample", is_flag=True, help="填入一个示例评价项目和 7 人专家组（虚构），便于试用。")
-def new_command(folder: str, sample: bool) -> None:
-    """建立评价目录 FOLDER，其中的“评价项目.xlsx”供填写基本信息和专家组名单。"""
+@click.option("--rubric", "rubric_file", type=click.Path(dir_okay=False),
+              help="使用另一份评价表文件（TOML，格式同 qi-excel rubric --file）；默认为内置的附录A 表A.1。")
+def new_command(folder: str, sample: bool, rubric_file: str | None) -> None:
+    """建立评价目录 FOLDER，其中的“评价项目.xlsx”供填写基本信息和专家组名单。
+
+    所用评价表的副本保存在评价目录中，此后发放、回收和汇总都以它为准。
+    """
     from ..evaluation import PASSWORD_FILE, PROJECT_FILE, new_evaluation
 
-    written = new_evaluation(folder, sample=sample)
+    written = new_evaluation(folder, sample=sample, rubric=rubric_file)
     root = Path(folder)
     click.echo(f"已建立评价目录 {root}：")
     for path in written:

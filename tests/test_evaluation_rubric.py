@@ -1,0 +1,118 @@
+"""Each evaluation keeps the rubric it was set up with, from `new` to `consolidate`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qi_excel import rubric as rubric_module
+from qi_excel.cli import main
+from qi_excel.collect import collect
+from qi_excel.consolidate import consolidate_folder
+from qi_excel.errors import QiError
+from qi_excel.evaluation import INBOX_DIR, RUBRIC_FILE, evaluation_rubric, load_issued, new_evaluation
+from qi_excel.rubric import default_rubric_text, shipped_rubric
+from qi_excel.simulate import ExpertFill, fill_workbook
+from qi_excel.workbook import issue_workbooks
+
+SMALL = """
+title = "园区质量服务评价表（试行）"
+total = 30
+
+[[level1]]
+id = "1"
+name = "组织管理"
+points = 30
+
+[[level1.level2]]
+id = "1.1"
+name = "机构管理"
+points = 30
+requirement = "成立机构，明确职责"
+
+[[level1.level2.items]]
+id = "1.1.1"
+number = 1
+max = 10
+allowed = [[0, 0], [5, 9], [10, 10]]
+criterion = "机构齐全的，10分；不齐全的，5分~9分；否则0分"
+
+[[level1.level2.items]]
+id = "1.1.2"
+number = 2
+max = 20
+criterion = "两项制度，各10分"
+parts = [
+  { id = "1.1.2.1", name = "岗位职责", max = 10, allowed = [[0, 10]] },
+  { id = "1.1.2.2", name = "档案管理", max = 10, allowed = [[0, 10]] },
+]
+"""
+
+
+def _return_all(folder: Path, scores: dict[str, int]) -> None:
+    rubric = evaluation_rubric(folder)
+    for i, record in enumerate(r for r in load_issued(folder) if r.kind == "expert"):
+        fill = ExpertFill(scores, {k: "现场核查后扣分" for k, v in scores.items() if v < rubric.cell(k).max},
+                          sign_name=record.name, sign_date=date(2025, 6, 18),
+                          saved_at=datetime(2025, 6, 18, 10, i, tzinfo=timezone.utc))
+        data = fill_workbook((folder / record.file).read_bytes(), rubric, fill)
+        (folder / INBOX_DIR / Path(record.file).name).write_bytes(data)
+
+
+def test_custom_rubric_runs_end_to_end(tmp_path: Path) -> None:
+    custom = tmp_path / "园区评价表.toml"
+    custom.write_text(SMALL, encoding="utf-8")
+    folder = tmp_path / "评价"
+    new_evaluation(folder, sample=True, rubric=custom)
+    assert (folder / RUBRIC_FILE).read_text(encoding="utf-8") == SMALL
+    assert evaluation_rubric(folder).total == 30
+    issue_workbooks(folder)
+    _return_all(folder, {"1.1.1": 8, "1.1.2.1": 10, "1.1.2.2": 7})
+    result = collect(folder)
+    assert [f.status for f in result.files] == ["accepted"] * 7, [f.findings for f in result.files]
+    cons = consolidate_folder(folder)
+    assert str(cons.total) == "25.00" and cons.max_total == 30
+
+
+def test_broken_custom_rubric_writes_nothing(tmp_path: Path) -> None:
+    custom = tmp_path / "坏.toml"
+    custom.write_text(SMALL.replace("total = 30", "total = 31"), encoding="utf-8")
+    with pytest.raises(QiError, match="各一级指标分值之和 30 分与总分 31 分不符"):
+        new_evaluation(tmp_path / "评价", rubric=custom)
+    assert not (tmp_path / "评价").exists()
+
+
+def test_upgraded_shipped_rubric_does_not_break_an_evaluation_in_flight(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "评价"
+    new_evaluation(folder, sample=True)
+    issue_workbooks(folder)
+    full = {c.id: c.max for c in shipped_rubric().score_cells}
+    _return_all(folder, full)
+    # a later qi-excel release corrects a criterion's wording: the signed rubric text changes
+    corrected = default_rubric_text().replace("否则 0 分", "否则0分", 1)
+    assert corrected != default_rubric_text()
+    monkeypatch.setattr(rubric_module, "default_rubric_text", lambda: corrected)
+    monkeypatch.setattr(rubric_module, "_cache", {})
+    assert shipped_rubric().source_text == corrected
+    result = collect(folder)
+    assert all(f.status == "accepted" for f in result.files), [f.findings for f in result.files]
+
+
+def test_folder_made_before_rubric_copies_uses_the_shipped_one(tmp_path: Path) -> None:
+    folder = tmp_path / "评价"
+    new_evaluation(folder, sample=True)
+    (folder / RUBRIC_FILE).unlink()
+    assert evaluation_rubric(folder) == shipped_rubric()
+
+
+def test_cli_new_with_rubric(tmp_path: Path) -> None:
+    custom = tmp_path / "园区评价表.toml"
+    custom.write_text(SMALL, encoding="utf-8")
+    result = CliRunner().invoke(main, ["new", str(tmp_path / "评价"), "--rubric", str(custom)])
+    assert result.exit_code == 0, result.output
+    assert evaluation_rubric(tmp_path / "评价").title == "园区质量服务评价表（试行）"
+    bad = CliRunner().invoke(main, ["new", str(tmp_path / "另一个"), "--rubric", str(tmp_path / "无.toml")])
+    assert bad.exit_code == 2 and "不存在" in bad.output and not (tmp_path / "另一个").exists()
