@@ -136,12 +136,12 @@ INTERNAL_MEETING_FALLBACK = "现场考察后、末次会议前"
 def internal_meeting(info: EvaluationInfo, cons: "Consolidation") -> str:
     """When 内部沟通 (8.3) took place.
 
-    基本信息 has no row for it (a field ``internal_meeting`` is used once it exists). The
-    consolidation is the discussion's result, so its date is used when it falls between the
-    site visit and the last meeting; a consolidation re-run later must not print a date after
-    the 末次会议, so then the report states the order of the procedure instead.
+    The organizer's 基本信息 row 内部沟通 wins. When it is blank, the consolidation (the
+    discussion's result) gives the date if it falls between the site visit and the last
+    meeting; a consolidation re-run later must not print a date after the 末次会议, so then
+    the report states the order of the procedure instead.
     """
-    own = clean_text(getattr(info, "internal_meeting", "") or "").strip()
+    own = clean_text(info.internal_meeting).strip()
     if own:
         return chinese_date(own)
     day = _date_part(cons.created_at)

@@ -77,6 +77,7 @@ class EvaluationInfo:
     last_meeting: str  # 末次会议
     self_summary: str = ""  # 自查情况总结报告 (optional)
     application_date: str = ""  # 申请日期 (optional)
+    internal_meeting: str = ""  # 内部沟通 (8.3; optional: the report infers it when blank)
 
 
 @dataclass(frozen=True)
@@ -252,6 +253,7 @@ INFO_FIELDS: tuple[tuple[str, str, bool, str], ...] = (
     ("评价日期", "evaluation_date", False, "如 2025-06-18"),
     ("首次会议", "first_meeting", False, "时间和地点，如 2025-06-18 09:00 服务中心三楼会议室"),
     ("现场考察", "site_visit", False, "时间和地点"),
+    ("内部沟通", "internal_meeting", False, "时间和地点（规范 8.3 条）；空着时按汇总日期推算"),
     ("末次会议", "last_meeting", False, "时间和地点"),
 )
 
@@ -512,6 +514,7 @@ def sample_info() -> EvaluationInfo:
         evaluation_date="2025-06-18",
         first_meeting="2025-06-18 09:00 服务中心三楼会议室",
         site_visit="2025-06-18 10:00—16:30 服务大厅、档案室及两家服务对象企业",
+        internal_meeting="2025-06-18 17:00 服务中心二楼小会议室",
         last_meeting="2025-06-19 10:00 服务中心三楼会议室",
         self_summary="依照评价表（附录A）逐项自查，形成自我评价记录；制度建设、综合效果两项仍有提升空间。",
         application_date="2025-05-20",

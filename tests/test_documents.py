@@ -384,8 +384,14 @@ def test_fonts_page_and_tables_are_set_explicitly(folder: Path) -> None:
 def test_internal_meeting_date_never_after_last_meeting(folder: Path) -> None:
     from qi_excel.documents import INTERNAL_MEETING_FALLBACK, internal_meeting
 
-    info, _ = load_project(folder)
+    given, _ = load_project(folder)
     cons = load_consolidation(folder)
+    # the organizer's own entry in 基本信息 wins
+    assert given.internal_meeting.startswith("2025-06-18 17:00")
+    assert internal_meeting(given, dataclasses.replace(cons, created_at="2025-07-02T09:00:00+08:00")) \
+        .startswith("2025年6月18日")
+    # left blank: inferred from the consolidation, never after the last meeting
+    info = dataclasses.replace(given, internal_meeting="")
     assert info.site_visit.startswith("2025-06-18") and info.last_meeting.startswith("2025-06-19")
     assert internal_meeting(info, dataclasses.replace(cons, created_at="2025-06-18T18:30:00+08:00")) == "2025年6月18日"
     assert internal_meeting(info, dataclasses.replace(cons, created_at="2025-07-02T09:00:00+08:00")) \
