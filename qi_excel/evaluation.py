@@ -568,7 +568,7 @@ def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Pa
     return written
 
 
-_rubric_cache: dict[str, Any] = {}
+_rubric_cache: dict[str, "Rubric"] = {}
 
 
 def evaluation_rubric(folder: str | Path) -> "Rubric":

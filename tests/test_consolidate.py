@@ -6,6 +6,8 @@ comments show the working so a reviewer can redo it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
 import random
 from decimal import Decimal as D
@@ -23,56 +25,7 @@ from qi_excel.consolidate import (
 from qi_excel.errors import QiError
 from qi_excel.rubric import parse_rubric, shipped_rubric
 
-SMALL = """
-title = "测试评价表"
-total = 40
-
-[[level1]]
-id = "1"
-name = "组织管理"
-points = 30
-
-[[level1.level2]]
-id = "1.1"
-name = "机构管理"
-points = 30
-requirement = "成立机构"
-
-[[level1.level2.items]]
-id = "1.1.1"
-number = 1
-max = 10
-allowed = [[0, 10]]
-criterion = "有机构的，10 分"
-
-[[level1.level2.items]]
-id = "1.1.2"
-number = 2
-max = 20
-criterion = "两项制度，各 10 分"
-parts = [
-  { id = "1.1.2.1", name = "岗位职责", max = 10, allowed = [[0, 10]] },
-  { id = "1.1.2.2", name = "档案管理", max = 10, allowed = [[0, 10]] },
-]
-
-[[level1]]
-id = "2"
-name = "服务效果"
-points = 10
-
-[[level1.level2]]
-id = "2.1"
-name = "综合效果"
-points = 10
-requirement = "有成效"
-
-[[level1.level2.items]]
-id = "2.1.1"
-number = 1
-max = 10
-allowed = [[0, 10]]
-criterion = "成效明显的，10 分"
-"""
+SMALL = (Path(__file__).parent / "small_rubric.toml").read_text(encoding="utf-8")
 
 # cell → the eight experts' scores, E01..E08
 SCORES = {

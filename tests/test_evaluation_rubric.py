@@ -18,38 +18,7 @@ from qi_excel.rubric import default_rubric_text, shipped_rubric
 from qi_excel.simulate import ExpertFill, fill_workbook
 from qi_excel.workbook import issue_workbooks
 
-SMALL = """
-title = "园区质量服务评价表（试行）"
-total = 30
-
-[[level1]]
-id = "1"
-name = "组织管理"
-points = 30
-
-[[level1.level2]]
-id = "1.1"
-name = "机构管理"
-points = 30
-requirement = "成立机构，明确职责"
-
-[[level1.level2.items]]
-id = "1.1.1"
-number = 1
-max = 10
-allowed = [[0, 0], [5, 9], [10, 10]]
-criterion = "机构齐全的，10分；不齐全的，5分~9分；否则0分"
-
-[[level1.level2.items]]
-id = "1.1.2"
-number = 2
-max = 20
-criterion = "两项制度，各10分"
-parts = [
-  { id = "1.1.2.1", name = "岗位职责", max = 10, allowed = [[0, 10]] },
-  { id = "1.1.2.2", name = "档案管理", max = 10, allowed = [[0, 10]] },
-]
-"""
+SMALL_RUBRIC = Path(__file__).parent / "small_rubric.toml"  # 40 points, shared with test_consolidate
 
 
 def _return_all(folder: Path, scores: dict[str, int]) -> None:
@@ -63,24 +32,22 @@ def _return_all(folder: Path, scores: dict[str, int]) -> None:
 
 
 def test_custom_rubric_runs_end_to_end(tmp_path: Path) -> None:
-    custom = tmp_path / "园区评价表.toml"
-    custom.write_text(SMALL, encoding="utf-8")
     folder = tmp_path / "评价"
-    new_evaluation(folder, sample=True, rubric=custom)
-    assert (folder / RUBRIC_FILE).read_text(encoding="utf-8") == SMALL
-    assert evaluation_rubric(folder).total == 30
+    new_evaluation(folder, sample=True, rubric=SMALL_RUBRIC)
+    assert (folder / RUBRIC_FILE).read_bytes() == SMALL_RUBRIC.read_bytes()
+    assert evaluation_rubric(folder).total == 40
     issue_workbooks(folder)
-    _return_all(folder, {"1.1.1": 8, "1.1.2.1": 10, "1.1.2.2": 7})
+    _return_all(folder, {"1.1.1": 8, "1.1.2.1": 10, "1.1.2.2": 7, "2.1.1": 10})
     result = collect(folder)
     assert [f.status for f in result.files] == ["accepted"] * 7, [f.findings for f in result.files]
     cons = consolidate_folder(folder)
-    assert str(cons.total) == "25.00" and cons.max_total == 30
+    assert str(cons.total) == "35.00" and cons.max_total == 40
 
 
 def test_broken_custom_rubric_writes_nothing(tmp_path: Path) -> None:
     custom = tmp_path / "坏.toml"
-    custom.write_text(SMALL.replace("total = 30", "total = 31"), encoding="utf-8")
-    with pytest.raises(QiError, match="各一级指标分值之和 30 分与总分 31 分不符"):
+    custom.write_text(SMALL_RUBRIC.read_text(encoding="utf-8").replace("total = 40", "total = 41"), encoding="utf-8")
+    with pytest.raises(QiError, match="各一级指标分值之和 40 分与总分 41 分不符"):
         new_evaluation(tmp_path / "评价", rubric=custom)
     assert not (tmp_path / "评价").exists()
 
@@ -109,10 +76,8 @@ def test_folder_made_before_rubric_copies_uses_the_shipped_one(tmp_path: Path) -
 
 
 def test_cli_new_with_rubric(tmp_path: Path) -> None:
-    custom = tmp_path / "园区评价表.toml"
-    custom.write_text(SMALL, encoding="utf-8")
-    result = CliRunner().invoke(main, ["new", str(tmp_path / "评价"), "--rubric", str(custom)])
+    result = CliRunner().invoke(main, ["new", str(tmp_path / "评价"), "--rubric", str(SMALL_RUBRIC)])
     assert result.exit_code == 0, result.output
-    assert evaluation_rubric(tmp_path / "评价").title == "园区质量服务评价表（试行）"
+    assert evaluation_rubric(tmp_path / "评价").title == "测试评价表"
     bad = CliRunner().invoke(main, ["new", str(tmp_path / "另一个"), "--rubric", str(tmp_path / "无.toml")])
     assert bad.exit_code == 2 and "不存在" in bad.output and not (tmp_path / "另一个").exists()
