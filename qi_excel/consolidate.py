@@ -206,12 +206,13 @@ class Consolidation:
             "level2": {s.name: str(s.score) for s in self.level2},
             "items": {k: str(v) for k, v in self.items.items()},
             "divergent": list(self.divergent),
+            **_agreement_json(self),
         }
 
     # lossless (de)serialisation for .qi/consolidation.json -------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, **_encode(self)}
+        return {"schema": SCHEMA_VERSION, **_encode(self), **_agreement_json(self)}
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
@@ -262,6 +263,13 @@ class Consolidation:
     @classmethod
     def loads(cls, text: str) -> "Consolidation":
         return cls.from_dict(json.loads(text))
+
+
+def _agreement_json(c: "Consolidation") -> dict[str, Any]:
+    """Panel agreement and leniency (qi_excel/agreement.py), derived: from_dict ignores them."""
+    from .agreement import agreement_json
+
+    return agreement_json(c)
 
 
 def _indicator(s: Mapping[str, Any]) -> IndicatorScore:
