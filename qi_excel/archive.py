@@ -157,6 +157,15 @@ def write_archive(folder: str | Path) -> Path:
                     "path": entry.path, "role": entry.role, "size": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
                 })
+            from .audit import archive_members  # issue 14: the operation log and its readable copy
+
+            audit_files, audit_head = archive_members(folder)
+            for name, data, role in audit_files:
+                info = zipfile.ZipInfo(name, date_time=now.timetuple()[:6])
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.flag_bits |= 0x800
+                zf.writestr(info, data)
+                files.append({"path": name, "role": role, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
             secret = _secret(folder)
             manifest: dict[str, Any] = {
                 "format": FORMAT,
@@ -167,6 +176,8 @@ def write_archive(folder: str | Path) -> Path:
                 "standard": "《质量基础设施“一站式”服务评价规范》第 9 章 评价结果处置",
                 "files": files,
             }
+            if audit_head is not None:
+                manifest["audit"] = audit_head
             if secret is not None:
                 manifest["signature"] = _signature(secret.hmac_key, manifest)
             info = zipfile.ZipInfo(MANIFEST, date_time=now.timetuple()[:6])
@@ -285,4 +296,7 @@ def verify_archive(zip_path: str | Path, *, key: bytes | None = None) -> list[st
         for name in extra:
             if name not in renamed:
                 problems.append(f"清单之外多出的文件：{name}")
+        from .audit import verify_archived_log
+
+        problems.extend(verify_archived_log(zf, manifest))  # issue 14: the hash chain, record by record
     return problems
