@@ -26,7 +26,7 @@ FORMATS = ("csv", "xlsx")
 KIND_EXPERT = "专家"
 KIND_SELF = "自评"
 HEADERS = ("评价编号", "类型", "专家编号", "专家", "一级指标", "二级指标", "评分项", "打分格", "分值", "得分",
-           "扣分说明", "评分项说明")
+           "扣分说明")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -42,12 +42,11 @@ class ExportRow:
     cell_id: str  # the part id for parts
     max: int
     score: int
-    remark: str  # the remark on this cell's row
-    item_remark: str = ""  # for a part: the remark written on its item's own row, if any
+    remark: str  # the remark on this cell's row (an item with parts has its remarks on the parts)
 
     def values(self) -> tuple[str | int, ...]:
         return (self.evaluation_id, self.kind, self.expert_id, self.expert, self.level1, self.level2, self.item_id,
-                self.cell_id, self.max, self.score, self.remark, self.item_remark)
+                self.cell_id, self.max, self.score, self.remark)
 
 
 def neutralise(text: str) -> str:
@@ -89,7 +88,6 @@ def export_rows(folder: str | Path) -> list[ExportRow]:
                 max=cell.max,
                 score=scores[cell.id],
                 remark=rw.remarks.get(cell.id, ""),
-                item_remark=rw.remarks.get(item.id, "") if cell.part is not None else "",
             ))
     return rows
 
@@ -115,7 +113,7 @@ def render_xlsx(rows: Sequence[ExportRow]) -> bytes:
                             "valign": "vcenter", "align": "center"})
     text = wb.add_format({"font_name": "宋体", "valign": "top"})
     number = wb.add_format({"font_name": "宋体", "valign": "top", "num_format": "0"})
-    widths = (20, 6, 9, 10, 12, 14, 9, 10, 6, 6, 40, 30)
+    widths = (20, 6, 9, 10, 12, 14, 9, 10, 6, 6, 40)
     for i, w in enumerate(widths):
         ws.set_column(i, i, w)
     for col, h in enumerate(HEADERS):

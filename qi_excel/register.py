@@ -156,7 +156,8 @@ def light_workbook(path: Path, wanted: Sequence[str]) -> _Book:
                             value = epoch + timedelta(days=number)
                         else:
                             value = int(number) if number.is_integer() else number
-                    cells[(int(m.group(2)), _col(m.group(1)))] = value
+                    if value != "":  # openpyxl reads an empty string as an empty cell
+                        cells[(int(m.group(2)), _col(m.group(1)))] = value
             sheets[name] = _Sheet(cells)
     return _Book(sheets)
 
