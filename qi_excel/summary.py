@@ -733,8 +733,7 @@ def _agreement_sheet(w: _Writer) -> None:
             "values": [SHEET_AGREEMENT, first, 3, last_row, 3],
             "fill": {"color": "#4472C4"},
             "invert_if_negative": False,
-            "data_labels": {"value": True, "num_format": "+0.00;-0.00;0.00", "font": {"name": FONT, "size": 9}},
-            "gap": 60,
+            "gap": 60,  # no data labels: some LibreOffice versions add the names to them; the table has the values
         })
         _style_chart(chart, "各位专家的宽严度（百分点，正为偏宽、负为偏严）")
         chart.set_x_axis({"num_format": "0.0", "major_gridlines": {"visible": True},
