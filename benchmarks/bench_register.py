@@ -20,13 +20,13 @@ from pathlib import Path
 
 from _common import best_of, pin_one_core, print_table
 
-from qi_excel import evaluation as ev  # noqa: E402
-from qi_excel.collect import collect  # noqa: E402
-from qi_excel.consolidate import consolidate_folder  # noqa: E402
-from qi_excel.documents import write_report  # noqa: E402
-from qi_excel.register import build_register, write_register  # noqa: E402
-from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill  # noqa: E402
-from qi_excel.workbook import issue_workbooks  # noqa: E402
+from qi_excel import evaluation as ev
+from qi_excel.collect import collect
+from qi_excel.consolidate import consolidate_folder
+from qi_excel.documents import write_report
+from qi_excel.register import build_register, write_register
+from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
+from qi_excel.workbook import issue_workbooks
 
 TARGET_S = 5.0
 

@@ -20,10 +20,11 @@ discusses items).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .consolidate import Consolidation
@@ -189,7 +190,7 @@ def leniency(matrix: Sequence[Sequence[Fraction | int]]) -> list[Fraction | None
 # ───────────────────────────── from a consolidation ─────────────────────────────
 
 
-def rate_matrix(c: "Consolidation") -> list[list[Fraction]]:
+def rate_matrix(c: Consolidation) -> list[list[Fraction]]:
     """Items × experts of score rates; an item with parts is the sum of its parts."""
     return [[Fraction(v, i.max) for v in i.scores] for i in c.item_scores]
 
@@ -215,12 +216,12 @@ def agreement_of(matrix: Sequence[Sequence[Fraction]], experts: Sequence[tuple[s
     )
 
 
-def panel_agreement(c: "Consolidation") -> Agreement:
+def panel_agreement(c: Consolidation) -> Agreement:
     """Agreement and leniency of the counted experts of a consolidation."""
     return agreement_of(rate_matrix(c), [(e.expert_id, e.name, e.total) for e in c.experts])
 
 
-def agreement_json(c: "Consolidation") -> dict[str, Any]:
+def agreement_json(c: Consolidation) -> dict[str, Any]:
     return panel_agreement(c).to_json()
 
 

@@ -23,12 +23,13 @@ import hmac
 import io
 import json
 import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from . import __version__
 from .errors import QiError
@@ -335,8 +336,9 @@ def audited(folder: str | Path, command: str, options: Mapping[str, Any] | None 
     """Run a command body and append its record: what it read (hashed before it ran) and what
     it wrote, created or deleted (found by comparing the folder before and after).
 
-    A command that fails without changing anything leaves no record; one that fails half-way
-    is recorded with its error. Only evaluation folders (with a ``.qi`` folder) get a log.
+    A run that changes nothing (a failure before writing, a rerun of collect with nothing
+    new) leaves no record; one that fails half-way is recorded with its error. Only
+    evaluation folders (with a ``.qi`` folder) get a log.
     """
     root = Path(folder)
     reads = {str(p): sha256_file(Path(p)) for p in read}
@@ -362,7 +364,7 @@ def audited(folder: str | Path, command: str, options: Mapping[str, Any] | None 
             after = _snapshot(root)
             changed = sorted(rel for rel, st in after.items() if before.get(rel) != st)
             deleted = sorted(rel for rel in before if rel not in after)
-            if changed or deleted or not outcome.get("failed"):
+            if changed or deleted:  # a run that changed nothing (a rerun of collect) is not a change
                 written: dict[str, str | None] = {rel: sha256_file(root / rel) for rel in changed}
                 written.update({rel: None for rel in deleted})
                 record(root, command, options, read=reads, written=written, result=str(outcome["result"]))
@@ -412,7 +414,7 @@ def render_readable(lines: Sequence[str], check: LogCheck) -> bytes:
         ws.set_column(i, i, w)
     ws.merge_range(0, 0, 0, len(headers) - 1, "", title)
     ws.write_string(0, 0, "操作记录（评价目录的每一次改动）", title)
-    status = ("哈希链校验：完好，共 {} 条记录。".format(check.records) if check.ok
+    status = (f"哈希链校验：完好，共 {check.records} 条记录。" if check.ok
               else "哈希链校验发现问题：" + "；".join(check.problems))
     ws.merge_range(1, 0, 1, len(headers) - 1, "", bad if not check.ok else note)
     ws.write_string(1, 0, status, bad if not check.ok else note)

@@ -12,13 +12,21 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from test_documents import build_evaluated
 
 from qi_excel import __version__
-from qi_excel.audit import HEAD_FILE, LOG_FILE, READABLE_FILE, audited, check_folder, record, verify_log
+from qi_excel.audit import (
+    HEAD_FILE,
+    LOG_FILE,
+    READABLE_FILE,
+    audited,
+    check_folder,
+    record,
+    verify_log,
+)
 from qi_excel.cli import main
 from qi_excel.errors import QiError
 from qi_excel.evaluation import PROJECT_FILE, new_evaluation
-from test_documents import build_evaluated
 
 
 def _lines(folder: Path) -> list[str]:
@@ -110,9 +118,8 @@ def test_audited_records_written_files_and_skips_failures_that_changed_nothing(t
     assert rec["command"] == "test" and rec["options"] == {"x": 1} and rec["result"] == "完成"
     assert {"path": "新文件.txt", "sha256": hashlib.sha256("内容".encode()).hexdigest()} in rec["written"]
     assert {"path": "保护密码.txt", "sha256": None} in rec["written"]
-    with pytest.raises(QiError):
-        with audited(folder, "broken", {}):
-            raise QiError("不行")
+    with pytest.raises(QiError), audited(folder, "broken", {}):
+        raise QiError("不行")
     assert len(_lines(folder)) == 1
 
 
@@ -204,3 +211,11 @@ def test_verify_finds_the_last_record_deleted(archive: Path) -> None:
     _rewrite_log(archive, lambda lines: lines[:-1])
     result = _verify(archive)
     assert result.exit_code == 1 and "第 3 条操作记录被删除" in result.output
+
+
+def test_a_run_that_changes_nothing_leaves_no_record(tmp_path: Path) -> None:
+    folder = tmp_path / "评价"
+    new_evaluation(folder, sample=True)
+    with audited(folder, "noop", {}):
+        pass
+    assert not (folder / LOG_FILE).exists()

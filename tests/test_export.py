@@ -14,7 +14,13 @@ from click.testing import CliRunner
 
 from qi_excel.cli import main
 from qi_excel.collect import collect
-from qi_excel.evaluation import INBOX_DIR, evaluation_rubric, load_issued, load_secret, new_evaluation
+from qi_excel.evaluation import (
+    INBOX_DIR,
+    evaluation_rubric,
+    load_issued,
+    load_secret,
+    new_evaluation,
+)
 from qi_excel.export import neutralise
 from qi_excel.simulate import ExpertFill, fill_workbook, platform_levels, simulated_fill
 from qi_excel.workbook import issue_workbooks

@@ -10,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
+from test_documents import build_evaluated
 
 from qi_excel.archive import write_archive
 from qi_excel.cli import main
@@ -27,7 +28,6 @@ from qi_excel.evaluation import (
 from qi_excel.register import date_text, light_workbook
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
 from qi_excel.workbook import issue_workbooks
-from test_documents import build_evaluated
 
 
 @pytest.fixture(scope="module")

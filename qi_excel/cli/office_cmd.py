@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -86,10 +87,10 @@ def register_command(root: str, output: str | None) -> None:
 @click.argument("folder", type=click.Path(file_okay=False))
 def log_command(folder: str) -> None:
     """显示评价目录的操作记录，并核对记录链是否完整（被改动或删除的记录会被指出）。"""
+    import json
+
     from ..audit import check_folder, read_lines
     from ..errors import QiError
-
-    import json
 
     root = Path(folder)
     if not root.is_dir():
