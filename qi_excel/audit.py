@@ -36,6 +36,7 @@ from .errors import QiError
 
 LOG_FILE = ".qi/audit.jsonl"
 HEAD_FILE = ".qi/audit-head.json"
+LOCK_FILE = ".qi/audit.lock"
 READABLE_FILE = "操作记录.xlsx"  # the readable copy inside an archive
 GENESIS = "0" * 64
 _SKIP_PREFIX = ".~tmp-"  # atomic writes in progress
@@ -139,7 +140,47 @@ def record(
     """
     root = Path(folder)
     (root / ".qi").mkdir(parents=True, exist_ok=True)
+    with _lock(root):
+        return _append(root, command, options, read, written, result, when)
 
+
+@contextmanager
+def _lock(root: Path, wait: float = 10.0, stale: float = 60.0) -> Iterator[None]:
+    """One writer at a time (the CLI and the web page may both append): an exclusive lock file.
+
+    A lock left by a killed process is taken over once it is older than ``stale`` seconds.
+    """
+    import time
+
+    path = root / LOCK_FILE
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.close(fd)
+            break
+        except FileExistsError:
+            try:
+                if time.time() - path.stat().st_mtime > stale:
+                    path.unlink(missing_ok=True)
+                    continue
+            except OSError:
+                continue
+            if time.monotonic() > deadline:
+                raise QiError(f"操作记录正被另一个程序写入（{path}）；如确认没有其他 qi-excel 在运行，请删除该文件后重试。") from None
+            time.sleep(0.05)
+        except OSError as exc:
+            raise QiError(f"无法写入操作记录：{exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _append(root: Path, command: str, options: Mapping[str, Any] | None,
+            read: Mapping[str, str | None] | Iterable[str | Path],
+            written: Mapping[str, str | None] | Iterable[str | Path], result: str,
+            when: datetime | None) -> dict[str, Any]:
     def hashes(files: Mapping[str, str | None] | Iterable[str | Path]) -> list[dict[str, Any]]:
         if isinstance(files, Mapping):
             pairs = [(_relative(root, p), h) for p, h in files.items()]
@@ -296,7 +337,7 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
                 continue
             path = Path(dirpath) / name
             rel = path.relative_to(root).as_posix()
-            if rel in (LOG_FILE, HEAD_FILE):
+            if rel in (LOG_FILE, HEAD_FILE, LOCK_FILE):
                 continue
             try:
                 st = path.stat()
@@ -432,7 +473,7 @@ def render_readable(lines: Sequence[str], check: LogCheck) -> bytes:
             ws.write_string(row, 1, "（记录已损坏，无法读取）", text)
             row += 1
             continue
-        options = rec.get("options") if isinstance(rec.get("options"), dict) else {}
+        options = rec["options"] if isinstance(rec.get("options"), dict) else {}
         option_text = "\n".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in options.items()
                                 if v not in (None, False, [], ""))
         values = (str(rec.get("time", "")), str(rec.get("command", "")), option_text, str(rec.get("user", "")),

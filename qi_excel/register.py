@@ -357,9 +357,9 @@ def render_register(reg: Register) -> bytes:
             ws.write_string(r, c, str(value)[:32000], fmt)
 
     ws = wb.add_worksheet("台账")
-    headers = ("序号", "评价目录", "评价编号", "服务名称", "申报单位", "评价日期", "阶段", "专家组人数",
+    headers: tuple[str, ...] = ("序号", "评价目录", "评价编号", "服务名称", "申报单位", "评价日期", "阶段", "专家组人数",
                "已接收评分表", "汇总方法", "总分", "报告日期", "档案文件", "问题")
-    widths = (5, 18, 20, 28, 28, 14, 8, 7, 8, 14, 9, 14, 26, 40)
+    widths: tuple[float, ...] = (5, 18, 20, 28, 28, 14, 8, 7, 8, 14, 9, 14, 26, 40)
     for i, w in enumerate(widths):
         ws.set_column(i, i, w)
     ws.merge_range(0, 0, 0, len(headers) - 1, "", title)
@@ -368,7 +368,7 @@ def render_register(reg: Register) -> bytes:
         ws.write_string(1, col, h, header)
     for r, e in enumerate(reg.entries, start=2):
         stage = e.stage + ("（草稿）" if e.draft and e.stage == "已汇总" else "")
-        values = (r - 1, e.folder, e.evaluation_id, e.service, e.applicant, e.dates, stage, e.panel_size,
+        values: tuple[Any, ...] = (r - 1, e.folder, e.evaluation_id, e.service, e.applicant, e.dates, stage, e.panel_size,
                   e.accepted, e.method, e.total, e.report_date, e.archive, "\n".join(e.problems))
         for col, v in enumerate(values):
             fmt = text

@@ -219,3 +219,15 @@ def test_a_run_that_changes_nothing_leaves_no_record(tmp_path: Path) -> None:
     with audited(folder, "noop", {}):
         pass
     assert not (folder / LOG_FILE).exists()
+
+
+def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = tmp_path / "评价"
+    new_evaluation(folder, sample=True)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda k: record(folder, f"c{k}", {}), range(12)))
+    check = check_folder(folder)
+    assert check.ok, check.problems
+    assert check.records == 12 and not (folder / ".qi" / "audit.lock").exists()

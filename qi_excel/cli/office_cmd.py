@@ -12,7 +12,14 @@ import click
 from . import main
 
 # Commands that change an evaluation folder: each run appends one record to its log.
-AUDITED = ("new", "issue", "collect", "consolidate", "application", "report", "archive", "export")
+AUDITED = ("new", "issue", "collect", "consolidate", "application", "report", "archive", "export", "demo")
+# What a command reads besides the folder's records (audit.STATE_INPUTS) and the files it is given.
+_READS = {
+    "consolidate": ("回收",),
+    "application": ("回收",),
+    "export": ("回收",),
+    "archive": ("回收", "检查报告.xlsx", "汇总表.xlsx", "评价报告.docx", "评价申请表.docx"),
+}
 
 
 def install_audit(group: click.Group, names: tuple[str, ...] = AUDITED) -> None:
@@ -42,6 +49,7 @@ def _audited_callback(name: str, callback: Callable[..., Any]) -> Callable[..., 
             from ..evaluation import INBOX_DIR
 
             paths = [Path(folder) / INBOX_DIR]
+        paths += [Path(folder) / rel for rel in _READS.get(name, ())]
         with audited(folder, name, kwargs, read=input_files(folder, paths)):
             return callback(**kwargs)
 
