@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from math import gcd
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -99,6 +100,20 @@ class Agreement:
 # ───────────────────────────── the formulas ─────────────────────────────
 
 
+def _integers(matrix: Sequence[Sequence[Fraction | int]]) -> tuple[list[list[int]], int]:
+    """The matrix times the common denominator D of its entries, as integers, and D.
+
+    ICC and W do not change when every value is multiplied by the same positive number, so
+    they are computed on integers (fast, still exact); leniency is divided by D at the end.
+    """
+    scale = 1
+    for row in matrix:
+        for v in row:
+            d = Fraction(v).denominator
+            scale = scale * d // gcd(scale, d)
+    return [[int(Fraction(v) * scale) for v in row] for row in matrix], scale
+
+
 def icc_2_1(matrix: Sequence[Sequence[Fraction | int]]) -> Fraction | None:
     """ICC(2,1) of an n targets × k raters matrix, exactly; None when undefined.
 
@@ -110,13 +125,12 @@ def icc_2_1(matrix: Sequence[Sequence[Fraction | int]]) -> Fraction | None:
     k = len(matrix[0]) if n else 0
     if n < 2 or k < 2:
         return None
-    x = [[Fraction(v) for v in row] for row in matrix]
-    grand = sum((v for row in x for v in row), Fraction(0)) / (n * k)
-    row_means = [sum(row, Fraction(0)) / k for row in x]
-    col_means = [sum((x[i][j] for i in range(n)), Fraction(0)) / n for j in range(k)]
-    ss_rows = k * sum(((m - grand) ** 2 for m in row_means), Fraction(0))
-    ss_cols = n * sum(((m - grand) ** 2 for m in col_means), Fraction(0))
-    ss_total = sum(((v - grand) ** 2 for row in x for v in row), Fraction(0))
+    x, _ = _integers(matrix)
+    total = sum(sum(row) for row in x)
+    correction = Fraction(total * total, n * k)
+    ss_total = sum(v * v for row in x for v in row) - correction
+    ss_rows = Fraction(sum(sum(row) ** 2 for row in x), k) - correction
+    ss_cols = Fraction(sum(sum(x[i][j] for i in range(n)) ** 2 for j in range(k)), n) - correction
     ss_error = ss_total - ss_rows - ss_cols
     bms = ss_rows / (n - 1)
     jms = ss_cols / (k - 1)
@@ -153,13 +167,14 @@ def kendall_w(matrix: Sequence[Sequence[Fraction | int]]) -> Fraction | None:
     m = len(matrix[0]) if n else 0
     if n < 2 or m < 2:
         return None
+    x, _ = _integers(matrix)
     rank_sums = [Fraction(0)] * n
     ties = 0
     for j in range(m):
-        column = [Fraction(matrix[i][j]) for i in range(n)]
+        column = [x[i][j] for i in range(n)]
         for i, r in enumerate(average_ranks(column)):
             rank_sums[i] += r
-        counts: dict[Fraction, int] = {}
+        counts: dict[int, int] = {}
         for v in column:
             counts[v] = counts.get(v, 0) + 1
         ties += sum(t**3 - t for t in counts.values())
@@ -177,13 +192,13 @@ def leniency(matrix: Sequence[Sequence[Fraction | int]]) -> list[Fraction | None
     k = len(matrix[0]) if n else 0
     if k < 2 or n == 0:
         return [None] * k
+    x, scale = _integers(matrix)
     out: list[Fraction | None] = []
+    row_sums = [sum(row) for row in x]
     for j in range(k):
-        diff = Fraction(0)
-        for row in matrix:
-            others = sum((Fraction(row[o]) for o in range(k) if o != j), Fraction(0)) / (k - 1)
-            diff += Fraction(row[j]) - others
-        out.append(diff * 100 / n)
+        # Σ_i (x_ij − (R_i − x_ij)/(k−1)) = Σ_i (k·x_ij − R_i)/(k−1)
+        diff = sum(k * row[j] - r for row, r in zip(x, row_sums))
+        out.append(Fraction(diff * 100, (k - 1) * n * scale))
     return out
 
 

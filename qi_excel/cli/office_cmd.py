@@ -116,4 +116,7 @@ def log_command(folder: str) -> None:
         for p in check.problems:
             click.echo(f"  {p}")
         raise QiError("操作记录被改动或删除过。", exit_code=1)
+    if check.records == 0:
+        click.echo("该评价目录还没有操作记录（用 qi-excel 命令改动评价目录后会自动记录）。")
+        return
     click.echo(f"操作记录校验通过：共 {check.records} 条，记录链完整。")
