@@ -128,3 +128,16 @@ def test_date_text() -> None:
     assert date_text("2025-06-18") == "2025年6月18日"
     assert date_text("2025-06-18 09:00 会议室") == "2025年6月18日"
     assert date_text("六月中旬") == "六月中旬"
+
+
+def test_a_fresh_folder_is_at_the_first_stage_with_its_blanks_named(tmp_path: Path) -> None:
+    from qi_excel.register import build_register
+
+    new_evaluation(tmp_path / "新建", sample=False)
+    (tmp_path / "半成品" / ".qi").mkdir(parents=True)  # a folder someone started by hand
+    reg = build_register(tmp_path)
+    entries = {e.folder: e for e in reg.entries}
+    assert entries["新建"].stage == "建立" and entries["新建"].evaluation_id
+    assert any("服务名称" in p for p in entries["新建"].problems)
+    assert entries["半成品"].stage == "有问题"
+    assert any("缺少 评价项目.xlsx" in p for p in entries["半成品"].problems)
