@@ -433,6 +433,15 @@ def _files_text(files: Any) -> str:
     return "\n".join(out)
 
 
+def _lines(text: str, width: float) -> int:
+    """Wrapped lines of ``text`` in a column ``width`` characters wide (CJK counts double)."""
+    total = 0
+    for line in text.split("\n"):
+        units = sum(2 if ord(ch) > 0x2E7F else 1 for ch in line)
+        total += max(1, -(-units // max(1, int(width) - 1)))
+    return total
+
+
 def render_readable(lines: Sequence[str], check: LogCheck) -> bytes:
     """操作记录.xlsx: the log for people, every text written as text."""
     import xlsxwriter
@@ -483,7 +492,7 @@ def render_readable(lines: Sequence[str], check: LogCheck) -> bytes:
         ws.write_string(row, 1, _time_text(values[0]), text)
         for col, v in enumerate(values[1:], start=2):
             ws.write_string(row, col, v[:32000], text)
-        lines_needed = max(1, *(v.count("\n") + 1 for v in values))
+        lines_needed = max(_lines(v, widths[col]) for col, v in enumerate(values, start=1))
         ws.set_row(row, min(409, 14 * lines_needed + 4))
         row += 1
     ws.freeze_panes(3, 0)
