@@ -28,6 +28,7 @@ from . import __version__
 from . import evaluation as ev
 from .errors import QiError
 from .fileio import atomic_path
+from .folder_state import confine
 
 MANIFEST = "manifest.json"
 FORMAT = "qi-excel-archive"
@@ -60,6 +61,7 @@ def _accepted_workbooks(folder: Path) -> list[str]:
     out = []
     for e in entries:
         if statuses.get(e["sha256"]) == "accepted" and e.get("stored"):
+            confine(folder, e["stored"], ev.LEDGER_FILE)  # never pack a file from outside the folder
             out.append(str(e["stored"]).replace("\\", "/"))
     return sorted(out)
 
