@@ -556,7 +556,6 @@ def consolidate_folder(
 
     from . import evaluation as ev
     from .collect import load_accepted
-    from .fileio import write_text_atomic
     from .summary import write_summary
 
     root = Path(folder)

@@ -152,7 +152,8 @@ def check_binding(folder: str | Path, info: "EvaluationInfo", rubric: "Rubric", 
     data = _load_binding(root, secret)
     if data is None:
         return False
-    bound = data.get("subject") if isinstance(data.get("subject"), dict) else {}
+    raw = data.get("subject")
+    bound: dict[str, Any] = raw if isinstance(raw, dict) else {}
     now = subject(info)
     if _fingerprint(bound) != _fingerprint(now):
         raise QiError(
