@@ -173,3 +173,24 @@ def test_new_with_a_hostile_rubric_writes_nothing(tmp_path):
         assert result.exit_code != 0, path.name
         assert "评价表" in result.output
         assert not (folder / "评价项目.xlsx").exists()
+
+
+def test_allowed_bands_beyond_a_validation_formula_are_refused():
+    bands = ", ".join(f"[{v}, {v}]" for v in range(0, 101, 2))
+    text = (SMALL.replace('max = 10\nallowed = [[0, 10]]\ncriterion = "有机构的，10 分"',
+                          f'max = 100\nallowed = [{bands}]\ncriterion = "有机构的"')
+            .replace("points = 30\n\n[[level1.level2]]", "points = 120\n\n[[level1.level2]]", 1)
+            .replace('points = 30\nrequirement = "成立机构"', 'points = 120\nrequirement = "成立机构"')
+            .replace("total = 40", "total = 130"))
+    lines = _problems(text)
+    assert any("1.1.1" in line and "数据验证" in line for line in lines)
+    # a few bands still fit: the shipped style 0; 5~9; 10 is fine
+    few = SMALL.replace('allowed = [[0, 10]]\ncriterion = "有机构的，10 分"',
+                        'allowed = [[0, 0], [5, 9], [10, 10]]\ncriterion = "有机构的，10 分"')
+    assert parse_rubric(few, "few.toml").item("1.1.1").allowed.ranges == ((0, 0), (5, 9), (10, 10))
+
+
+def test_part_name_longer_than_its_one_line_row_is_refused():
+    text = SMALL.replace('name = "岗位职责"', f'name = "{"岗位职责" * 10}"')
+    lines = _problems(text)
+    assert any("1.1.2.1" in line and "过长" in line for line in lines)
