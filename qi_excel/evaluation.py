@@ -9,6 +9,9 @@ Folder layout, all names relative to the evaluation folder DIR:
   .qi/rubric.toml        the rubric this evaluation uses, frozen at `new` (an upgrade of qi-excel
                          that corrects the shipped rubric must not invalidate workbooks already out)
   .qi/issued.json        what `issue` wrote: [{"expert_id", "name", "file", "kind", "issued_at", "sha256"}]
+  .qi/binding.json       written at the first `issue`, signed with the key: the service, applicant and
+                         year the key belongs to, and the rubric copy's fingerprint (folder_state.py)
+  .qi/consolidation.json the last consolidation, signed with the key
   发放/                  issued workbooks (and .eml drafts)
   收件箱/                default place `collect` reads from
   回收/                  accepted originals under content-hash names + 回收/ledger.json
