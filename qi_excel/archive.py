@@ -242,8 +242,9 @@ def _hash_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, budget:
     """SHA-256 and size of a member, reading at most ``limit`` + 1 bytes of it."""
     h = hashlib.sha256()
     size = 0
+    limit = max(limit, 0)  # read(-1) would mean "everything"
     with zf.open(info) as fh:
-        while chunk := fh.read(min(_CHUNK, limit + 1 - size, budget.left + 1)):
+        while chunk := fh.read(max(1, min(_CHUNK, limit + 1 - size, budget.left + 1))):
             size += len(chunk)
             budget.left -= len(chunk)
             if size > limit or budget.left < 0:
@@ -251,8 +252,6 @@ def _hash_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, budget:
             h.update(chunk)
             if budget.expired():
                 raise _OutOfTime
-            if size == limit + 1:
-                break
     return h.hexdigest(), size
 
 

@@ -122,3 +122,15 @@ def test_manifest_claiming_a_huge_size_is_refused(tmp_path: Path, monkeypatch: p
     problems = verify_archive(path)
     assert problems and any("上限" in p for p in problems)
     assert seen[0] < (1 << 20) + archive._CHUNK + 4096  # noqa: SLF001
+
+
+def test_negative_size_in_the_manifest_does_not_unlock_the_whole_member(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "negative.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(MANIFEST, _manifest([{"path": "x.bin", "size": -1, "sha256": "0" * 64}]))
+        zf.writestr("x.bin", b"\0" * (64 << 20))
+    seen = _count_inflated(monkeypatch)
+    problems = verify_archive(path)
+    assert problems and "x.bin" in problems[0]
+    assert seen[0] < (4 << 20)
