@@ -552,6 +552,7 @@ def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResu
             entry["stored"] = None
         run.append((cand, entry, found))
 
+    _reverify_earlier(ctx, entries, {e["sha256"] for _, e, _ in run if e is not None})
     statuses = _resolve_statuses(entries)
     results: list[FileResult] = []
     for cand, entry, found in run:
@@ -692,3 +693,14 @@ def _reverify_findings(ctx: _Context, entry: Mapping[str, Any]) -> list[Finding]
         return _reverify(ctx, entry)[1]
     except QiError as err:
         return [finding("READ_FAILED", str(err))]
+
+
+def _reverify_earlier(ctx: _Context, entries: list[dict[str, Any]], checked: set[str]) -> None:
+    """Entries accepted in earlier runs are checked again; one that no longer verifies is
+    recorded as rejected, with the reason, so the ledger and 检查报告 tell the truth too."""
+    for e in entries:
+        if not e.get("ok") or e["sha256"] in checked or not e.get("stored"):
+            continue
+        found = _reverify_findings(ctx, e)
+        if has_errors(found):
+            e.update({"ok": False, "stored": None, "findings": [f.to_json() for f in found]})

@@ -244,3 +244,15 @@ def test_changed_rubric_copy_is_the_organizers_problem_not_the_experts(a: Path) 
     ledger = json.loads((a / ev.LEDGER_FILE).read_text(encoding="utf-8"))
     assert not any(f.get("code") == "RUBRIC_CHANGED" for e in ledger["entries"] for f in e.get("findings", []))
 
+
+
+def test_collect_records_a_copied_ledgers_files_as_rejected(a: Path, tmp_path: Path) -> None:
+    b = tmp_path / "评价B"
+    ev.new_evaluation(b, sample=True)
+    issue_workbooks(b)
+    shutil.rmtree(b / ev.ACCEPTED_DIR, ignore_errors=True)
+    shutil.copytree(a / ev.ACCEPTED_DIR, b / ev.ACCEPTED_DIR)
+    collect(b)  # an empty inbox: only what the copied ledger claims
+    ledger = json.loads((b / ev.LEDGER_FILE).read_text(encoding="utf-8"))
+    assert ledger["entries"] and all(e["status"] == "rejected" for e in ledger["entries"])
+    assert all(e["findings"][0]["code"] == "WRONG_EVALUATION" for e in ledger["entries"])
