@@ -256,3 +256,16 @@ def test_collect_records_a_copied_ledgers_files_as_rejected(a: Path, tmp_path: P
     ledger = json.loads((b / ev.LEDGER_FILE).read_text(encoding="utf-8"))
     assert ledger["entries"] and all(e["status"] == "rejected" for e in ledger["entries"])
     assert all(e["findings"][0]["code"] == "WRONG_EVALUATION" for e in ledger["entries"])
+
+
+def test_evaluation_date_filled_after_the_self_evaluation_went_out(tmp_path: Path) -> None:
+    folder = tmp_path / "评价"
+    ev.new_evaluation(folder, sample=True)
+    set_info(folder, evaluation_date="")
+    issue_workbooks(folder, self_eval=True)  # 6.1: the date is not known yet
+    set_info(folder, evaluation_date="2025-06-18")
+    issue_workbooks(folder)  # fine, and the year is bound from now on
+    assert json.loads((folder / BINDING_FILE).read_text(encoding="utf-8"))["subject"]["year"] == "2025"
+    set_info(folder, evaluation_date="2026-06-18")
+    with pytest.raises(QiError, match="评价年份 2025"):
+        collect(folder)
