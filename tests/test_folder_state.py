@@ -269,3 +269,15 @@ def test_evaluation_date_filled_after_the_self_evaluation_went_out(tmp_path: Pat
     set_info(folder, evaluation_date="2026-06-18")
     with pytest.raises(QiError, match="评价年份 2025"):
         collect(folder)
+
+
+def test_roster_from_a_project_file_and_not_with_sample(a: Path, tmp_path: Path) -> None:
+    b = tmp_path / "评价B"
+    ev.new_evaluation(b, roster_from=a / ev.PROJECT_FILE)
+    wb = load_workbook(b / ev.PROJECT_FILE)
+    assert "周立新" in [c.value for c in wb[ev.PANEL_SHEET]["B"]]
+    with pytest.raises(QiError, match="--roster-from"):
+        ev.new_evaluation(tmp_path / "评价C", sample=True, roster_from=a)
+    with pytest.raises(QiError, match="--roster-from"):
+        ev.new_evaluation(tmp_path / "评价D", roster_from=tmp_path / "没有这个目录")
+    assert not (tmp_path / "评价C" / ev.PROJECT_FILE).exists()
