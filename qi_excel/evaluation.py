@@ -22,7 +22,7 @@ import json
 import re
 import secrets
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
@@ -90,6 +90,7 @@ class Expert:
     phone: str
     email: str
     role: str  # 组长 / 成员
+    excused: str = ""  # 未参加原因 typed in 专家组 (optional column; see excuse.py)
 
     @property
     def expert_id(self) -> str:
@@ -403,6 +404,10 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
         experts.append(Expert(number, person_name(fields["name"]), fields["title"], fields["employer"],
                               fields["field"], fields["phone"], email_text(fields["email"]), role))
         rows.append(r)
+    from .excuse import reasons_from_rows  # the optional 未参加原因 column
+
+    reasons = reasons_from_rows(ws.iter_rows(max_row=ws.max_row, values_only=True))
+    experts = [replace(e, excused=reasons.get(r, "")) for e, r in zip(experts, rows)]
     return experts, rows, problems
 
 
