@@ -161,11 +161,16 @@ def method_note(cons: "Consolidation") -> str:
             f"四舍五入{places}；各级指标得分和总分为其所含评分项得分之和。")
 
 
+def _because(reason: str) -> str:
+    text = clean_text(reason).strip().rstrip("。；;，,")
+    return text if text.startswith(("因", "由于")) else "因" + text
+
+
 def excused_sentence(cons: "Consolidation") -> str:
     """Who was excused and why, as the report states it (empty when nobody was)."""
     if not cons.excused:
         return ""
-    who = "；".join(f"{clean_text(x.expert)}因{clean_text(x.reason).rstrip('。')}" for x in cons.excused)
+    who = "；".join(f"{clean_text(x.expert)}{_because(x.reason)}" for x in cons.excused)
     return (f"专家组成员{who}，未参加本次评价，其评分不计入评价结果；"
             f"实到 {len(cons.experts)} 名专家参加评价并在评价报告上签字。")
 

@@ -155,7 +155,7 @@ def refusal(account_: PanelAccount, folder: str) -> str:
     lines = []
     if account_.missing:
         names = "、".join(f"{name}（{ident}）" for ident, name in account_.missing)
-        lines.append(f"专家组 {account_.members} 人中，{names} 还没有已接收的评分表，不能形成正式汇总结果"
+        lines.append(f"专家组 {account_.members} 人中，{names}还没有已接收的评分表，不能形成正式汇总结果"
                      "（规范 8.3.2 条：专家组成员独立量化打分）。")
         lines.append("请回收并检查其评分表（qi-excel collect）；如该专家确实不能参加评价，请记录原因，例如：")
         ident = account_.missing[0][0]

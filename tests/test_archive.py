@@ -76,8 +76,19 @@ def test_archive_holds_every_record_with_manifest(folder: Path) -> None:
     assert set(listed) == set(names) - {MANIFEST}
     for name, entry in listed.items():
         assert entry["sha256"] == hashlib.sha256(contents[name]).hexdigest()
+        if name == LEDGER_FILE:  # archived without this computer's absolute paths
+            continue
         assert entry["size"] == len(contents[name]) == (folder / name).stat().st_size
         assert contents[name] == (folder / name).read_bytes()
+    ledger_text = contents[LEDGER_FILE].decode("utf-8")
+    # (this copy's ledger names the original folder: outside the folder only the file name stays)
+    original = json.loads((folder / LEDGER_FILE).read_text(encoding="utf-8"))
+    assert all(s.startswith("/") for e in original["entries"] for s in e["sources"])
+    assert '"/' not in ledger_text
+    archived = json.loads(ledger_text)
+    assert [[s.rsplit("/", 1)[-1] for s in e["sources"]] for e in original["entries"]] \
+        == [e["sources"] for e in archived["entries"]]
+    assert "专家组意见.docx" in names and "excused" not in manifest
     assert verify_archive(path) == []
 
 
