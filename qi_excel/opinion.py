@@ -143,7 +143,7 @@ def _problems(cons: "Consolidation", rubric: "Rubric | None") -> list[str]:
     """
     places = cons.decimals
     items = {i.id: i for i in rubric.items} if rubric is not None else {}
-    out = []
+    out: list[str] = []
     for scored in cons.item_scores:
         if scored.lost <= 0:
             continue
