@@ -205,7 +205,10 @@ def test_excuse_never_takes_the_panel_below_five(folder: Path) -> None:
 
 def test_undo_takes_the_excusal_back(folder: Path) -> None:
     excuse(folder, "E03", REASON)
-    assert _cli("consolidate", str(folder)).exit_code == 0
+    result = _cli("consolidate", str(folder))
+    assert result.exit_code == 0, result.output
+    name = load_project(folder)[1].by_id("E03").name
+    assert f"专家组 7 人，实到 6 人；请假：{name}（E03，{REASON}）。" in result.output
     result = _cli("excuse", str(folder), "E03", "--undo")
     assert result.exit_code == 0 and "已撤销" in result.output
     assert _cli("consolidate", str(folder)).exit_code != 0
