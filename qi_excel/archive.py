@@ -108,6 +108,12 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
             raise QiError(
                 f"{ev.REPORT_FILE} 生成于最近一次汇总之前，可能与汇总表不一致。请先运行 qi-excel report 重新生成评价报告。"
             )
+        opinion = folder / OPINION_FILE
+        if opinion.is_file() and report.stat().st_mtime < opinion.stat().st_mtime:
+            raise QiError(
+                f"{OPINION_FILE} 在评价报告生成后又修改过，报告中的专家组意见可能不是定稿。"
+                "请先运行 qi-excel report 重新生成评价报告。"
+            )
     return entries
 
 

@@ -9,10 +9,13 @@ Folder layout, all names relative to the evaluation folder DIR:
   .qi/rubric.toml        the rubric this evaluation uses, frozen at `new` (an upgrade of qi-excel
                          that corrects the shipped rubric must not invalidate workbooks already out)
   .qi/issued.json        what `issue` wrote: [{"expert_id", "name", "file", "kind", "issued_at", "sha256"}]
+  .qi/excused.json       members excused by `excuse`: {"excused": [{"expert_id", "expert", "reason"}]}
+  .qi/opinion.json       SHA-256 of the 专家组意见.docx draft last written (an edited file is never overwritten)
+  .qi/report.json        SHA-256 of the 评价报告.docx last written (likewise)
   发放/                  issued workbooks (and .eml drafts)
   收件箱/                default place `collect` reads from
   回收/                  accepted originals under content-hash names + 回收/ledger.json
-  检查报告.xlsx, 汇总表.xlsx, 评价申请表.docx, 评价报告.docx, 评价档案-*.zip
+  检查报告.xlsx, 汇总表.xlsx, 专家组意见.docx, 评价申请表.docx, 评价报告.docx, 评价档案-*.zip
 """
 
 from __future__ import annotations

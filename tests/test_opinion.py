@@ -196,3 +196,23 @@ def test_edited_report_is_not_discarded(folder: Path) -> None:
     assert report.read_bytes() == edited
     assert written.paths == (folder / NEW_REPORT_FILE,)
     assert any(NEW_REPORT_FILE in n and "未覆盖" in n for n in written.notes)
+
+
+def test_archive_waits_for_a_report_with_the_final_opinion(folder: Path) -> None:
+    import os
+
+    from qi_excel.archive import write_archive
+
+    make_report(folder)
+    report_time = (folder / REPORT_FILE).stat().st_mtime
+    path = folder / OPINION_FILE
+    doc = Document(str(path))
+    _paragraph_after(doc, HEADINGS[3]).text = "专家组同意通过评价。"
+    doc.save(str(path))
+    os.utime(path, (report_time + 60, report_time + 60))
+    with pytest.raises(QiError, match=f"{OPINION_FILE} 在评价报告生成后又修改过"):
+        write_archive(folder)
+    make_report(folder)
+    assert _paragraph_after(Document(str(folder / REPORT_FILE)), "六、评价结论").text == "专家组同意通过评价。"
+    os.utime(folder / REPORT_FILE, (report_time + 120, report_time + 120))
+    assert write_archive(folder).is_file()
