@@ -80,14 +80,28 @@ def _clause(text: str) -> str:
     return " ".join(text.split()).rstrip("。；;，,、 ")
 
 
+_PUNCTUATION = re.compile(r"[\s，,。.；;：:、！!？?（）()“”\"'‘’【】《》—\-…]+")
+
+
 def similar(a: str, b: str, threshold: float = SIMILAR) -> bool:
-    """Two remarks that say the same thing (one a copy of the other with small changes)."""
+    """Two remarks that say the same thing (one a copy of the other with small changes).
+
+    Punctuation and spacing never matter; a few inserted or dropped characters (“的”, “进一步”)
+    do not either. A replaced word does: “加强服务内容工作……” and “加强服务过程工作……” are
+    about different things, however alike the rest of the sentence is.
+    """
+    a, b = _PUNCTUATION.sub("", a), _PUNCTUATION.sub("", b)
     if a == b:
         return True
+    if not a or not b:
+        return False
     short, long_ = sorted((a, b), key=len)
-    if short and short in long_ and len(short) >= 0.6 * len(long_):
+    if short in long_ and len(short) >= 0.6 * len(long_):
         return True
-    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= threshold
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    if matcher.ratio() < threshold:
+        return False
+    return all(max(i2 - i1, j2 - j1) < 2 for op, i1, i2, j1, j2 in matcher.get_opcodes() if op == "replace")
 
 
 def merge_similar(texts: Iterable[str], threshold: float = SIMILAR) -> list[str]:

@@ -40,6 +40,12 @@ def test_merge_similar_keeps_distinct_and_the_longest_of_near_duplicates() -> No
     # same sentence pattern about different indicators is not a duplicate
     assert merge_similar(["加强人力资源工作，定期汇总分析", "加强服务场所工作，定期汇总分析"]) == [
         "加强人力资源工作，定期汇总分析", "加强服务场所工作，定期汇总分析"]
+    assert merge_similar(["加强服务内容工作，定期汇总分析并形成改进计划", "加强服务过程工作，定期汇总分析并形成改进计划"]) \
+        == ["加强服务内容工作，定期汇总分析并形成改进计划", "加强服务过程工作，定期汇总分析并形成改进计划"]
+    # a one-character variant and a dropped word are the same remark
+    assert merge_similar(["应制定年度计划并按期评审", "应制订年度计划并按期评审"]) == ["应制定年度计划并按期评审"]
+    assert merge_similar(["建议完善需求收集台账和服务记录", "建议进一步完善需求收集台账和服务记录"]) == [
+        "建议进一步完善需求收集台账和服务记录"]
 
 
 def _sheet(i: int, scores: dict[str, int], remarks: dict[str, str], suggestions=()) -> ExpertSheet:
