@@ -233,3 +233,13 @@ def test_roster_column_records_the_same(folder: Path) -> None:
         {"expert_id": "E03", "expert": experts[2].name, "reason": REASON}]
     with pytest.raises(QiError, match=f"{PANEL_SHEET}.*未参加原因"):
         undo_excuse(folder, "E03")
+
+
+def test_an_excused_members_accepted_workbook_is_left_out(folder: Path) -> None:
+    excuse(folder, "E03", REASON)
+    excuse(folder, "E02", "回避：与申请方有利害关系")  # E02's workbook was accepted
+    result = _cli("consolidate", str(folder))
+    assert result.exit_code == 0, result.output
+    assert "注意：E02 已登记请假，其评分表未计入汇总" in result.output
+    data = json.loads(_cli("consolidate", str(folder), "--json").output)
+    assert data["experts"] == 5 and [x["expert_id"] for x in data["panel"]["excused"]] == ["E02", "E03"]
