@@ -43,6 +43,7 @@ MAX_SECONDS = 300
 
 # Optional companions written by other commands; archived when present.
 _OPTIONAL = ("评价申请表.pdf", "评价报告.pdf")
+OPINION_ROLE = "专家组意见"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,10 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
         raise QiError("归档材料不全，未生成档案。缺少：" + "；".join(missing) + "。")
     if (folder / ev.APPLICATION_FILE).is_file():
         entries.append(ArchiveEntry(ev.APPLICATION_FILE, "评价申请表"))
+    from .opinion import OPINION_FILE
+
+    if (folder / OPINION_FILE).is_file():
+        entries.append(ArchiveEntry(OPINION_FILE, OPINION_ROLE))
     for name in _OPTIONAL:
         if (folder / name).is_file():
             entries.append(ArchiveEntry(name, "PDF 版本"))
@@ -110,7 +115,62 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
             raise QiError(
                 f"{ev.REPORT_FILE} 生成于最近一次汇总之前，可能与汇总表不一致。请先运行 qi-excel report 重新生成评价报告。"
             )
+        opinion = folder / OPINION_FILE
+        if opinion.is_file() and report.stat().st_mtime < opinion.stat().st_mtime:
+            raise QiError(
+                f"{OPINION_FILE} 在评价报告生成后又修改过，报告中的专家组意见可能不是定稿。"
+                "请先运行 qi-excel report 重新生成评价报告。"
+            )
     return entries
+
+
+def excused_entries(folder: Path) -> list[dict[str, str]]:
+    """Each excused member and the reason, listed where their score sheet would be."""
+    consolidation = folder / ev.CONSOLIDATION_FILE
+    if not consolidation.is_file():
+        return []
+    from .consolidate import load_consolidation
+
+    return [{**x.to_json(), "role": "评分表（未提交：专家请假）"} for x in load_consolidation(folder).excused]
+
+
+_ABSOLUTE = re.compile(r"^(?:link:)?(?:/|[A-Za-z]:[\\/]|\\\\)")
+
+
+def local_path_free(text: str, roots: tuple[str, ...]) -> str:
+    """A ledger source without the computer's own folders.
+
+    Inside the evaluation folder it becomes the relative name (收件箱/张三.xlsx, with an
+    e-mail attachment's ``[1:name]`` kept); anywhere else only the file name is kept, so
+    the archive does not reveal a colleague's user name or directory layout.
+    """
+    if not _ABSOLUTE.match(text):
+        return text
+    body = text[5:] if text.startswith("link:") else text
+    for root in roots:
+        base = root.rstrip("/\\")
+        if base and body.startswith(base) and body[len(base):len(base) + 1] in ("/", "\\"):
+            return body[len(base) + 1:].replace("\\", "/")
+    name = re.split(r"[\\/]", body)[-1]
+    return name
+
+
+def ledger_for_archive(data: bytes, roots: tuple[str, ...]) -> bytes:
+    """回收/ledger.json as archived: every absolute path made relative (or reduced to a name)."""
+    try:
+        ledger = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return data
+    if not isinstance(ledger, dict) or not isinstance(ledger.get("entries"), list):
+        return data
+    for entry in ledger["entries"]:
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("sources"), list):
+            entry["sources"] = [local_path_free(x, roots) if isinstance(x, str) else x for x in entry["sources"]]
+        if isinstance(entry.get("label"), str):
+            entry["label"] = local_path_free(entry["label"], roots)
+    return (json.dumps(ledger, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:
@@ -150,12 +210,16 @@ def write_archive(folder: str | Path) -> Path:
     now = datetime.now().astimezone()
     target = folder / f"{ARCHIVE_PREFIX}{now:%Y%m%d-%H%M%S}.zip"
     files: list[dict[str, Any]] = []
+    roots = tuple(dict.fromkeys((str(folder.resolve()), str(folder.absolute()))))
+    excused = excused_entries(folder)
     with atomic_path(target) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for entry in entries:
                 source = folder / entry.path
                 # Hash exactly the bytes that go into the zip (read once, never re-read).
                 data = source.read_bytes()
+                if entry.path == ev.LEDGER_FILE:
+                    data = ledger_for_archive(data, roots)
                 info = zipfile.ZipInfo(entry.path, date_time=_zip_time(source))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.flag_bits |= 0x800  # names are UTF-8
@@ -185,6 +249,9 @@ def write_archive(folder: str | Path) -> Path:
             }
             if audit_head is not None:
                 manifest["audit"] = audit_head
+            if excused:
+                # In place of the missing score sheet: who did not take part, and why.
+                manifest["excused"] = excused
             if secret is not None:
                 manifest["signature"] = _signature(secret.hmac_key, manifest)
             info = zipfile.ZipInfo(MANIFEST, date_time=now.timetuple()[:6])

@@ -12,10 +12,13 @@ Folder layout, all names relative to the evaluation folder DIR:
   .qi/binding.json       written at the first `issue`, signed with the key: the service, applicant and
                          year the key belongs to, and the rubric copy's fingerprint (folder_state.py)
   .qi/consolidation.json the last consolidation, signed with the key
+  .qi/excused.json       members excused by `excuse`: {"excused": [{"expert_id", "expert", "reason"}]}
+  .qi/opinion.json       SHA-256 of the 专家组意见.docx draft last written (an edited file is never overwritten)
+  .qi/report.json        SHA-256 of the 评价报告.docx last written (likewise)
   发放/                  issued workbooks (and .eml drafts)
   收件箱/                default place `collect` reads from
   回收/                  accepted originals under content-hash names + 回收/ledger.json
-  检查报告.xlsx, 汇总表.xlsx, 评价申请表.docx, 评价报告.docx, 评价档案-*.zip
+  检查报告.xlsx, 汇总表.xlsx, 专家组意见.docx, 评价申请表.docx, 评价报告.docx, 评价档案-*.zip
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import json
 import re
 import secrets
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
@@ -93,6 +96,7 @@ class Expert:
     phone: str
     email: str
     role: str  # 组长 / 成员
+    excused: str = ""  # 未参加原因 typed in 专家组 (optional column; see excuse.py)
 
     @property
     def expert_id(self) -> str:
@@ -406,6 +410,10 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
         experts.append(Expert(number, person_name(fields["name"]), fields["title"], fields["employer"],
                               fields["field"], fields["phone"], email_text(fields["email"]), role))
         rows.append(r)
+    from .excuse import reasons_from_rows  # the optional 未参加原因 column
+
+    reasons = reasons_from_rows(ws.iter_rows(max_row=ws.max_row, values_only=True))
+    experts = [replace(e, excused=reasons.get(r, "")) for e, r in zip(experts, rows)]
     return experts, rows, problems
 
 

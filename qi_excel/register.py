@@ -58,10 +58,14 @@ class _Sheet:
         self.max_row = max((r for r, _ in cells), default=1)
         self.max_column = max((c for _, c in cells), default=1)
 
-    def iter_rows(self, min_row: int = 1, max_row: int | None = None, max_col: int | None = None) -> Iterator[tuple[_Cell, ...]]:
+    def iter_rows(self, min_row: int = 1, max_row: int | None = None, max_col: int | None = None,
+                  values_only: bool = False) -> Iterator[tuple[Any, ...]]:
         last_col = max_col or self.max_column
         for r in range(min_row, (max_row or self.max_row) + 1):
-            yield tuple(_Cell(self.cells.get((r, c)), r, c) for c in range(1, last_col + 1))
+            if values_only:
+                yield tuple(self.cells.get((r, c)) for c in range(1, last_col + 1))
+            else:
+                yield tuple(_Cell(self.cells.get((r, c)), r, c) for c in range(1, last_col + 1))
 
 
 class _Book:

@@ -215,6 +215,7 @@ def test_json_shape_and_lossless_round_trip(rubric):
         "level2": {"机构管理": "23.01", "综合效果": "4.63"},
         "items": {"1.1.1": "9.50", "1.1.2": "13.51", "2.1.1": "4.63"},
         "divergent": ["1.1.1"],
+        "panel": {"members": 8, "counted": 8, "excused": []},
     }
     text = c.dumps()
     back = Consolidation.loads(text)

@@ -90,6 +90,7 @@ def main() -> None:
 from . import rubric_cmd  # noqa: E402,F401
 from . import evaluation_cmd  # noqa: E402,F401
 from . import collect_cmd  # noqa: E402,F401
+from . import excuse_cmd  # noqa: E402,F401
 from . import consolidate_cmd  # noqa: E402,F401
 from . import documents_cmd  # noqa: E402,F401
 from . import demo_cmd  # noqa: E402,F401
