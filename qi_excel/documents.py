@@ -459,9 +459,19 @@ def render_template(path: Path, context: Mapping[str, Any], required: frozenset[
     except jinja2.TemplateError as exc:
         raise QiError(f"模板文件 {Path(path).name} 无法填写：{exc.message}") from None
     fix_cell_property_order(tpl.docx)
+    drop_styles_with_effects(tpl.docx)
     with atomic_path(target) as tmp:
         tpl.save(str(tmp))
     return target
+
+
+def drop_styles_with_effects(document) -> None:
+    """Drop Word 2010's stylesWithEffects.xml: a second copy of the styles that an edited
+    template no longer keeps in step with styles.xml (Word 2013 and later ignore it; a stale
+    one is what validators report as a styles mismatch)."""
+    for rid, rel in list(document.part.rels.items()):
+        if rel.reltype.endswith("/stylesWithEffects"):
+            document.part.drop_rel(rid)
 
 
 # CT_TcPr's sequence (ECMA-376 Part 1, 17.4.70): Word refuses children out of this order.
