@@ -27,6 +27,7 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 from . import evaluation as ev
 from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_errors
 from .errors import QiError
+from .errors import os_error_text
 from .fileio import write_bytes_atomic
 from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned
 from .rubric import Rubric
@@ -199,7 +200,7 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
         st = path.stat()
         arrival = _iso(st.st_mtime)
     except OSError as exc:
-        yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{exc.strerror}。")])
+        yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{os_error_text(exc)}。")])
         return
     if not stat.S_ISREG(st.st_mode):  # a pipe or device named on the command line would block or never end
         yield _Candidate(label, identity, arrival, findings=[finding(
@@ -217,7 +218,7 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
             if cand.data is None:
                 cand.findings.append(_too_large(MAX_FILE_BYTES + 1, MAX_FILE_BYTES))
         except OSError as exc:
-            cand.findings.append(finding("READ_FAILED", f"无法读取文件（{exc.strerror}），可能正被其他程序占用。"))
+            cand.findings.append(finding("READ_FAILED", f"无法读取文件（{os_error_text(exc)}），可能正被其他程序占用。"))
     yield cand
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import QiError
+from .errors import QiError, os_error_text
 
 
 @contextmanager
@@ -23,7 +23,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=target.suffix, dir=target.parent)
     except OSError as exc:
-        raise QiError(f"无法在 {target.parent} 中写入 {target.name}：{exc.strerror or exc}") from None
+        raise QiError(f"无法在 {target.parent} 中写入 {target.name}：{os_error_text(exc)}。") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -40,7 +40,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise QiError(f"无法写入 {target}：已有同名文件夹。") from None
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)
-        raise QiError(f"无法写入 {target}：{exc.strerror or exc}") from None
+        raise QiError(f"无法写入 {target}：{os_error_text(exc)}。") from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -31,6 +31,7 @@ from .evaluation import (
     evaluation_rubric, load_issued, load_secret, read_project, save_issued,
 )
 from .errors import QiError
+from .errors import os_error_text
 from .fileio import write_bytes_atomic
 from .identity import sign
 from .rubric import Rubric, ScoreCell, collapse_runs
@@ -790,7 +791,7 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
             try:
                 write_bytes_atomic(root / rel, data)
             except OSError as exc:
-                raise QiError(f"无法写入 {root / rel}：{exc.strerror or exc}。请关闭占用该文件的程序或检查磁盘后重新发放。"
+                raise QiError(f"无法写入 {root / rel}：{os_error_text(exc)}。请关闭占用该文件的程序或检查磁盘后重新发放。"
                               + (f"已写入 {len(done)} 个工作簿，并已记录。" if done else "")) from None
             except QiError as exc:
                 raise QiError(str(exc) + (f"已写入 {len(done)} 个工作簿，并已记录。" if done else "")) from None
