@@ -10,8 +10,6 @@ ever read. One bad file never stops the others: every failure becomes a finding.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import hashlib
 import json
 import os
@@ -19,10 +17,8 @@ import re
 import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.message import EmailMessage
-from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Sequence
 
 from . import evaluation as ev
 from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_errors
@@ -31,6 +27,9 @@ from .errors import os_error_text
 from .fileio import write_bytes_atomic
 from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned
 from .rubric import Rubric
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 Status = Literal["accepted", "rejected", "superseded"]
 STATUS_LABEL = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
@@ -226,6 +225,11 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
     if size > MAX_EML_BYTES:
         yield _Candidate(label, identity, arrival, findings=[_too_large(size, MAX_EML_BYTES)])
         return
+    import email  # only for mails: status and .xlsx-only runs need not load the email package
+    import email.policy
+    from email.message import EmailMessage
+    from email.utils import parseaddr, parsedate_to_datetime
+
     try:
         raw = _read_limited(path, MAX_EML_BYTES) or b""
         msg = email.message_from_bytes(raw, policy=email.policy.default)
