@@ -462,7 +462,55 @@ def render_template(path: Path, context: Mapping[str, Any], required: frozenset[
     drop_styles_with_effects(tpl.docx)
     with atomic_path(target) as tmp:
         tpl.save(str(tmp))
+    record_rendered(target)
     return target
+
+
+RENDERED_FILE = ".qi/rendered.json"
+
+
+def _file_sha(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def rendered_records(folder: str | Path) -> dict[str, dict[str, str]]:
+    """What each document in the folder was made from (see ``record_rendered``); {} if unknown."""
+    import json
+
+    try:
+        data = json.loads((Path(folder) / RENDERED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict)
+            and all(isinstance(x, str) for x in v.values())}
+
+
+def record_rendered(target: Path, *, source: Path | None = None) -> None:
+    """Note in the evaluation folder which consolidation (and, for a PDF, which .docx) a written
+    document comes from, so the archive can refuse a document older than the results it
+    would be filed with (a PDF left from before a correction)."""
+    import json
+
+    target = Path(target)
+    folder = target.parent
+    if not (folder / ".qi").is_dir():
+        return  # not an evaluation folder (a document written elsewhere)
+    records = rendered_records(folder)
+    consolidation = folder / CONSOLIDATION_FILE
+    records[target.name] = {
+        "sha256": _file_sha(target),
+        "consolidation": _file_sha(consolidation) if consolidation.is_file() else "",
+        "from": _file_sha(source) if source is not None else "",
+    }
+    write_bytes_atomic(folder / RENDERED_FILE,
+                       (json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def drop_styles_with_effects(document) -> None:
@@ -598,6 +646,7 @@ def _pdf(docx_path: Path) -> list[Path]:
         produced = office.convert(docx_path, "pdf", tmp)
         target = docx_path.with_suffix(".pdf")
         write_bytes_atomic(target, produced.read_bytes())
+    record_rendered(target, source=docx_path)
     return [target]
 
 
