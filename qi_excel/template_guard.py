@@ -37,7 +37,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 # Filters a template may use: pure text formatting, none of which reaches attributes.
 ALLOWED_FILTERS = frozenset({
     "default", "d", "e", "escape", "upper", "lower", "title", "capitalize", "trim", "replace",
-    "length", "count", "join", "first", "last", "truncate", "center", "indent", "wordcount",
+    "length", "count", "join", "first", "last", "truncate", "wordcount",
     "string", "int", "float", "abs", "round", "reverse", "sort", "unique", "list",
 })
 ALLOWED_TESTS = frozenset({
@@ -172,6 +172,11 @@ def jinja_problems(ast: nodes.Template, names: Iterable[str], fields: Iterable[s
         elif isinstance(node, nodes.Filter):
             if node.name not in ALLOWED_FILTERS:
                 add(f"过滤器“|{node.name}”")
+            for arg in [*node.args, *(k.value for k in node.kwargs)]:
+                # join/sort/unique(attribute="…") look attributes up by name: fields only
+                if isinstance(arg, nodes.Const) and isinstance(arg.value, str) and (
+                        arg.value.startswith("_") or "._" in arg.value) and node.name in ("join", "sort", "unique"):
+                    add(f"过滤器参数“|{node.name}({arg.value!r})”")
         elif isinstance(node, nodes.Test):
             if node.name not in ALLOWED_TESTS:
                 add(f"判断“is {node.name}”")

@@ -197,8 +197,8 @@ class _Reader:
         if self._strings is None:
             try:
                 self._strings = _r._Strings(self.pkg.xml(self.sst_part) if self.sst_part else None)  # noqa: SLF001
-            except _r.ReadError:
-                raise self._bad() from None
+            except _r.ReadError as exc:
+                raise QiError(f"{self.name} 的文字内容（共享字符串表）无法读取：{exc}") from None
         return self._strings
 
     def date_styles(self) -> frozenset[int]:

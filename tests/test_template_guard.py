@@ -70,11 +70,12 @@ def _payloads(marker: Path) -> list[tuple[str, str]]:
         ("{% macro m() %}x{% endmacro %}{{ m() }}", "{% macro %}"),
         ("{{ experts[0]['__class__'] }}", "__class__"),
         ("{{ 'x' * 10 ** 9 }}", "**"),
+        ("{{ experts|join(attribute='__class__') }}", "__class__"),
     ]
 
 
 @pytest.mark.parametrize("where", ["body", "header", "footer"])
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(12))
 def test_hostile_template_is_refused_before_anything_runs(folder: Path, tmp_path: Path, where: str, index: int) -> None:
     marker = tmp_path / "X"
     text, construct = _payloads(marker)[index]
