@@ -67,10 +67,16 @@ def _producers() -> list[tuple[str, Callable[[Path, Path], Iterable[Path]]]]:
         new_evaluation(tmp / "空白")
         return [tmp / "空白" / "评价项目.xlsx"]
 
-    def draft_report(demo: Path, tmp: Path) -> list[Path]:
+    def draft(demo: Path, tmp: Path) -> Path:
         folder = Path(shutil.copytree(demo, tmp / "草稿"))
         consolidate_folder(folder, draft=True)
-        return write_report(folder, draft=True)[:1]
+        return folder
+
+    def draft_report(demo: Path, tmp: Path) -> list[Path]:
+        return write_report(draft(demo, tmp), draft=True)[:1]
+
+    def draft_summary(demo: Path, tmp: Path) -> list[Path]:
+        return [draft(demo, tmp) / "汇总表.xlsx"]
 
     return [
         ("评价项目.xlsx（示例）", one("评价项目.xlsx")),
@@ -84,6 +90,7 @@ def _producers() -> list[tuple[str, Callable[[Path, Path], Iterable[Path]]]]:
         ("评价申请表.docx", one("评价申请表.docx")),
         ("评价报告.docx", one("评价报告.docx")),
         ("评价报告（草稿）.docx", draft_report),
+        ("汇总表.xlsx（草稿）", draft_summary),
         ("导出的 Word 模板", lambda _d, tmp: export_templates(tmp / "模板")),
     ]
 
