@@ -354,7 +354,7 @@ def _parsed_sources(tpl, path: Path, env) -> list[tuple[str, Any]]:
     """(part, Jinja AST) of every part docxtpl will render; a syntax error is the organizer's."""
     import jinja2
 
-    from .template_guard import docx_sources
+    from .template_guard import docx_sources, syntax_error_text
 
     out = []
     for part, source in docx_sources(tpl):
@@ -362,7 +362,7 @@ def _parsed_sources(tpl, path: Path, env) -> list[tuple[str, Any]]:
             out.append((part, env.parse(source)))
         except jinja2.TemplateSyntaxError as exc:
             raise QiError(
-                f"模板文件 {Path(path).name} 中的占位符写法有误：{exc.message}。"
+                f"模板文件 {Path(path).name} 中的占位符写法有误（{part}）：{syntax_error_text(exc.message or '')}。"
                 "请检查 {{ }} 与 {% %} 是否完整、成对。"
             ) from None
     return out
@@ -445,6 +445,8 @@ def render_template(path: Path, context: Mapping[str, Any], required: frozenset[
     import jinja2
     from jinja2.exceptions import SecurityError
 
+    from .template_guard import undefined_text, syntax_error_text
+
     tpl = _checked_template(path, context, required)
     if watermark:
         # Before rendering: docxtpl re-creates the header parts it renders, so a change made
@@ -453,11 +455,13 @@ def render_template(path: Path, context: Mapping[str, Any], required: frozenset[
     try:
         tpl.render(dict(context), _jinja_env(), autoescape=True)
     except SecurityError as exc:
-        raise QiError(f"模板文件 {Path(path).name} 含有不允许的模板代码，已停止填写：{exc}") from None
+        ours = str(exc) if re.search("[\u4e00-\u9fff]", str(exc)) else "访问了不允许的属性或函数"
+        raise QiError(f"模板文件 {Path(path).name} 含有不允许的模板代码，已停止填写：{ours}。") from None
     except jinja2.UndefinedError as exc:
-        raise QiError(f"模板文件 {Path(path).name} 引用了不存在的字段：{exc.message}") from None
+        name = undefined_text(exc.message or "")
+        raise QiError(f"模板文件 {Path(path).name} 引用了不存在的字段{('“' + name + '”') if name else ''}。") from None
     except jinja2.TemplateError as exc:
-        raise QiError(f"模板文件 {Path(path).name} 无法填写：{exc.message}") from None
+        raise QiError(f"模板文件 {Path(path).name} 无法填写：{syntax_error_text(exc.message or '')}。") from None
     fix_cell_property_order(tpl.docx)
     drop_styles_with_effects(tpl.docx)
     with atomic_path(target) as tmp:

@@ -346,3 +346,45 @@ def docx_sources(tpl: Any) -> list[tuple[str, str]]:
         if value:
             out.append(("文档属性", value))
     return out
+
+
+# ───────────────────────────── Jinja's own messages in Chinese ─────────────────────────────
+
+_TOKEN_NAMES = {"end of print statement": "}}", "end of statement block": "%}", "end of template": "模板结尾",
+                "name": "名称"}
+
+
+def _token(text: str) -> str:
+    return _TOKEN_NAMES.get(text, text)
+
+
+def syntax_error_text(message: str) -> str:
+    """A jinja2 TemplateSyntaxError message as one Chinese sentence (no English fragment)."""
+    m = re.match(r"unexpected end of template", message, re.IGNORECASE)
+    if m:
+        block = re.search(r"innermost block that needs to be closed is '(\w+)'", message)
+        if block:
+            return f"{{% {block.group(1)} %}} 没有对应的结束标记 {{% end{block.group(1)} %}}"
+        return "模板在占位符结束之前就结束了（缺少 }} 或 %}）"
+    m = re.match(r"Encountered unknown tag '(\w+)'", message)
+    if m:
+        block = re.search(r"innermost block that needs to be closed is '(\w+)'", message)
+        if block:
+            return f"{{% {m.group(1)} %}} 与前面的 {{% {block.group(1)} %}} 不配对"
+        return f"无法识别的标记 {{% {m.group(1)} %}}（或它前面缺少对应的开始标记）"
+    m = re.match(r"expected token '(.+?)', got '(.+?)'", message)
+    if m:
+        return f"此处应为 {_token(m.group(1))}，却是“{_token(m.group(2))}”"
+    m = re.match(r"Expected an expression, got '(.+?)'", message)
+    if m:
+        return f"{_token(m.group(1))} 之前缺少内容"
+    m = re.match(r"unexpected '(.+?)'", message)
+    if m:
+        return f"多余的“{m.group(1)}”"
+    return "写法无法识别"
+
+
+def undefined_text(message: str) -> str:
+    """A jinja2 UndefinedError message as the name it is about."""
+    m = re.search(r"has no attribute '([^']+)'|'([^']+)' is undefined|no element (\S+)", message)
+    return next((g for g in m.groups() if g), "") if m else ""

@@ -219,3 +219,34 @@ def test_report_cells_keep_vmerge_before_valign(folder: Path, tmp_path: Path) ->
     assert merged > 0
     # and the same through the public entry point any new document uses
     assert render_template  # noqa: B018 - the one render path (documents.render_template)
+
+
+@pytest.mark.parametrize(
+    ("source", "chinese"),
+    [("{{ service_name ", "}}"), ("{% foo %}", "{% foo %}"), ("{% if total %}", "{% endif %}"),
+     ("{{ total applicant }}", "applicant"), ("{% for x in experts %}{% endif %}", "不配对")],
+)
+def test_syntax_errors_in_chinese(folder: Path, tmp_path: Path, source: str, chinese: str) -> None:
+    import re
+
+    template = _template_with(tmp_path, source)
+    with pytest.raises(QiError) as err:
+        write_report(folder, template=template)
+    message = str(err.value)
+    assert "占位符写法有误" in message and chinese in message, message
+    prose = re.sub(r"\{[{%].*?[%}]\}|“[^”]*”|\S+\.docx", "", message)  # tags, quoted names, file name
+    assert not re.search(r"[A-Za-z]{4,}", prose), message
+
+
+def test_every_document_is_rendered_through_render_template() -> None:
+    """New document modules must not call docxtpl or jinja2 themselves: the checks and the
+    sandbox live in documents.render_template."""
+    import qi_excel
+
+    package = Path(qi_excel.__file__).parent
+    for path in package.rglob("*.py"):
+        if path.name in ("documents.py", "template_guard.py"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for forbidden in ("DocxTemplate", "jinja2.Environment", "from jinja2 import Environment", ".from_string("):
+            assert forbidden not in text, f"{path.name} uses {forbidden}: render through documents.render_template"
