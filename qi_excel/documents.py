@@ -7,6 +7,11 @@ every placeholder it uses must be one this module fills (a typo would otherwise 
 empty cell in a signed document), and the parts a template cannot do without (the report's
 signature rows, the score table) must be there. Expert text is escaped by docxtpl, so a
 remark such as ``<w:p>`` or ``=HYPERLINK(...)`` prints literally.
+
+A template is also code: every document is rendered by ``render_template`` only, which
+refuses what a document template has no use for (see ``template_guard``: calls, ``{% set %}``,
+imports, underscore attributes, external links and fetching fields) and renders in jinja2's
+sandbox. A new document needs only its template, its context and its required names.
 """
 
 from __future__ import annotations

@@ -268,7 +268,9 @@ class _Reader:
                             continue
                         r_attr = el.get("r")
                         row_no = int(r_attr) if r_attr and r_attr.isdigit() else row_no + 1
-                        is_hidden = _r._truthy(el.get("hidden"))  # noqa: SLF001
+                        # hidden, or a custom height of 0 (what dragging a row shut does)
+                        is_hidden = _r._truthy(el.get("hidden")) or (  # noqa: SLF001
+                            _r._truthy(el.get("customHeight")) and el.get("ht", "").strip() in ("0", "0.0"))  # noqa: SLF001
                         values, found = self._row(el, row_no, strings, date_styles, formulas, max_cols)
                         if sheet_data is not None:
                             sheet_data.clear()  # rows already read: keep memory flat on huge sheets
