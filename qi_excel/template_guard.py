@@ -308,10 +308,14 @@ def package_problems(path: Path) -> list[str]:
                 if name.lower().endswith(".rels"):
                     for rel in _REL.findall(data):
                         attrs = {k.decode(): _unxml(v) for k, v in _ATTR.findall(rel)}
+                        kind = attrs.get("Type", "").rsplit("/", 1)[-1]
                         if attrs.get("TargetMode", "").lower() == "external":
-                            kind = attrs.get("Type", "").rsplit("/", 1)[-1]
                             label = _REL_KIND.get(kind, "外部链接")
                             problems.append(f"{label}指向外部地址“{_short(attrs.get('Target', ''))}”（{name}）")
+                        elif kind == "aFChunk":
+                            # an imported HTML/RTF/MHT chunk: Word converts it on opening and
+                            # fetches whatever it references
+                            problems.append(f"嵌入的外部格式内容块“{_short(attrs.get('Target', ''))}”（{name}）")
                 else:
                     for instr in field_instructions(data):
                         m = _DANGEROUS_FIELD.match(instr)

@@ -157,6 +157,16 @@ def _with_external(tmp_path: Path, kind: str) -> Path:
         p._p.append(parse_xml(
             f'<w:fldSimple xmlns:w="{W}" w:instr=" INCLUDEPICTURE &quot;http://evil.example.com/a.png&quot; \\d ">'
             "<w:r><w:t>图</w:t></w:r></w:fldSimple>"))
+    elif kind == "altchunk":
+        from docx.opc.packuri import PackURI
+        from docx.opc.part import Part
+
+        chunk = Part(PackURI("/word/chunk1.html"), "text/html", b'<html><img src="http://evil.example.com/x.png"></html>',
+                     part.package)
+        rid = part.relate_to(chunk, "http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk")
+        doc.element.body.append(parse_xml(
+            f'<w:altChunk xmlns:w="{W}" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+            f'r:id="{rid}"/>'))
     elif kind == "includetext":
         for xml in (
             f'<w:r xmlns:w="{W}"><w:fldChar w:fldCharType="begin"/></w:r>',
@@ -179,6 +189,7 @@ def _with_external(tmp_path: Path, kind: str) -> Path:
         ("file", "file:///etc/passwd"),
         ("includepicture", "INCLUDEPICTURE"),
         ("includetext", "INCLUDETEXT"),
+        ("altchunk", "chunk1.html"),
     ],
 )
 def test_template_reaching_outside_is_refused(folder: Path, tmp_path: Path, kind: str, named: str) -> None:
