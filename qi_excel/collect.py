@@ -468,13 +468,15 @@ class _Context:
     issued: tuple[ev.IssuedRecord, ...]
 
 
-def _context(folder: str | Path) -> _Context:
+def _context(folder: str | Path, *, with_rubric: bool = True) -> _Context:
     root = Path(folder)
     if not root.is_dir():
         raise QiError(f"评价目录 {root} 不存在。")
     secret = ev.load_secret(root)
     _, panel = ev.load_project(root)
-    return _Context(root, ev.evaluation_rubric(root), secret, panel, tuple(ev.load_issued(root)))
+    # status needs no rubric: parsing it is a tenth of what a person waits for
+    rubric = ev.evaluation_rubric(root) if with_rubric else None
+    return _Context(root, rubric, secret, panel, tuple(ev.load_issued(root)))  # type: ignore[arg-type]
 
 
 def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, list[Finding]]:
@@ -624,7 +626,7 @@ def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
 
 def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: dict[str, Any] | None = None) -> list[ExpertStatus]:
     """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings."""
-    ctx = _ctx or _context(folder)
+    ctx = _ctx or _context(folder, with_rubric=False)
     ledger = _ledger if _ledger is not None else _load_ledger(ctx.folder)
     entries = ledger["entries"]
     statuses = _resolve_statuses(entries)
