@@ -237,7 +237,7 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
             try:
                 return obj[argument]
             except IndexError:
-                return self.undefined(obj=obj, name=argument)
+                return self.undefined(obj=obj, name=str(argument))
         return self.unsafe_undefined(obj, str(argument))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:

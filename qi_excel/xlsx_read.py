@@ -242,7 +242,7 @@ class _Reader:
         truncated = False
         last_value_row = 0
         last_row = 0
-        parser = XMLPullParser(events=("start", "end"))
+        parser: Any = XMLPullParser(events=("start", "end"))
         tail = b""
         row_no = 0
         done = False
@@ -258,6 +258,8 @@ class _Reader:
                         raise QiError(f"{self.name} 的工作表“{name}”含有不允许的 XML 实体定义，已拒绝读取。")
                     tail = chunk[-16:]
                     parser.feed(chunk)
+                    event: str
+                    el: Any
                     for event, el in parser.read_events():
                         local = _r._local(el.tag)  # noqa: SLF001
                         if event == "start":
