@@ -382,8 +382,17 @@ def cover(doc, title_lines: list[str], fields: list[tuple[str, str]], bottom: st
         para(doc, bottom, "QI 封面栏目").alignment = WD_ALIGN_PARAGRAPH.CENTER
 
 
+def _drop_styles_with_effects(doc) -> None:
+    """python-docx's blank document carries Word 2010's stylesWithEffects.xml, a stale copy of
+    styles.xml our styles never reach; validators (and Word 2010) see the two disagree."""
+    for rid, rel in list(doc.part.rels.items()):
+        if rel.reltype.endswith("/stylesWithEffects"):
+            doc.part.drop_rel(rid)
+
+
 def new_document():
     doc = Document()
+    _drop_styles_with_effects(doc)
     _setup(doc)
     _page(doc.sections[0])
     return doc

@@ -111,7 +111,7 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
         if load_consolidation(folder).draft:
             raise QiError("当前汇总结果是草稿，不能归档。请补齐专家评分后重新运行 qi-excel consolidate 和 qi-excel report。")
         report = folder / ev.REPORT_FILE
-        if report.stat().st_mtime < consolidation.stat().st_mtime:
+        if report.stat().st_mtime < consolidation.stat().st_mtime or _made_from_other_consolidation(folder, ev.REPORT_FILE):
             raise QiError(
                 f"{ev.REPORT_FILE} 生成于最近一次汇总之前，可能与汇总表不一致。请先运行 qi-excel report 重新生成评价报告。"
             )
@@ -121,6 +121,12 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
                 f"{OPINION_FILE} 在评价报告生成后又修改过，报告中的专家组意见可能不是定稿。"
                 "请先运行 qi-excel report 重新生成评价报告。"
             )
+    stale = [f"{name}（{why}）" for name in _OPTIONAL if (why := _stale_pdf(folder, name))]
+    if stale:
+        raise QiError(
+            "以下文件早于它所依据的评价报告或汇总结果，归档会带上过时的内容，未生成档案：" + "；".join(stale)
+            + "。请用 --pdf 重新生成（如 qi-excel report --pdf），或删除这些 PDF 后再归档。"
+        )
     return entries
 
 
@@ -171,6 +177,47 @@ def ledger_for_archive(data: bytes, roots: tuple[str, ...]) -> bytes:
         if isinstance(entry.get("label"), str):
             entry["label"] = local_path_free(entry["label"], roots)
     return (json.dumps(ledger, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _made_from_other_consolidation(folder: Path, name: str) -> bool:
+    """The document's own record says it was rendered from a consolidation other than the current one."""
+    from .documents import _file_sha, rendered_records
+
+    record = rendered_records(folder).get(name)
+    if record is None or "consolidation" not in record:
+        return False
+    consolidation = folder / ev.CONSOLIDATION_FILE
+    current = _file_sha(consolidation) if consolidation.is_file() else ""
+    return record["consolidation"] != current
+
+
+def _stale_pdf(folder: Path, name: str) -> str | None:
+    """Why the PDF ``name`` must not be archived, or None when it is current (or absent).
+
+    A PDF is current when it was made from the .docx now beside it and, for the report, from
+    the current consolidation. Folders from before these records fall back to file times.
+    """
+    from .documents import _file_sha, rendered_records
+
+    pdf = folder / name
+    docx = pdf.with_suffix(".docx")
+    if not pdf.is_file():
+        return None
+    if not docx.is_file():
+        return f"对应的 {docx.name} 不存在"
+    record = rendered_records(folder).get(name)
+    consolidation = folder / ev.CONSOLIDATION_FILE
+    if record is not None and record.get("from"):
+        if record["from"] != _file_sha(docx):
+            return f"由较早的 {docx.name} 转换而来"
+        if docx.name == ev.REPORT_FILE and _made_from_other_consolidation(folder, name):
+            return "依据的是较早的汇总结果"
+        return None
+    if pdf.stat().st_mtime < docx.stat().st_mtime:
+        return f"早于 {docx.name}"
+    if docx.name == ev.REPORT_FILE and consolidation.is_file() and pdf.stat().st_mtime < consolidation.stat().st_mtime:
+        return "早于最近一次汇总"
+    return None
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:

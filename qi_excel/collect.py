@@ -10,26 +10,26 @@ ever read. One bad file never stops the others: every failure becomes a finding.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import hashlib
 import json
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from email.message import EmailMessage
-from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Sequence
 
 from . import evaluation as ev
 from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_errors
 from .errors import QiError
+from .errors import os_error_text
 from .fileio import write_bytes_atomic
 from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned
 from .rubric import Rubric
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 Status = Literal["accepted", "rejected", "superseded"]
 STATUS_LABEL = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
@@ -199,7 +199,7 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
         st = path.stat()
         arrival = _iso(st.st_mtime)
     except OSError as exc:
-        yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{exc.strerror}。")])
+        yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{os_error_text(exc)}。")])
         return
     if not stat.S_ISREG(st.st_mode):  # a pipe or device named on the command line would block or never end
         yield _Candidate(label, identity, arrival, findings=[finding(
@@ -217,7 +217,7 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
             if cand.data is None:
                 cand.findings.append(_too_large(MAX_FILE_BYTES + 1, MAX_FILE_BYTES))
         except OSError as exc:
-            cand.findings.append(finding("READ_FAILED", f"无法读取文件（{exc.strerror}），可能正被其他程序占用。"))
+            cand.findings.append(finding("READ_FAILED", f"无法读取文件（{os_error_text(exc)}），可能正被其他程序占用。"))
     yield cand
 
 
@@ -225,6 +225,11 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
     if size > MAX_EML_BYTES:
         yield _Candidate(label, identity, arrival, findings=[_too_large(size, MAX_EML_BYTES)])
         return
+    import email  # only for mails: status and .xlsx-only runs need not load the email package
+    import email.policy
+    from email.message import EmailMessage
+    from email.utils import parseaddr, parsedate_to_datetime
+
     try:
         raw = _read_limited(path, MAX_EML_BYTES) or b""
         msg = email.message_from_bytes(raw, policy=email.policy.default)
@@ -463,17 +468,19 @@ class _Context:
     issued: tuple[ev.IssuedRecord, ...]
 
 
-def _context(folder: str | Path) -> _Context:
+def _context(folder: str | Path, *, with_rubric: bool = True) -> _Context:
     root = Path(folder)
     if not root.is_dir():
         raise QiError(f"评价目录 {root} 不存在。")
     secret = ev.load_secret(root)
     info, panel = ev.load_project(root)
-    rubric = ev.evaluation_rubric(root)
+    # status needs no rubric: parsing it is a tenth of what a person waits for
+    rubric = ev.evaluation_rubric(root) if with_rubric else None
     from .folder_state import check_binding
 
-    check_binding(root, info, rubric, secret)  # a folder copied for another applicant stops here
-    return _Context(root, rubric, secret, panel, tuple(ev.load_issued(root)))
+    # a folder copied for another applicant stops here
+    check_binding(root, info, ev.rubric_fingerprint(root), secret)
+    return _Context(root, rubric, secret, panel, tuple(ev.load_issued(root)))  # type: ignore[arg-type]
 
 
 def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, list[Finding]]:
@@ -624,9 +631,12 @@ def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
 
 def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: dict[str, Any] | None = None) -> list[ExpertStatus]:
     """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings."""
-    ctx = _ctx or _context(folder)
+    ctx = _ctx or _context(folder, with_rubric=False)
     ledger = _ledger if _ledger is not None else _load_ledger(ctx.folder)
     entries = ledger["entries"]
+    if ctx.rubric is None and any(e.get("ok") for e in entries):
+        # what is shown as accepted is re-verified, and that needs the rubric
+        ctx = replace(ctx, rubric=ev.evaluation_rubric(ctx.folder))
     statuses = _resolve_statuses(entries)
     people: list[tuple[str, str, str, str]] = [(e.expert_id, e.name, e.email, "expert") for e in ctx.panel.experts]
     self_issued = [r for r in ctx.issued if r.kind == "self"]

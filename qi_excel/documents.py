@@ -7,6 +7,11 @@ every placeholder it uses must be one this module fills (a typo would otherwise 
 empty cell in a signed document), and the parts a template cannot do without (the report's
 signature rows, the score table) must be there. Expert text is escaped by docxtpl, so a
 remark such as ``<w:p>`` or ``=HYPERLINK(...)`` prints literally.
+
+A template is also code: every document is rendered by ``render_template`` only, which
+refuses what a document template has no use for (see ``template_guard``: calls, ``{% set %}``,
+imports, underscore attributes, external links and fetching fields) and renders in jinja2's
+sandbox. A new document needs only its template, its context and its required names.
 """
 
 from __future__ import annotations
@@ -303,63 +308,213 @@ def _open_template(path: Path):
 
 
 def _jinja_env():
+    """The only environment a template is ever parsed or rendered in (see template_guard)."""
+    from .template_guard import TemplateSandbox
+
+    return TemplateSandbox()
+
+
+def _parsed_sources(tpl, path: Path, env) -> list[tuple[str, Any]]:
+    """(part, Jinja AST) of every part docxtpl will render; a syntax error is the organizer's."""
     import jinja2
 
-    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    from .template_guard import docx_sources, syntax_error_text
+
+    out = []
+    for part, source in docx_sources(tpl):
+        try:
+            out.append((part, env.parse(source)))
+        except jinja2.TemplateSyntaxError as exc:
+            raise QiError(
+                f"模板文件 {Path(path).name} 中的占位符写法有误（{part}）：{syntax_error_text(exc.message or '')}。"
+                "请检查 {{ }} 与 {% %} 是否完整、成对。"
+            ) from None
+    return out
 
 
 def template_variables(path: Path) -> set[str]:
     """The names a template's placeholders use (loop variables excluded)."""
-    import jinja2
+    from .template_guard import used_names
 
+    env = _jinja_env()
+    used: set[str] = set()
+    for _part, ast in _parsed_sources(_open_template(path), path, env):
+        used |= used_names(ast)
+    return used
+
+
+def _checked_template(path: Path, provided: Mapping[str, Any], required: frozenset[str]):
+    """Open a template and refuse it unless it is safe to render with ``provided``.
+
+    In this order: what the package would fetch from outside, constructs a document template
+    has no use for (the sandbox's allow-list), then placeholders that do not match.
+    """
+    from .template_guard import field_names, jinja_problems, package_problems, used_names
+
+    name = Path(path).name
     tpl = _open_template(path)
-    try:
-        return set(tpl.get_undeclared_template_variables(_jinja_env()))
-    except jinja2.TemplateSyntaxError as exc:
+    external = package_problems(Path(path))
+    if external:
         raise QiError(
-            f"模板文件 {Path(path).name} 中的占位符写法有误：{exc.message}。"
-            "请检查 {{ }} 与 {% %} 是否完整、成对。"
-        ) from None
+            f"模板文件 {name} 含有指向外部的链接或域，生成的文档在打开时会去读取这些外部内容，已拒绝使用："
+            + "；".join(external[:10]) + (f"；另有 {len(external) - 10} 处" if len(external) > 10 else "")
+            + "。请在 Word/WPS 中删除这些链接、链接的图片或域后重新保存模板。"
+        )
+    env = _jinja_env()
+    fields = field_names(provided)
+    problems: list[str] = []
+    unknown: set[str] = set()
+    used: set[str] = set()
+    for part, ast in _parsed_sources(tpl, path, env):
+        found, names = jinja_problems(ast, provided, fields)
+        problems += [f"{p}（{part}）" for p in found if f"{p}（{part}）" not in problems]
+        unknown |= names
+        used |= used_names(ast)
+    if problems:
+        problems += ["名称“%s”" % n for n in sorted(unknown)]
+        raise QiError(
+            f"模板文件 {name} 含有不允许的模板代码，已拒绝使用（模板只能使用占位符 {{{{ 名称 }}}}、"
+            "{% if %} 和 {% for %}，以防模板在本机执行命令）：" + "；".join(problems[:12])
+            + (f"；另有 {len(problems) - 12} 处" if len(problems) > 12 else "") + "。"
+        )
+    missing = sorted(required - used)
+    messages = []
+    if unknown:
+        messages.append("无法识别的占位符：" + "、".join("{{ %s }}" % n for n in sorted(unknown)))
+    if missing:
+        messages.append("缺少必需的占位符：" + "、".join(missing))
+    if messages:
+        known = "、".join(sorted(provided))
+        raise QiError(
+            f"模板文件 {name} 与程序不匹配。" + "；".join(messages)
+            + f"。可用的占位符有：{known}。可用 qi-excel templates export 导出内置模板对照修改。"
+        )
+    return tpl
 
 
 def check_template(path: Path, provided: Mapping[str, Any], required: frozenset[str]) -> None:
-    """Refuse a template whose placeholders do not match what this module fills in."""
-    used = template_variables(path)
-    unknown = sorted(used - set(provided))
-    missing = sorted(required - used)
-    problems = []
-    if unknown:
-        problems.append("无法识别的占位符：" + "、".join("{{ %s }}" % n for n in unknown))
-    if missing:
-        problems.append("缺少必需的占位符：" + "、".join(missing))
-    if problems:
-        known = "、".join(sorted(provided))
-        raise QiError(
-            f"模板文件 {Path(path).name} 与程序不匹配。" + "；".join(problems)
-            + f"。可用的占位符有：{known}。可用 qi-excel templates export 导出内置模板对照修改。"
-        )
+    """Refuse a template that is unsafe or whose placeholders do not match what is filled in."""
+    _checked_template(path, provided, required)
 
 
 def render_template(path: Path, context: Mapping[str, Any], required: frozenset[str], target: Path,
                     *, watermark: str | None = None) -> Path:
-    """Check, fill and atomically save one document."""
-    import jinja2
+    """Check, fill and atomically save one document: the one way every document is rendered.
 
-    check_template(path, context, required)
-    tpl = _open_template(path)
+    The template is checked first (``_checked_template``: no external links, only allowed
+    constructs, matching placeholders) and then rendered in the sandbox; table-cell
+    properties are put back into schema order afterwards (docxtpl's ``{% vm %}`` appends
+    ``w:vMerge`` after ``w:vAlign``, which Word's schema forbids).
+    """
+    import jinja2
+    from jinja2.exceptions import SecurityError
+
+    from .template_guard import undefined_text, syntax_error_text
+
+    tpl = _checked_template(path, context, required)
     if watermark:
         # Before rendering: docxtpl re-creates the header parts it renders, so a change made
         # afterwards would land on a discarded copy.
         add_watermark(tpl.docx, watermark, DRAFT_HEADER)
     try:
         tpl.render(dict(context), _jinja_env(), autoescape=True)
+    except SecurityError as exc:
+        ours = str(exc) if re.search("[\u4e00-\u9fff]", str(exc)) else "访问了不允许的属性或函数"
+        raise QiError(f"模板文件 {Path(path).name} 含有不允许的模板代码，已停止填写：{ours}。") from None
     except jinja2.UndefinedError as exc:
-        raise QiError(f"模板文件 {Path(path).name} 引用了不存在的字段：{exc.message}") from None
+        name = undefined_text(exc.message or "")
+        raise QiError(f"模板文件 {Path(path).name} 引用了不存在的字段{('“' + name + '”') if name else ''}。") from None
     except jinja2.TemplateError as exc:
-        raise QiError(f"模板文件 {Path(path).name} 无法填写：{exc.message}") from None
+        raise QiError(f"模板文件 {Path(path).name} 无法填写：{syntax_error_text(exc.message or '')}。") from None
+    fix_cell_property_order(tpl.docx)
+    drop_styles_with_effects(tpl.docx)
     with atomic_path(target) as tmp:
         tpl.save(str(tmp))
+    record_rendered(target)
     return target
+
+
+RENDERED_FILE = ".qi/rendered.json"
+
+
+def _file_sha(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def rendered_records(folder: str | Path) -> dict[str, dict[str, str]]:
+    """What each document in the folder was made from (see ``record_rendered``); {} if unknown."""
+    import json
+
+    try:
+        data = json.loads((Path(folder) / RENDERED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict)
+            and all(isinstance(x, str) for x in v.values())}
+
+
+def record_rendered(target: Path, *, source: Path | None = None) -> None:
+    """Note in the evaluation folder which consolidation (and, for a PDF, which .docx) a written
+    document comes from, so the archive can refuse a document older than the results it
+    would be filed with (a PDF left from before a correction)."""
+    import json
+
+    target = Path(target)
+    folder = target.parent
+    if not (folder / ".qi").is_dir():
+        return  # not an evaluation folder (a document written elsewhere)
+    records = rendered_records(folder)
+    consolidation = folder / CONSOLIDATION_FILE
+    records[target.name] = {
+        "sha256": _file_sha(target),
+        "consolidation": _file_sha(consolidation) if consolidation.is_file() else "",
+        "from": _file_sha(source) if source is not None else "",
+    }
+    write_bytes_atomic(folder / RENDERED_FILE,
+                       (json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def drop_styles_with_effects(document) -> None:
+    """Drop Word 2010's stylesWithEffects.xml: a second copy of the styles that an edited
+    template no longer keeps in step with styles.xml (Word 2013 and later ignore it; a stale
+    one is what validators report as a styles mismatch)."""
+    for rid, rel in list(document.part.rels.items()):
+        if rel.reltype.endswith("/stylesWithEffects"):
+            document.part.drop_rel(rid)
+
+
+# CT_TcPr's sequence (ECMA-376 Part 1, 17.4.70): Word refuses children out of this order.
+_TCPR_ORDER = ("cnfStyle", "tcW", "gridSpan", "hMerge", "vMerge", "tcBorders", "shd", "noWrap", "tcMar",
+               "textDirection", "tcFitText", "vAlign", "hideMark", "headers", "cellIns", "cellDel",
+               "cellMerge", "tcPrChange")
+
+
+def fix_cell_property_order(document) -> int:
+    """Put every table cell's properties into schema order in every part; returns cells fixed."""
+    from docx.oxml.ns import qn
+
+    rank = {qn("w:" + n): i for i, n in enumerate(_TCPR_ORDER)}
+    fixed = 0
+    for part in document.part.package.iter_parts():
+        element = getattr(part, "_element", None)
+        if element is None:
+            continue
+        for tcpr in element.iter(qn("w:tcPr")):
+            children = list(tcpr)
+            ordered = sorted(children, key=lambda c: rank.get(c.tag, len(rank)))
+            if ordered != children:
+                for child in children:
+                    tcpr.remove(child)
+                tcpr.extend(ordered)
+                fixed += 1
+    return fixed
 
 
 # ───────────────────────────── draft watermark ─────────────────────────────
@@ -459,6 +614,7 @@ def _pdf(docx_path: Path) -> list[Path]:
         produced = office.convert(docx_path, "pdf", tmp)
         target = docx_path.with_suffix(".pdf")
         write_bytes_atomic(target, produced.read_bytes())
+    record_rendered(target, source=docx_path)
     return [target]
 
 

@@ -320,25 +320,37 @@ def cell_text(value: object, *, multiline: bool = False) -> str:
 
 
 def _open_project(path: Path) -> Any:
-    from openpyxl import load_workbook
+    """评价项目.xlsx through the project's light reader (``xlsx_read``), not openpyxl.
 
-    name = path.name
+    Every command reads it, and ``collect``/``status`` are where a person waits; the file is
+    also untrusted (a colleague's copy), so only the sheets' real extent is read.
+    """
+    from .xlsx_read import open_book
+
     if not path.is_file():
         raise QiError(f"找不到 {path}：请先用 qi-excel new 建立评价目录，或检查目录是否正确。")
-    try:
-        return load_workbook(path, data_only=True)
-    except PermissionError:
-        raise QiError(f"无法读取 {name}：文件可能正在被其他程序占用。") from None
-    except Exception:  # noqa: BLE001 - any parser failure means "not a usable xlsx"
-        raise QiError(
-            f"{name} 不是有效的 Excel 工作簿（.xlsx）：请用 Excel 或 WPS 打开后另存为“Excel 工作簿 (*.xlsx)”。"
-        ) from None
+    return open_book(path)
 
 
 def _sheet(wb: Any, title: str, source: str) -> Any:
     if title not in wb.sheetnames:
         raise QiError(f"{source} 缺少工作表“{title}”（现有：{'、'.join(wb.sheetnames)}）。")
-    return wb[title]
+    return wb.sheet(title)
+
+
+# 基本信息 rows that hold a date (with a time and place after it, as typed)
+_DATE_FIELDS = frozenset({"application_date", "evaluation_date", "first_meeting", "site_visit",
+                          "internal_meeting", "last_meeting"})
+
+
+def _info_value(value: object, attr: str) -> object:
+    """A date typed into a General cell is stored as its serial number (45826): read it as the
+    date Excel would show once formatted, with Excel's calendar (serial 60 is 1900-02-29)."""
+    from .xlsx_read import excel_date
+
+    if attr in _DATE_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value < 2958466:
+        return excel_date(value) or value
+    return value
 
 
 def read_info(wb: Any, source: str = PROJECT_FILE) -> EvaluationInfo:
@@ -346,22 +358,32 @@ def read_info(wb: Any, source: str = PROJECT_FILE) -> EvaluationInfo:
     ws = _sheet(wb, INFO_SHEET, source)
     values: dict[str, str] = {}
     cells: dict[str, str] = {}
+    formulas: dict[str, str] = {}
     labels = {label: (attr, required) for label, attr, required, _ in INFO_FIELDS}
-    for row in ws.iter_rows(min_row=1, max_row=min(ws.max_row, 200), max_col=2):
-        label = cell_text(row[0].value).replace("*", "").replace("＊", "").replace(" ", "").rstrip("：:")
+    for r, row in ws.iter_rows(1, 200):
+        label = cell_text(row[0] if row else None).replace("*", "").replace("＊", "").replace(" ", "").rstrip("：:")
         if label in labels and labels[label][0] not in values:
             attr = labels[label][0]
-            values[attr] = cell_text(row[1].value if len(row) > 1 else None, multiline=(attr in _MULTILINE))
+            value = _info_value(row[1] if len(row) > 1 else None, attr)
+            values[attr] = cell_text(value, multiline=(attr in _MULTILINE))
             if attr in ("head_email", "contact_email"):
                 values[attr] = email_text(values[attr])
-            cells[attr] = f"B{row[0].row}"
+            cells[attr] = f"B{r}"
+            formula = ws.uncached_formula(r, 2)
+            if formula is not None:
+                formulas[attr] = formula
     missing = [label for label, attr, required, _ in INFO_FIELDS if required and not values.get(attr)]
     if missing:
-        where = "、".join(
-            f"{label}（{cells[attr]}）" if attr in cells else f"{label}（找不到这一行）"
-            for label, attr, _, _ in INFO_FIELDS if label in missing
-        )
-        raise QiError(f"{source} 工作表“{INFO_SHEET}”中必填项为空：{where}。")
+        def where(label: str, attr: str) -> str:
+            if attr not in cells:
+                return f"{label}（找不到这一行）"
+            if attr in formulas:
+                return (f"{label}（{cells[attr]} 是公式 ={formulas[attr][:60]}，文件中没有保存它的计算结果；"
+                        "请在 Excel/WPS 中打开后保存，或直接填写文字）")
+            return f"{label}（{cells[attr]}）"
+
+        text = "、".join(where(label, attr) for label, attr, _, _ in INFO_FIELDS if label in missing)
+        raise QiError(f"{source} 工作表“{INFO_SHEET}”中必填项为空：{text}。")
     return EvaluationInfo(**{attr: values.get(attr, "") for _, attr, _, _ in INFO_FIELDS})
 
 
@@ -369,19 +391,25 @@ _MULTILINE = {"goals", "self_summary", "address"}
 
 
 def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[int], list[PanelProblem]]:
-    """Roster rows of 专家组 with their Excel rows; blank rows (only a 序号) are skipped."""
+    """Roster rows of 专家组 with their Excel rows; blank rows (only a 序号) are skipped.
+
+    Hidden rows that name an expert are reported (the expert would be issued a workbook the
+    organizer cannot see), and so is content far below the roster that was not read.
+    """
+    from .xlsx_read import EMPTY_RUN, MAX_ROWS
+
     ws = _sheet(wb, PANEL_SHEET, source)
     wanted = dict((h, a) for h, a in PANEL_COLUMNS) | _PANEL_ALIASES
     header_row = None
     columns: dict[str, int] = {}
-    for row in ws.iter_rows(min_row=1, max_row=min(ws.max_row, 10)):
+    for r, row in ws.iter_rows(1, 10):
         found = {}
-        for c in row:
-            key = cell_text(c.value).replace(" ", "").replace("*", "")
+        for i, value in enumerate(row):
+            key = cell_text(value).replace(" ", "").replace("*", "")
             if key in wanted and wanted[key] not in found:
-                found[wanted[key]] = c.column - 1
+                found[wanted[key]] = i
         if "name" in found:
-            header_row, columns = row[0].row, found
+            header_row, columns = r, found
             break
     if header_row is None:
         raise QiError(f"{source} 工作表“{PANEL_SHEET}”中找不到表头行（应含“姓名”“职称”“角色”等列）。")
@@ -391,15 +419,18 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
     experts: list[Expert] = []
     rows: list[int] = []
     problems: list[PanelProblem] = []
-    for row in ws.iter_rows(min_row=header_row + 1, max_row=ws.max_row):
+    for r, row in ws.iter_rows(header_row + 1):
         def get(attr: str) -> str:
             i = columns.get(attr)
-            return cell_text(row[i].value) if i is not None and i < len(row) else ""
+            return cell_text(row[i]) if i is not None and i < len(row) else ""
 
         fields = {a: get(a) for _, a in PANEL_COLUMNS}
         if not any(v for a, v in fields.items() if a != "number"):
             continue  # blank row (the template pre-numbers rows)
-        r = row[0].row
+        if r in ws.hidden_rows:
+            problems.append(PanelProblem(
+                r, f"这一行被隐藏了，但填有专家“{fields['name'] or fields['number']}”：隐藏行中的专家同样会收到评分表。"
+                   "请取消隐藏后确认该专家参加评价，或删除这一行"))
         raw_number = fields["number"]
         try:
             number = int(raw_number)
@@ -410,9 +441,14 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
         experts.append(Expert(number, person_name(fields["name"]), fields["title"], fields["employer"],
                               fields["field"], fields["phone"], email_text(fields["email"]), role))
         rows.append(r)
+    if ws.truncated:
+        problems.append(PanelProblem(
+            None, f"第 {ws.last_row} 行之后还有内容，但与名单相隔超过 {EMPTY_RUN} 个空行（或名单超过 {MAX_ROWS} 行），"
+                  "没有读取。请删除名单下方无关的内容，名单须连续填写"))
     from .excuse import reasons_from_rows  # the optional 未参加原因 column
 
-    reasons = reasons_from_rows(ws.iter_rows(max_row=ws.max_row, values_only=True))
+    dense = (ws.rows.get(r, ()) for r in range(1, ws.last_row + 1))
+    reasons = reasons_from_rows(dense)
     experts = [replace(e, excused=reasons.get(r, "")) for e, r in zip(experts, rows)]
     return experts, rows, problems
 
@@ -438,11 +474,8 @@ class Project:
 def read_project(folder: str | Path) -> Project:
     path = Path(folder) / PROJECT_FILE
     wb = _open_project(path)
-    try:
-        info = read_info(wb)
-        experts, rows, problems = read_panel(wb)
-    finally:
-        wb.close()
+    info = read_info(wb)
+    experts, rows, problems = read_panel(wb)
     problems = problems + check_panel(experts, rows)
     order = sorted(range(len(experts)), key=lambda i: experts[i].number)
     return Project(
@@ -609,10 +642,7 @@ def _roster_of(source: str | Path) -> Panel:
     if not project_file.is_file():
         raise QiError(f"找不到 {project_file}：--roster-from 应为原评价目录或其中的 {PROJECT_FILE}。")
     wb = _open_project(project_file)
-    try:
-        experts = read_panel(wb, str(project_file))[0]
-    finally:
-        wb.close()
+    experts = read_panel(wb, str(project_file))[0]
     if not experts:
         raise QiError(f"{project_file} 的专家组中没有专家，无法复用名单。")
     return Panel(tuple(sorted(experts, key=lambda e: e.number)))
@@ -641,6 +671,23 @@ def _with_roster(template: bytes, panel: Panel) -> bytes:
 
 
 _rubric_cache: dict[str, "Rubric"] = {}
+
+
+def rubric_fingerprint(folder: str | Path) -> str:
+    """SHA-256 of the evaluation's rubric copy, equal to ``evaluation_rubric(folder).fingerprint``
+    without parsing it."""
+    import hashlib
+
+    path = Path(folder) / RUBRIC_FILE
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        from .rubric import shipped_rubric
+
+        return shipped_rubric().fingerprint
+    except (OSError, UnicodeDecodeError):
+        raise QiError(f"无法读取 {path}：评价目录中的评价表副本已损坏。") from None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def evaluation_rubric(folder: str | Path) -> "Rubric":

@@ -143,8 +143,11 @@ def _describe(values: Mapping[str, Any]) -> str:
     return f"服务名称“{values.get('service_name', '')}”、申报单位“{values.get('applicant', '')}”、评价年份 {year}"
 
 
-def check_binding(folder: str | Path, info: "EvaluationInfo", rubric: "Rubric", secret: "Secret") -> bool:
+def check_binding(folder: str | Path, info: "EvaluationInfo", rubric_sha256: str, secret: "Secret") -> bool:
     """Refuse a folder whose basic information or rubric copy no longer match its key.
+
+    ``rubric_sha256`` is the rubric copy's fingerprint (``evaluation.rubric_fingerprint``): status
+    checks the binding without paying for parsing the rubric.
 
     Returns whether the folder is bound (False before its first issue: nothing to check yet).
     """
@@ -166,7 +169,7 @@ def check_binding(folder: str | Path, info: "EvaluationInfo", rubric: "Rubric", 
             "因此未做任何处理。新的评价请用 qi-excel new 建立新的评价目录（可加 --roster-from 复用这里的专家组名单）；"
             "如只是误改，请把评价项目.xlsx 的基本信息改回首次发放时的内容。"
         )
-    if data.get("rubric_sha256") != rubric.fingerprint:
+    if data.get("rubric_sha256") != rubric_sha256:
         raise QiError(
             f"评价目录 {root} 中的评价表副本 .qi/rubric.toml 在发放评分工作簿之后被改动过（与发放时的评价表不一致）。"
             "已发放的工作簿都按原评价表填写，请从备份恢复 .qi/rubric.toml；专家交回的工作簿并无问题，无需退回。"
@@ -180,7 +183,7 @@ def bind_evaluation(folder: str | Path, info: "EvaluationInfo", rubric: "Rubric"
     from .fileio import write_text_atomic
 
     root = Path(folder)
-    if check_binding(root, info, rubric, secret):
+    if check_binding(root, info, rubric.fingerprint, secret):
         data = _load_binding(root, secret) or {}
         bound = data.get("subject") if isinstance(data.get("subject"), dict) else None
         if bound is None or bound.get("year") or not subject(info)["year"]:

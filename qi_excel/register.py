@@ -4,7 +4,7 @@ An office runs many evaluations a year with overlapping experts; it needs to see
 where each one stands, who sat on which panel, and whether the same expert keeps evaluating
 the same applicant. The scan reads only what each folder's records already say (``.qi``
 state, the ledger, the consolidation record) and 评价项目.xlsx through a small read-only
-package reader rather than openpyxl, so two hundred folders take a second or two. A broken
+package reader (``xlsx_read``) rather than openpyxl, so two hundred folders take a second or two. A broken
 or half-made folder becomes a row with its problem; it never stops the scan.
 """
 
@@ -14,10 +14,8 @@ import io
 import json
 import os
 import re
-import zipfile
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,146 +23,12 @@ from typing import Any
 from . import evaluation as ev
 from .errors import QiError
 from .fileio import write_bytes_atomic
+from .xlsx_read import open_book
 
 REGISTER_FILE = "评价台账.xlsx"
 STAGES = ("建立", "已发放", "回收中", "已汇总", "已出报告", "已归档")
 STAGE_BROKEN = "有问题"
 MAX_DEPTH = 6
-
-
-# ───────────────────────────── a light reader for 评价项目.xlsx ─────────────────────────────
-
-_NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_NS_PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
-_REF = re.compile(r"^([A-Z]{1,3})(\d+)$")
-_DATE_CODES = re.compile(r"[ymdhs]", re.IGNORECASE)
-_BUILTIN_DATES = set(range(14, 23)) | set(range(27, 37)) | set(range(45, 48)) | set(range(50, 59))
-_MAX_PART = 8 << 20
-
-
-@dataclass
-class _Cell:
-    value: Any
-    row: int
-    column: int
-
-
-class _Sheet:
-    """Just what evaluation.read_info / read_panel use of an openpyxl worksheet."""
-
-    def __init__(self, cells: dict[tuple[int, int], Any]) -> None:
-        self.cells = cells
-        self.max_row = max((r for r, _ in cells), default=1)
-        self.max_column = max((c for _, c in cells), default=1)
-
-    def iter_rows(self, min_row: int = 1, max_row: int | None = None, max_col: int | None = None,
-                  values_only: bool = False) -> Iterator[tuple[Any, ...]]:
-        last_col = max_col or self.max_column
-        for r in range(min_row, (max_row or self.max_row) + 1):
-            if values_only:
-                yield tuple(self.cells.get((r, c)) for c in range(1, last_col + 1))
-            else:
-                yield tuple(_Cell(self.cells.get((r, c)), r, c) for c in range(1, last_col + 1))
-
-
-class _Book:
-    def __init__(self, sheets: dict[str, _Sheet]) -> None:
-        self._sheets = sheets
-        self.sheetnames = list(sheets)
-
-    def __getitem__(self, name: str) -> _Sheet:
-        return self._sheets[name]
-
-    def close(self) -> None:
-        pass
-
-
-def _col(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n
-
-
-def _read_part(zf: zipfile.ZipFile, name: str) -> bytes | None:
-    try:
-        info = zf.getinfo(name)
-    except KeyError:
-        return None
-    if info.file_size > _MAX_PART:
-        raise ValueError(name)
-    return zf.read(info)
-
-
-def _text(el: Any) -> str:
-    return "".join(t.text or "" for t in el.iter(f"{{{_NS_MAIN}}}t"))
-
-
-def light_workbook(path: Path, wanted: Sequence[str]) -> _Book:
-    """The values of ``wanted`` sheets (numbers in date formats as datetimes), read-only."""
-    from .returned import parse_xml
-
-    with zipfile.ZipFile(path) as zf:
-        wb = parse_xml(_read_part(zf, "xl/workbook.xml") or b"")
-        rels = parse_xml(_read_part(zf, "xl/_rels/workbook.xml.rels") or b"")
-        target = {r.get("Id"): r.get("Target", "") for r in rels.iter(f"{{{_NS_PKG}}}Relationship")}
-        epoch = datetime(1899, 12, 30)
-        pr = wb.find(f"{{{_NS_MAIN}}}workbookPr")
-        if pr is not None and pr.get("date1904") in ("1", "true"):
-            epoch = datetime(1904, 1, 1)
-        shared: list[str] = []
-        sst = _read_part(zf, "xl/sharedStrings.xml")
-        if sst:
-            shared = [_text(si) for si in parse_xml(sst).iter(f"{{{_NS_MAIN}}}si")]
-        date_styles: list[bool] = []
-        styles = _read_part(zf, "xl/styles.xml")
-        if styles:
-            root = parse_xml(styles)
-            custom = {int(n.get("numFmtId", "0")): n.get("formatCode", "") for n in root.iter(f"{{{_NS_MAIN}}}numFmt")}
-            xfs = root.find(f"{{{_NS_MAIN}}}cellXfs")
-            for xf in (xfs if xfs is not None else []):
-                fid = int(xf.get("numFmtId", "0"))
-                code = re.sub(r'"[^"]*"|\[[^\]]*\]', "", custom.get(fid, ""))
-                date_styles.append(fid in _BUILTIN_DATES or bool(_DATE_CODES.search(code)))
-        sheets: dict[str, _Sheet] = {}
-        for s in wb.iter(f"{{{_NS_MAIN}}}sheet"):
-            name = s.get("name", "")
-            if name not in wanted:
-                continue
-            t = target.get(s.get(f"{{{_NS_REL}}}id"), "")
-            part = t.lstrip("/") if t.startswith("/") else "xl/" + t
-            data = _read_part(zf, part)
-            cells: dict[tuple[int, int], Any] = {}
-            if data:
-                for c in parse_xml(data).iter(f"{{{_NS_MAIN}}}c"):
-                    m = _REF.match(c.get("r", ""))
-                    if not m:
-                        continue
-                    kind = c.get("t", "n")
-                    v = c.find(f"{{{_NS_MAIN}}}v")
-                    if kind == "inlineStr":
-                        value: Any = _text(c)
-                    elif v is None or v.text is None:
-                        continue
-                    elif kind == "s":
-                        i = int(v.text)
-                        value = shared[i] if 0 <= i < len(shared) else ""
-                    elif kind in ("str", "e"):
-                        value = v.text
-                    elif kind == "b":
-                        value = v.text == "1"
-                    else:
-                        number = float(v.text)
-                        style = int(c.get("s", "0"))
-                        if style < len(date_styles) and date_styles[style]:
-                            value = epoch + timedelta(days=number)
-                        else:
-                            value = int(number) if number.is_integer() else number
-                    if value != "":  # openpyxl reads an empty string as an empty cell
-                        cells[(int(m.group(2)), _col(m.group(1)))] = value
-            sheets[name] = _Sheet(cells)
-    return _Book(sheets)
 
 
 # ───────────────────────────── one folder ─────────────────────────────
@@ -228,7 +92,7 @@ def scan_folder(folder: Path, root: Path) -> EvaluationEntry:
     project = folder / ev.PROJECT_FILE
     if project.is_file():
         try:
-            book = light_workbook(project, (ev.INFO_SHEET, ev.PANEL_SHEET))
+            book = open_book(project)
         except Exception:  # noqa: BLE001 - any failure to parse means "not a usable workbook"
             problems.append(f"{ev.PROJECT_FILE} 不是有效的 Excel 工作簿，无法读取。")
         else:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import QiError
+from .errors import os_error_text, toml_error_text
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -279,7 +280,7 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     except UnicodeDecodeError:
         raise QiError(f"评价表文件 {p} 不是 UTF-8 编码的文本文件。") from None
     except OSError as exc:
-        raise QiError(f"无法读取评价表文件 {p}：{exc.strerror}") from None
+        raise QiError(f"无法读取评价表文件 {p}：{os_error_text(exc)}。") from None
     return parse_rubric(text, p.name)
 
 
@@ -358,7 +359,7 @@ def parse_rubric(text: str, source: str = "评价表") -> Rubric:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise QiError(f"评价表 {source} 不是有效的 TOML 文件：{exc}") from None
+        raise QiError(f"评价表 {source} 不是有效的 TOML 文件，{toml_error_text(exc)}。") from None
     except RecursionError:
         raise QiError(f"评价表 {source} 中的列表或表嵌套层数过深，不是有效的评价表。") from None
     title = r.field(data, "title", str, "文件头")

@@ -9,6 +9,8 @@ finds fields by their labels, not by fixed rows.
 from __future__ import annotations
 
 import io
+from typing import Any
+
 from .evaluation import INFO_FIELDS, INFO_SHEET, LEADER, MEMBER, PANEL_COLUMNS, PANEL_SHEET, PROJECT_FILE, EvaluationInfo, Panel
 from .excuse import EXCUSE_COLUMN
 from .resources import template_path
@@ -114,19 +116,26 @@ def fill_project_workbook(template: bytes, info: EvaluationInfo, panel: Panel) -
     for row in ws.iter_rows(min_row=1, max_col=2):
         attr = by_label.get(str(row[0].value or "").strip())
         if attr:
-            row[1].value = getattr(info, attr)
+            _set_text(row[1], getattr(info, attr))
     ps = wb[PANEL_SHEET]
     header = _header_row(ps)
     columns = {str(c.value).strip(): c.column for c in ps[header] if c.value}
     for i, expert in enumerate(panel.experts, start=header + 1):
         for text, attr in PANEL_COLUMNS:
             if text in columns:
-                ps.cell(i, columns[text]).value = getattr(expert, attr)
+                _set_text(ps.cell(i, columns[text]), getattr(expert, attr))
         if expert.excused and EXCUSE_COLUMN in columns:
-            ps.cell(i, columns[EXCUSE_COLUMN]).value = expert.excused
+            _set_text(ps.cell(i, columns[EXCUSE_COLUMN]), expert.excused)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _set_text(cell: Any, value: object) -> None:
+    """openpyxl stores a string starting with ``=`` as a formula; organizer text stays text."""
+    cell.value = value
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"
 
 
 def _header_row(ws: object) -> int:

@@ -25,7 +25,7 @@ from qi_excel.evaluation import (
     load_secret,
     new_evaluation,
 )
-from qi_excel.register import date_text, light_workbook
+from qi_excel.register import date_text
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
 from qi_excel.workbook import issue_workbooks
 
@@ -112,16 +112,6 @@ def test_default_output_is_in_the_root(root: Path) -> None:
 def test_missing_root_is_a_chinese_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["register", str(tmp_path / "没有")])
     assert result.exit_code != 0 and "不存在" in result.output
-
-
-def test_light_reader_reads_what_openpyxl_reads(root: Path) -> None:
-    path = root / "2025" / "乙-回收中" / PROJECT_FILE
-    light = light_workbook(path, ("基本信息", "专家组"))
-    book = openpyxl.load_workbook(path, data_only=True)
-    for name in ("基本信息", "专家组"):
-        want = {(c.row, c.column): c.value for r in book[name].iter_rows() for c in r if c.value is not None}
-        got = {(c.row, c.column): c.value for r in light[name].iter_rows() for c in r if c.value is not None}
-        assert got == want
 
 
 def test_date_text() -> None:
