@@ -9,6 +9,7 @@ kept in ``.qi/web-uploads.json`` for display only.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,8 +61,12 @@ def split_cell(f: Finding) -> dict[str, str]:
             "sheet": sheet, "cell": cell, "code": f.code, "message": f.message}
 
 
+_INVISIBLE = re.compile(r"[\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
 def display_name(original: str) -> str:
-    return safe_name(original, "未命名文件")
+    """No folders, no control or direction-changing characters (a name must read as it is)."""
+    return safe_name(_INVISIBLE.sub("", original), "未命名文件")
 
 
 def _suffix(original: str) -> str:
