@@ -63,7 +63,14 @@ def shot(pg, name: str, *, full: bool = True) -> None:
     target = os.environ.get("QI_UI_SCREENSHOTS")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
+        pg.evaluate("window.scrollTo(0, 0)")
         pg.screenshot(path=str(Path(target) / f"ui-{name}.png"), full_page=full)
+
+
+def shot_of(locator, name: str) -> None:
+    target = os.environ.get("QI_UI_SCREENSHOTS")
+    if target:
+        locator.screenshot(path=str(Path(target) / f"ui-{name}.png"))
 
 
 def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_returns, tmp_path: Path) -> None:
@@ -118,6 +125,7 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
     expect(rejected.locator("tr.error", has_text=cell).first).to_contain_text(sheet)
     expect(pg.locator("#status-body")).to_contain_text("已拒收。把问题转发给专家")
     shot(pg, "回收检查")
+    shot_of(pg.locator("#collect"), "拖入交回文件")
 
     (sent / corrected[0]).write_bytes(corrected[1])
     pg.set_input_files("#file-input", [str(sent / corrected[0])])
@@ -133,8 +141,8 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
     cons = load_consolidation(folder)
     expect(pg.locator("#total strong")).to_have_text(str(cons.total))
     expect(pg.locator("svg.chart rect")).to_have_count(7)
-    pg.locator("#consolidate").scroll_into_view_if_needed()
     shot(pg, "评价页")
+    shot_of(pg.locator("#consolidate"), "汇总")
 
     pg.locator("#report-button").click()
     expect(pg.locator(".msg-ok")).to_contain_text("已生成 评价报告.docx")

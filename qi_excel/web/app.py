@@ -206,6 +206,7 @@ def _routes(app: Flask) -> None:  # noqa: C901 - a flat list of small routes
                 "verdicts": [v.to_json() for v in verdicts],
                 "status_html": render_template("_status.html", **ctx),
                 "steps_html": render_template("_steps.html", **ctx),
+                "stage": ctx["stage"], "stage_class": ctx["stage_class"],
             })
         ctx = views.evaluation_context(Evaluation(evaluation.path), DOWNLOADS)
         ctx["verdicts"] = [v.to_json() for v in verdicts]

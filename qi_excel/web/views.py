@@ -127,7 +127,7 @@ def next_action(person: Any) -> tuple[str, str]:
     if person.returned:
         errors = [f for f in person.findings if f.severity == "error"]
         first = errors[0] if errors else None
-        where = f"（{first.cell}）" if first and first.cell else ""
+        where = f"（{first.cell}）" if first and first.cell and first.cell not in first.message else ""
         reason = f"：{first.message}{where}" if first else ""
         more = f" 另有 {len(errors) - 1} 项。" if len(errors) > 1 else ""
         return "bad", f"已拒收。把问题转发给专家，请其修改后重新发送{reason}{more}"
@@ -137,21 +137,34 @@ def next_action(person: Any) -> tuple[str, str]:
     return "todo", "尚未发放：请先生成评分工作簿。"
 
 
+def _axis(low: Decimal, high: Decimal, maximum: int) -> tuple[int, int, int]:
+    """A readable axis around the totals: bars of 850 and 880 out of 1000 look alike from 0."""
+    span = high - low
+    step = 10 if span <= 40 else 20 if span <= 100 else 50 if span <= 250 else 100
+    lo = max(0, int((low - step) // step) * step)
+    hi = min(maximum, int(-(-(high + step) // step)) * step)
+    return lo, max(hi, lo + step), step
+
+
 def _chart(cons: Any) -> dict[str, Any]:
     """Horizontal bars of each expert's total against the panel's total (inline SVG)."""
-    label_w, bar_w, row_h, top = 150, 420, 30, 28
-    scale = Decimal(bar_w) / Decimal(cons.max_total or 1)
+    label_w, bar_w, row_h, top = 110, 460, 30, 28
+    totals = [e.total for e in cons.experts] + [cons.total]
+    lo, hi, step = _axis(min(totals), max(totals), cons.max_total or 1)
+    scale = Decimal(bar_w) / Decimal(hi - lo)
+
+    def x(value: Decimal) -> int:
+        return label_w + int(((value - lo) * scale).to_integral_value())
+
     bars = []
     for i, e in enumerate(cons.experts):
-        width = int((e.total * scale).to_integral_value())
-        bars.append({"y": top + i * row_h, "width": max(width, 1), "label": f"{e.name}",
+        bars.append({"y": top + i * row_h, "width": max(x(e.total) - label_w, 1), "label": e.name,
                      "value": str(e.total), "flagged": e.flagged})
-    panel_x = label_w + int((cons.total * scale).to_integral_value())
     height = top + len(bars) * row_h + 10
-    ticks = [{"x": label_w + int(Decimal(v) * scale), "text": str(v)}
-             for v in range(0, cons.max_total + 1, max(cons.max_total // 5, 1))]
-    return {"bars": bars, "label_w": label_w, "bar_w": bar_w, "height": height, "width": label_w + bar_w + 60,
-            "panel_x": panel_x, "panel_total": str(cons.total), "ticks": ticks, "row_h": row_h}
+    ticks = [{"x": x(Decimal(v)), "text": str(v)} for v in range(lo, hi + 1, step)]
+    return {"bars": bars, "label_w": label_w, "bar_w": bar_w, "height": height, "width": label_w + bar_w + 70,
+            "value_x": label_w + bar_w + 12, "panel_x": x(cons.total), "panel_total": str(cons.total),
+            "ticks": ticks, "row_h": row_h, "from": lo}
 
 
 def _consolidation(cons: Any) -> dict[str, Any]:

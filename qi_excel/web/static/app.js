@@ -61,6 +61,8 @@
         answer.verdicts.forEach(function (v) { out.appendChild(renderVerdict(v)); });
         var status = document.getElementById("status-body");
         if (status && answer.status_html) { status.innerHTML = answer.status_html; }
+        var stage = document.getElementById("stage");
+        if (stage && answer.stage) { stage.textContent = answer.stage; stage.className = "stage " + answer.stage_class; }
         var steps = document.getElementById("steps-body");
         if (steps && answer.steps_html) { steps.innerHTML = answer.steps_html; }
       })
@@ -99,6 +101,14 @@
       body.appendChild(row);
     });
   }
+
+  // a chosen file's name on its button (the browser's own "no file chosen" text is hidden)
+  document.querySelectorAll("label.file input[type=file]").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var span = input.parentNode.querySelector(".chosen");
+      if (span && input.files.length) { span.textContent = "已选择：" + input.files[0].name; }
+    });
+  });
 
   // a button pressed once: show that the page is working (issue and consolidate take a moment)
   document.querySelectorAll("form[method=post]").forEach(function (f) {
