@@ -19,7 +19,7 @@ import json
 import tempfile
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from . import evaluation as ev
 from .errors import QiError
+from .fileio import write_text_atomic
 
 if TYPE_CHECKING:
     from .collect import CollectResult, ExpertStatus
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 STAGES = ("建立", "已发放", "回收中", "已汇总", "已出报告", "已归档")
 ARCHIVE_GLOB = "评价档案-*.zip"
+SUMMARY_CACHE_FILE = ".qi/list-summary.json"
 
 _locks: dict[str, threading.RLock] = {}
 _locks_guard = threading.Lock()
@@ -80,7 +82,7 @@ class Summary:
     problem: str = ""  # why the folder could not be read, if so
 
 
-_summary_cache: dict[tuple[str, tuple[Any, ...]], Summary] = {}
+_summary_cache: dict[tuple[str, str], Summary] = {}
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -131,7 +133,9 @@ class Evaluation:
                 from .fileio import write_bytes_atomic
 
                 write_bytes_atomic(root / ev.PROJECT_FILE, data)
-        return cls(root)
+        made = cls(root)
+        made._keep_summary()
+        return made
 
     # ─────────────── what the folder holds (loaded once, on first use) ───────────────
 
@@ -193,6 +197,14 @@ class Evaluation:
                 yield
             finally:
                 self.refresh()
+                self._keep_summary()
+
+    def _keep_summary(self) -> None:
+        """Bring the list page's cached row up to date after an action (never fails the action)."""
+        try:
+            self.summary()
+        except Exception:  # noqa: BLE001 - a cache must not turn a done action into an error
+            pass
 
     # ─────────────── the workflow steps: one library call each ───────────────
 
@@ -311,16 +323,49 @@ class Evaluation:
             Step(9, "归档", "qi-excel archive", bool(self.archives())),
         ]
 
-    def summary(self) -> Summary:
-        """The list page's row; cached on the files it depends on, so a workspace of fifty
-        evaluations lists without opening fifty workbooks every time."""
+    def _summary_key(self) -> list[Any]:
         p = self.path
-        key = (str(p.resolve()), tuple(_stamp(p / f) for f in (
-            ev.PROJECT_FILE, ev.ISSUED_FILE, ev.LEDGER_FILE, ev.CONSOLIDATION_FILE, ev.REPORT_FILE,
-        )) + tuple(a.name for a in self.archives()))
-        cached = _summary_cache.get(key)
+        stamps = [_stamp(p / f) for f in (
+            ev.PROJECT_FILE, ev.ISSUED_FILE, ev.LEDGER_FILE, ev.CONSOLIDATION_FILE, ev.REPORT_FILE)]
+        return [list(s) if s else None for s in stamps] + [a.name for a in self.archives()]
+
+    def summary(self) -> Summary:
+        """The list page's row.
+
+        Cached in memory and in ``.qi/list-summary.json``, keyed on the size and time of the
+        files it depends on: a workspace of fifty evaluations lists without opening fifty
+        workbooks, and any change made by the CLI or by hand is seen at once.
+        """
+        key = self._summary_key()
+        memo = (str(self.path.resolve()), json.dumps(key))
+        cached = _summary_cache.get(memo)
         if cached is not None:
             return cached
+        result = self._stored_summary(key) or self._compute_summary()
+        if len(_summary_cache) > 2000:
+            _summary_cache.clear()
+        _summary_cache[memo] = result
+        return result
+
+    def _stored_summary(self, key: list[Any]) -> Summary | None:
+        try:
+            data = json.loads((self.path / SUMMARY_CACHE_FILE).read_text(encoding="utf-8"))
+            if data.get("key") != key or data.get("evaluation_id") != self.secret.evaluation_id:
+                return None
+            total = data.get("total")
+            return Summary(
+                name=self.path.name, evaluation_id=self.secret.evaluation_id,
+                service_name=str(data["service_name"]), applicant=str(data["applicant"]), stage=str(data["stage"]),
+                accepted=int(data["accepted"]), panel=int(data["panel"]),
+                total=Decimal(total) if total is not None else None,
+                max_total=int(data["max_total"]) if data.get("max_total") is not None else None,
+                draft=bool(data.get("draft")), problem=str(data.get("problem", "")),
+            )
+        except (OSError, ValueError, KeyError, TypeError, ArithmeticError, AttributeError):
+            return None
+
+    def _compute_summary(self) -> Summary:
+        key = self._summary_key()
         problem = ""
         service = applicant = ""
         panel = 0
@@ -339,14 +384,18 @@ class Evaluation:
         except QiError as err:
             stage, accepted, problem = "建立", 0, problem or str(err)
         result = Summary(
-            name=p.name, evaluation_id=self.secret.evaluation_id, service_name=service, applicant=applicant,
+            name=self.path.name, evaluation_id=self.secret.evaluation_id, service_name=service, applicant=applicant,
             stage=stage, accepted=accepted, panel=panel,
             total=cons.total if cons else None, max_total=cons.max_total if cons else None,
             draft=bool(cons and cons.draft), problem=problem,
         )
-        if len(_summary_cache) > 2000:
-            _summary_cache.clear()
-        _summary_cache[key] = result
+        if key == self._summary_key():  # nothing changed while reading: safe to keep
+            data = {**asdict(result), "key": key, "total": str(result.total) if result.total is not None else None}
+            data.pop("name")
+            try:
+                write_text_atomic(self.path / SUMMARY_CACHE_FILE, json.dumps(data, ensure_ascii=False) + "\n")
+            except OSError:
+                pass  # a read-only folder still lists, just more slowly
         return result
 
 

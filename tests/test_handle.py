@@ -137,3 +137,26 @@ def test_concurrent_collects_on_one_folder_keep_every_return(issued_folder: Path
     ledger = json.loads((issued_folder / "回收" / "ledger.json").read_text(encoding="utf-8"))
     assert len(ledger["entries"]) == 7
     assert len(Evaluation(issued_folder).accepted_ids()) == 7
+
+
+def test_the_list_row_is_kept_on_disk_and_follows_changes_made_elsewhere(issued_folder: Path, monkeypatch) -> None:
+    from qi_excel import handle
+
+    first = Evaluation(issued_folder).summary()
+    assert (issued_folder / handle.SUMMARY_CACHE_FILE).is_file()
+    handle._summary_cache.clear()
+    calls: list[str] = []
+    monkeypatch.setattr(handle.ev, "read_project", lambda folder: calls.append(str(folder)))
+    assert Evaluation(issued_folder).summary() == first  # from the stored row: no workbook opened
+    assert calls == []
+    monkeypatch.undo()
+    from dataclasses import replace as dc_replace
+
+    from qi_excel.workbook_project import fill_project_workbook, project_template_bytes
+
+    edited = fill_project_workbook(project_template_bytes(), dc_replace(sample_info(), service_name="改过的服务名称"),
+                                   sample_panel())
+    (issued_folder / PROJECT_FILE).write_bytes(edited)  # 评价项目.xlsx edited in Excel, not through the handle
+    handle._summary_cache.clear()
+    second = Evaluation(issued_folder).summary()
+    assert (second.service_name, second.stage, second.panel) == ("改过的服务名称", "已发放", 7)
