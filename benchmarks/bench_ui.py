@@ -26,7 +26,7 @@ from pathlib import Path
 from _common import pin_one_core, print_table
 
 from qi_excel import Evaluation, handle  # noqa: E402
-from qi_excel.evaluation import Expert, Panel, load_issued, sample_info, sample_panel  # noqa: E402
+from qi_excel.evaluation import Panel, load_issued, sample_info, sample_panel  # noqa: E402
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill  # noqa: E402
 from qi_excel.web.server import make_server  # noqa: E402
 

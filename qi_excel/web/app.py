@@ -14,9 +14,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from flask import (Flask, Response, abort, flash, g, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import Flask, abort, flash, g, jsonify, redirect, render_template, request, send_file, url_for
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from .. import __version__
 from .. import evaluation as ev
@@ -102,7 +102,7 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json" or request.headers.get("X-Requested-With") == "fetch"
 
 
-def _routes(app: Flask) -> None:  # noqa: C901 - a flat list of small routes
+def _routes(app: Flask) -> None:
     @app.get("/")
     def index() -> str:
         items = []
@@ -298,7 +298,7 @@ class _flash_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, err: Any, tb: Any) -> bool:
+    def __exit__(self, kind: object, err: BaseException | None, tb: object) -> bool:
         if isinstance(err, QiError):
             flash(str(err), "error")
             return True

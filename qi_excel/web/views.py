@@ -197,7 +197,7 @@ def evaluation_context(evaluation: Evaluation, downloads: Mapping[str, tuple[str
             problems.append(str(err))
     steps = evaluation.steps()
     next_step = next((s.number for s in steps if not s.done and not s.optional), None)
-    issued = []
+    issued: list[dict[str, Any]] = []
     for i, record in enumerate(evaluation.latest_issued()):
         kinds = [p.suffix[1:] for p in issued_paths(evaluation, record)]
         issued.append({"index": i, "r": record, "kinds": kinds})
@@ -215,7 +215,7 @@ def evaluation_context(evaluation: Evaluation, downloads: Mapping[str, tuple[str
         "steps": steps, "next_step": next_step, "status": status,
         "accepted": sum(1 for s in status if s["p"].accepted and s["p"].expert_id != ev.SELF_ID),
         "panel_size": len(project.experts) if project is not None else 0,
-        "issued": issued, "has_experts_issued": any(x["r"].kind == "expert" for x in issued),
+        "issued": issued, "has_experts_issued": any(r.kind == "expert" for r in evaluation.issued),
         "cons": _consolidation(cons) if cons is not None else None,
         "methods": METHOD_CHOICES, "files": files, "archive": archives[-1].name if archives else "",
         "verdicts": None,
