@@ -172,3 +172,25 @@ def test_a_page_without_the_token_shows_nothing(server, page) -> None:
     assert response is not None and response.status == 403
     assert "秘密评价" not in page.content()
     expect(page.locator("h1")).to_have_text("无权访问")
+
+
+def test_files_dropped_on_the_zone_are_checked(server, page) -> None:
+    from qi_excel import Evaluation
+
+    workspace, url = server
+    e = Evaluation.new(workspace / "拖放", sample=True)
+    e.issue()
+    page.goto(url)
+    page.get_by_role("link", name="拖放").click()
+    transfer = page.evaluate_handle("""() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File(["not a workbook"], "坏文件.xlsx", {type: "application/octet-stream"}));
+        dt.items.add(new File(["From: a@example.com\\r\\nSubject: x\\r\\n\\r\\nhello"], "回复.eml", {type: "message/rfc822"}));
+        return dt;
+    }""")
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    expect(page.locator("#verdicts .verdict.rejected")).to_have_count(2, timeout=20_000)
+    expect(page.locator("#verdicts")).to_contain_text("坏文件.xlsx")
+    expect(page.locator("#verdicts")).to_contain_text("回复.eml")
+    expect(page.locator("#verdicts")).to_contain_text("没有附件")
+    expect(page.locator("#stage")).to_have_text("回收中")
