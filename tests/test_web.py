@@ -362,3 +362,40 @@ def test_ui_serves_the_printed_address_and_stops_on_ctrl_c(tmp_path: Path) -> No
         proc.send_signal(signal.SIGINT if os.name != "nt" else signal.CTRL_C_EVENT)
         out, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0 and "已停止" in out
+
+
+def test_unrecognised_titles_need_the_confirmation_issue_asks_for(client, workspace: Path) -> None:
+    data = _form("职称", 5)
+    data["expert_title"][2] = "工程师"
+    r = post(client, "/new", data, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "已建立评价“职称”" in page and "工程师" in page and "确认职称" in page
+    r = post(client, "/e/职称/issue", {"kind": "expert"}, follow_redirects=True)
+    assert "专家组名单需要确认" in r.get_data(as_text=True)
+    assert not list((workspace / "职称" / "发放").glob("*.xlsx"))
+    r = post(client, "/e/职称/issue", {"kind": "expert", "accept_titles": "1"}, follow_redirects=True)
+    assert "已生成5 位专家的评分工作簿" in r.get_data(as_text=True)
+    assert len(list((workspace / "职称" / "发放").glob("*.xlsx"))) == 5
+
+
+def test_two_uploads_at_once_keep_both_in_the_ledger(app, issued: Path, simulated_returns) -> None:
+    import threading
+
+    good, _bad, _corrected, _ = simulated_returns(issued)
+    answers: list[int] = []
+
+    def send(files) -> None:
+        c = app.test_client()
+        c.get(f"/?token={TOKEN}", base_url=BASE)
+        answers.append(upload(c, "评价A", files).status_code)
+
+    threads = [threading.Thread(target=send, args=(good[i::2],)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers == [200, 200]
+    ledger = json.loads((issued / "回收" / "ledger.json").read_text(encoding="utf-8"))
+    assert sorted(e["status"] for e in ledger["entries"]) == ["accepted"] * 6
+    names = json.loads((issued / ".qi" / "web-uploads.json").read_text(encoding="utf-8"))
+    assert sorted(names.values()) == sorted(n for n, _ in good)
