@@ -276,6 +276,27 @@ class Evaluation:
             latest[(r.kind, r.expert_id)] = r
         return sorted(latest.values(), key=lambda r: (r.kind != "expert", r.expert_id))
 
+    def issued_paths(self, record: ev.IssuedRecord) -> list[Path]:
+        """The issued workbook and its mail draft, where present, and only inside 发放/."""
+        issue_dir = (self.path / ev.ISSUE_DIR).resolve()
+        workbook = (self.path / record.file).resolve()
+        return [p for p in (workbook, workbook.with_suffix(".eml")) if p.parent == issue_dir and p.is_file()]
+
+    def issued_zip(self) -> bytes:
+        """Every current workbook and mail draft in one zip, for an organizer who sends by hand."""
+        import io
+        import zipfile
+
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for record in self.latest_issued():
+                for path in self.issued_paths(record):
+                    info = zipfile.ZipInfo(path.name, date_time=(2000, 1, 1, 0, 0, 0))
+                    info.flag_bits |= 0x800  # names are UTF-8
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    zf.writestr(info, path.read_bytes())
+        return buf.getvalue()
+
     def accepted_ids(self) -> set[str]:
         """Experts whose return the collector accepted and still uses."""
         return {str(e.get("expert_id")) for e in self.ledger

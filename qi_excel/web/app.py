@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import re
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -164,15 +163,7 @@ def _routes(app: Flask) -> None:
     @app.get("/e/<name>/issued.zip")
     def issued_zip(name: str) -> Response:
         evaluation = _evaluation(name)
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for record in evaluation.latest_issued():
-                for path in views.issued_paths(evaluation, record):
-                    info = zipfile.ZipInfo(path.name, date_time=(2000, 1, 1, 0, 0, 0))
-                    info.flag_bits |= 0x800
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    zf.writestr(info, path.read_bytes())
-        buf.seek(0)
+        buf = io.BytesIO(evaluation.issued_zip())
         return send_file(buf, mimetype="application/zip", as_attachment=True,
                          download_name=f"{name}-评分工作簿.zip")
 
@@ -182,7 +173,7 @@ def _routes(app: Flask) -> None:
         records = evaluation.latest_issued()
         if not 0 <= index < len(records) or kind not in ("xlsx", "eml"):
             abort(404, "没有这个文件。")
-        paths = {p.suffix[1:]: p for p in views.issued_paths(evaluation, records[index])}
+        paths = {p.suffix[1:]: p for p in evaluation.issued_paths(records[index])}
         if kind not in paths:
             abort(404, "没有这个文件。")
         mimetype = _XLSX if kind == "xlsx" else "message/rfc822"

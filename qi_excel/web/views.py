@@ -106,17 +106,6 @@ def _no_formula(text: str, label: str) -> None:
 # ───────────────────────────── 评价页 ─────────────────────────────
 
 
-def issued_paths(evaluation: Evaluation, record: ev.IssuedRecord) -> list[Path]:
-    """The issued workbook and its mail draft, if present, and only inside 发放/."""
-    issue_dir = (evaluation.path / ev.ISSUE_DIR).resolve()
-    workbook = (evaluation.path / record.file).resolve()
-    out = []
-    for path in (workbook, workbook.with_suffix(".eml")):
-        if path.parent == issue_dir and path.is_file():
-            out.append(path)
-    return out
-
-
 def next_action(person: Any) -> tuple[str, str]:
     """(css class, what the organizer does next) for one line of ``status``."""
     if person.accepted:
@@ -199,7 +188,7 @@ def evaluation_context(evaluation: Evaluation, downloads: Mapping[str, tuple[str
     next_step = next((s.number for s in steps if not s.done and not s.optional), None)
     issued: list[dict[str, Any]] = []
     for i, record in enumerate(evaluation.latest_issued()):
-        kinds = [p.suffix[1:] for p in issued_paths(evaluation, record)]
+        kinds = [p.suffix[1:] for p in evaluation.issued_paths(record)]
         issued.append({"index": i, "r": record, "kinds": kinds})
     try:
         cons = evaluation.consolidation
