@@ -21,7 +21,8 @@ from qi_excel.handle import STAGES, find_evaluations
 
 
 def test_import_of_the_package_does_not_load_the_handle() -> None:
-    code = "import sys, qi_excel; print('qi_excel.handle' in sys.modules); from qi_excel import Evaluation; print(Evaluation.__module__)"
+    code = ("import sys, qi_excel; print('qi_excel.handle' in sys.modules); "
+            "from qi_excel import Evaluation; print(Evaluation.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "qi_excel.handle"]
 

@@ -336,7 +336,8 @@ def test_an_unexpected_error_is_a_chinese_page_without_traceback(client, monkeyp
 
 
 def test_help_does_not_load_the_web_stack() -> None:
-    code = "import sys\nfrom qi_excel.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('flask' in sys.modules, 'waitress' in sys.modules)"
+    code = ("import sys\nfrom qi_excel.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\n"
+            "print('flask' in sys.modules, 'waitress' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("False False")
     assert "在浏览器中进行评价" in out

@@ -101,182 +101,207 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json" or request.headers.get("X-Requested-With") == "fetch"
 
 
-def _routes(app: Flask) -> None:
-    @app.get("/")
-    def index() -> str:
-        items = []
-        for path in find_evaluations(_workspace()):
-            try:
-                items.append(Evaluation(path).summary())
-            except QiError as err:
-                items.append(views.broken_summary(path, str(err)))
-        return render_template("list.html", items=items, stages=views.STAGE_CLASSES)
+# ───────────────────────────── the pages and actions (registered in ROUTES) ─────────────────────────────
 
-    @app.get("/new")
-    def new_form() -> str:
-        return render_template("new.html", form=views.NewForm.blank(), error="")
 
-    @app.post("/new")
-    def new_create() -> Response | str:
-        form = views.NewForm.from_request(request.form)
-        upload = request.files.get("project")
+def index() -> str:
+    items = []
+    for path in find_evaluations(_workspace()):
         try:
-            name = _new_folder_name(form.folder)
-            target = _workspace() / name
-            if upload is not None and upload.filename:
-                data = upload.stream.read(uploads.MAX_PROJECT_BYTES + 1)
-                if len(data) > uploads.MAX_PROJECT_BYTES:
-                    raise QiError("上传的评价项目.xlsx 超过 10 MB，未读取。")
-                evaluation = Evaluation.new(target, project=data)
-            else:
-                info, panel = form.project()
-                evaluation = Evaluation.new(target, info=info, panel=panel)
+            items.append(Evaluation(path).summary())
         except QiError as err:
-            return render_template("new.html", form=form, error=str(err)), 400  # type: ignore[return-value]
-        flash(f"已建立评价“{evaluation.path.name}”。", "ok")
-        for warning in evaluation.project.warnings:
-            flash(f"请确认：{warning.text}（发放时勾选“确认职称”）", "warn")
-        return redirect(url_for("evaluation_page", name=evaluation.path.name), code=303)
+            items.append(views.broken_summary(path, str(err)))
+    return render_template("list.html", items=items, stages=views.STAGE_CLASSES)
 
-    @app.get("/blank-project")
-    def blank_project() -> Response:
-        from ..workbook_project import project_template_bytes
 
-        return send_file(io.BytesIO(project_template_bytes()), mimetype=_XLSX, as_attachment=True,
-                         download_name=ev.PROJECT_FILE)
+def new_form() -> str:
+    return render_template("new.html", form=views.NewForm.blank(), error="")
 
-    @app.get("/e/<name>")
-    def evaluation_page(name: str) -> str:
-        evaluation = _evaluation(name)
-        return render_template("evaluation.html", **views.evaluation_context(evaluation, DOWNLOADS))
 
-    @app.post("/e/<name>/issue")
-    def issue(name: str) -> Response:
-        evaluation = _evaluation(name)
-        with _flash_errors():
-            result = evaluation.issue(eml=True, accept_titles=bool(request.form.get("accept_titles")),
-                                      self_eval=request.form.get("kind") == "self")
-            what = "申报单位自我评价记录表" if request.form.get("kind") == "self" else f"{len(result.records)} 位专家的评分工作簿和邮件草稿"
-            flash(f"已生成{what}。", "ok")
-        return _back(name, "issue")
-
-    @app.get("/e/<name>/issued.zip")
-    def issued_zip(name: str) -> Response:
-        evaluation = _evaluation(name)
-        buf = io.BytesIO(evaluation.issued_zip())
-        return send_file(buf, mimetype="application/zip", as_attachment=True,
-                         download_name=f"{name}-评分工作簿.zip")
-
-    @app.get("/e/<name>/issued/<int:index>/<kind>")
-    def issued_file(name: str, index: int, kind: str) -> Response:
-        evaluation = _evaluation(name)
-        records = evaluation.latest_issued()
-        if not 0 <= index < len(records) or kind not in ("xlsx", "eml"):
-            abort(404, "没有这个文件。")
-        paths = {p.suffix[1:]: p for p in evaluation.issued_paths(records[index])}
-        if kind not in paths:
-            abort(404, "没有这个文件。")
-        mimetype = _XLSX if kind == "xlsx" else "message/rfc822"
-        return send_file(paths[kind], mimetype=mimetype, as_attachment=True, download_name=paths[kind].name)
-
-    @app.post("/e/<name>/upload")
-    def upload(name: str) -> Response | str:
-        evaluation = _evaluation(name)
-        files = [uploads.Upload(f.filename or "", f.stream) for f in request.files.getlist("files") if f.filename]
-        try:
-            verdicts = uploads.receive(evaluation, files)
-        except QiError as err:
-            if _wants_json():
-                return jsonify({"error": str(err)}), 400  # type: ignore[return-value]
-            flash(str(err), "error")
-            return _back(name, "collect")
-        if _wants_json():
-            fresh = Evaluation(evaluation.path)
-            ctx = views.evaluation_context(fresh, DOWNLOADS)
-            return jsonify({
-                "verdicts": [v.to_json() for v in verdicts],
-                "status_html": render_template("_status.html", **ctx),
-                "steps_html": render_template("_steps.html", **ctx),
-                "stage": ctx["stage"], "stage_class": ctx["stage_class"],
-            })
-        ctx = views.evaluation_context(Evaluation(evaluation.path), DOWNLOADS)
-        ctx["verdicts"] = [v.to_json() for v in verdicts]
-        return render_template("evaluation.html", **ctx)
-
-    @app.post("/e/<name>/consolidate")
-    def consolidate(name: str) -> Response:
-        evaluation = _evaluation(name)
-        method = request.form.get("method", "mean")
-        if method not in views.METHOD_CHOICES:
-            method = "mean"
-        with _flash_errors():
-            result = evaluation.consolidate(method=method, draft=bool(request.form.get("draft")))
-            flash(f"汇总完成：{len(result.experts)} 位专家，{result.method_label}，总分 {result.total} 分。", "ok")
-        return _back(name, "consolidate")
-
-    @app.post("/e/<name>/application")
-    def application(name: str) -> Response:
-        evaluation = _evaluation(name)
-        with _flash_errors():
-            evaluation.application()
-            flash(f"已生成 {ev.APPLICATION_FILE}。", "ok")
-        return _back(name, "documents")
-
-    @app.post("/e/<name>/report")
-    def report(name: str) -> Response:
-        evaluation = _evaluation(name)
-        draft = bool(request.form.get("draft"))
-        with _flash_errors():
-            paths = evaluation.report(draft=draft)
-            flash(f"已生成 {paths[0].name}" + ("（草稿，仅供内部讨论）。" if draft else "，请打印后由专家组成员签字。"), "ok")
-        return _back(name, "documents")
-
-    @app.post("/e/<name>/archive")
-    def archive(name: str) -> Response:
-        evaluation = _evaluation(name)
-        with _flash_errors():
-            path = evaluation.archive()
-            flash(f"已生成评价档案 {path.name}。", "ok")
-        return _back(name, "documents")
-
-    @app.get("/e/<name>/download/<what>")
-    def download(name: str, what: str) -> Response:
-        evaluation = _evaluation(name)
-        if what == "archive":
-            archives = evaluation.archives()
-            if not archives:
-                abort(404, "还没有生成评价档案。")
-            return send_file(archives[-1], mimetype="application/zip", as_attachment=True,
-                             download_name=archives[-1].name)
-        if what not in DOWNLOADS:
-            abort(404, "没有这个文件。")
-        file_name, mimetype = DOWNLOADS[what]
-        path = evaluation.path / file_name
-        if not path.is_file():
-            abort(404, f"还没有生成 {file_name}。")
-        return send_file(path, mimetype=mimetype, as_attachment=True, download_name=file_name)
-
-    @app.post("/e/<name>/verify")
-    def verify(name: str) -> Response:
-        evaluation = _evaluation(name)
-        upload = request.files.get("archive")
-        if upload is None or not upload.filename:
-            flash("请选择要校验的评价档案（.zip）。", "error")
-            return _back(name, "verify")
-        shown = uploads.display_name(upload.filename)
-        with tempfile.TemporaryDirectory(prefix="qi-verify-") as tmp:
-            target = Path(tmp) / "archive.zip"
-            upload.save(target)
-            try:
-                problems = evaluation.verify_archive(target)
-            except QiError as err:
-                flash(f"{shown}：{str(err).replace(str(target), shown).replace(target.name, shown)}", "error")
-                return _back(name, "verify")
-        if problems:
-            flash(f"档案 {shown} 校验未通过，发现 {len(problems)} 个问题：\n" + "\n".join(problems), "error")
+def new_create() -> Response | str:
+    form = views.NewForm.from_request(request.form)
+    upload = request.files.get("project")
+    try:
+        name = _new_folder_name(form.folder)
+        target = _workspace() / name
+        if upload is not None and upload.filename:
+            data = upload.stream.read(uploads.MAX_PROJECT_BYTES + 1)
+            if len(data) > uploads.MAX_PROJECT_BYTES:
+                raise QiError("上传的评价项目.xlsx 超过 10 MB，未读取。")
+            evaluation = Evaluation.new(target, project=data)
         else:
-            flash(f"档案 {shown} 校验通过：所有文件与清单一致，清单签名已用本评价的密钥核对无误。", "ok")
+            info, panel = form.project()
+            evaluation = Evaluation.new(target, info=info, panel=panel)
+    except QiError as err:
+        return render_template("new.html", form=form, error=str(err)), 400  # type: ignore[return-value]
+    flash(f"已建立评价“{evaluation.path.name}”。", "ok")
+    for warning in evaluation.project.warnings:
+        flash(f"请确认：{warning.text}（发放时勾选“确认职称”）", "warn")
+    return redirect(url_for("evaluation_page", name=evaluation.path.name), code=303)
+
+
+def blank_project() -> Response:
+    from ..workbook_project import project_template_bytes
+
+    return send_file(io.BytesIO(project_template_bytes()), mimetype=_XLSX, as_attachment=True,
+                     download_name=ev.PROJECT_FILE)
+
+
+def evaluation_page(name: str) -> str:
+    evaluation = _evaluation(name)
+    return render_template("evaluation.html", **views.evaluation_context(evaluation, DOWNLOADS))
+
+
+def issue(name: str) -> Response:
+    evaluation = _evaluation(name)
+    own = request.form.get("kind") == "self"
+    with _flash_errors():
+        result = evaluation.issue(eml=True, accept_titles=bool(request.form.get("accept_titles")), self_eval=own)
+        what = "申报单位自我评价记录表" if own else f"{len(result.records)} 位专家的评分工作簿和邮件草稿"
+        flash(f"已生成{what}。", "ok")
+    return _back(name, "issue")
+
+
+def issued_zip(name: str) -> Response:
+    evaluation = _evaluation(name)
+    buf = io.BytesIO(evaluation.issued_zip())
+    return send_file(buf, mimetype="application/zip", as_attachment=True,
+                     download_name=f"{name}-评分工作簿.zip")
+
+
+def issued_file(name: str, index: int, kind: str) -> Response:
+    evaluation = _evaluation(name)
+    records = evaluation.latest_issued()
+    if not 0 <= index < len(records) or kind not in ("xlsx", "eml"):
+        abort(404, "没有这个文件。")
+    paths = {p.suffix[1:]: p for p in evaluation.issued_paths(records[index])}
+    if kind not in paths:
+        abort(404, "没有这个文件。")
+    mimetype = _XLSX if kind == "xlsx" else "message/rfc822"
+    return send_file(paths[kind], mimetype=mimetype, as_attachment=True, download_name=paths[kind].name)
+
+
+def upload(name: str) -> Response | str:
+    evaluation = _evaluation(name)
+    files = [uploads.Upload(f.filename or "", f.stream) for f in request.files.getlist("files") if f.filename]
+    try:
+        verdicts = uploads.receive(evaluation, files)
+    except QiError as err:
+        if _wants_json():
+            return jsonify({"error": str(err)}), 400  # type: ignore[return-value]
+        flash(str(err), "error")
+        return _back(name, "collect")
+    if _wants_json():
+        fresh = Evaluation(evaluation.path)
+        ctx = views.evaluation_context(fresh, DOWNLOADS)
+        return jsonify({
+            "verdicts": [v.to_json() for v in verdicts],
+            "status_html": render_template("_status.html", **ctx),
+            "steps_html": render_template("_steps.html", **ctx),
+            "stage": ctx["stage"], "stage_class": ctx["stage_class"],
+        })
+    ctx = views.evaluation_context(Evaluation(evaluation.path), DOWNLOADS)
+    ctx["verdicts"] = [v.to_json() for v in verdicts]
+    return render_template("evaluation.html", **ctx)
+
+
+def consolidate(name: str) -> Response:
+    evaluation = _evaluation(name)
+    method = request.form.get("method", "mean")
+    if method not in views.METHOD_CHOICES:
+        method = "mean"
+    with _flash_errors():
+        result = evaluation.consolidate(method=method, draft=bool(request.form.get("draft")))
+        flash(f"汇总完成：{len(result.experts)} 位专家，{result.method_label}，总分 {result.total} 分。", "ok")
+    return _back(name, "consolidate")
+
+
+def application(name: str) -> Response:
+    evaluation = _evaluation(name)
+    with _flash_errors():
+        evaluation.application()
+        flash(f"已生成 {ev.APPLICATION_FILE}。", "ok")
+    return _back(name, "documents")
+
+
+def report(name: str) -> Response:
+    evaluation = _evaluation(name)
+    draft = bool(request.form.get("draft"))
+    with _flash_errors():
+        paths = evaluation.report(draft=draft)
+        flash(f"已生成 {paths[0].name}" + ("（草稿，仅供内部讨论）。" if draft else "，请打印后由专家组成员签字。"), "ok")
+    return _back(name, "documents")
+
+
+def archive(name: str) -> Response:
+    evaluation = _evaluation(name)
+    with _flash_errors():
+        path = evaluation.archive()
+        flash(f"已生成评价档案 {path.name}。", "ok")
+    return _back(name, "documents")
+
+
+def download(name: str, what: str) -> Response:
+    evaluation = _evaluation(name)
+    if what == "archive":
+        archives = evaluation.archives()
+        if not archives:
+            abort(404, "还没有生成评价档案。")
+        return send_file(archives[-1], mimetype="application/zip", as_attachment=True,
+                         download_name=archives[-1].name)
+    if what not in DOWNLOADS:
+        abort(404, "没有这个文件。")
+    file_name, mimetype = DOWNLOADS[what]
+    path = evaluation.path / file_name
+    if not path.is_file():
+        abort(404, f"还没有生成 {file_name}。")
+    return send_file(path, mimetype=mimetype, as_attachment=True, download_name=file_name)
+
+
+def verify(name: str) -> Response:
+    evaluation = _evaluation(name)
+    upload = request.files.get("archive")
+    if upload is None or not upload.filename:
+        flash("请选择要校验的评价档案（.zip）。", "error")
         return _back(name, "verify")
+    shown = uploads.display_name(upload.filename)
+    with tempfile.TemporaryDirectory(prefix="qi-verify-") as tmp:
+        target = Path(tmp) / "archive.zip"
+        upload.save(target)
+        try:
+            problems = evaluation.verify_archive(target)
+        except QiError as err:
+            flash(f"{shown}：{str(err).replace(str(target), shown).replace(target.name, shown)}", "error")
+            return _back(name, "verify")
+    if problems:
+        flash(f"档案 {shown} 校验未通过，发现 {len(problems)} 个问题：\n" + "\n".join(problems), "error")
+    else:
+        flash(f"档案 {shown} 校验通过：所有文件与清单一致，清单签名已用本评价的密钥核对无误。", "ok")
+    return _back(name, "verify")
+
+
+ROUTES: tuple[tuple[str, Any, str], ...] = (
+    ("/", index, "GET"),
+    ("/new", new_form, "GET"),
+    ("/new", new_create, "POST"),
+    ("/blank-project", blank_project, "GET"),
+    ("/e/<name>", evaluation_page, "GET"),
+    ("/e/<name>/issue", issue, "POST"),
+    ("/e/<name>/issued.zip", issued_zip, "GET"),
+    ("/e/<name>/issued/<int:index>/<kind>", issued_file, "GET"),
+    ("/e/<name>/upload", upload, "POST"),
+    ("/e/<name>/consolidate", consolidate, "POST"),
+    ("/e/<name>/application", application, "POST"),
+    ("/e/<name>/report", report, "POST"),
+    ("/e/<name>/archive", archive, "POST"),
+    ("/e/<name>/download/<what>", download, "GET"),
+    ("/e/<name>/verify", verify, "POST"),
+)
+
+
+def _routes(app: Flask) -> None:
+    for rule, view, method in ROUTES:
+        app.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=[method])
 
 
 def _back(name: str, anchor: str) -> Response:

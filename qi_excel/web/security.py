@@ -13,7 +13,8 @@ import hmac
 import secrets
 from urllib.parse import urlencode
 
-from flask import Flask, Response, abort, g, redirect, request
+from flask import Flask, abort, g, redirect, request
+from werkzeug.wrappers import Response
 
 COOKIE = "qi_excel_token"
 CSRF_FIELD = "csrf_token"
@@ -42,7 +43,7 @@ def install(app: Flask) -> None:
     """Register the checks that run before every request (static files included)."""
 
     @app.before_request
-    def _guard():  # type: ignore[no-untyped-def]
+    def _guard() -> Response | None:
         token: str = app.config["QI_TOKEN"]
         host = (request.host or "").lower()
         if host not in allowed_hosts(app.config.get("QI_PORT")):
