@@ -79,7 +79,7 @@ def test_without_the_token_every_page_is_403_and_shows_no_data(app, workspace: P
         assert "没有访问令牌" in body
     r = c.get("/?token=wrong", base_url=BASE)
     assert r.status_code == 403 and "访问令牌不正确" in r.get_data(as_text=True)
-    c.set_cookie("qi_excel_token", "wrong", domain="127.0.0.1")
+    c.set_cookie(f"qi_excel_token_{PORT}", "wrong", domain="127.0.0.1")
     assert c.get("/", base_url=BASE).status_code == 403
 
 
@@ -89,7 +89,7 @@ def test_the_token_moves_into_an_httponly_strict_cookie(app) -> None:
     assert r.status_code == 303
     assert r.headers["Location"] == "/e/%E8%AF%84%E4%BB%B7A"  # the token leaves the address bar
     cookie = r.headers["Set-Cookie"]
-    assert f"qi_excel_token={TOKEN}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert f"qi_excel_token_{PORT}={TOKEN}" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     page = c.get("/", base_url=BASE)
     assert page.status_code == 200 and "评价A" in page.get_data(as_text=True)
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
@@ -375,7 +375,7 @@ def test_unrecognised_titles_need_the_confirmation_issue_asks_for(client, worksp
     assert "专家组名单需要确认" in r.get_data(as_text=True)
     assert not list((workspace / "职称" / "发放").glob("*.xlsx"))
     r = post(client, "/e/职称/issue", {"kind": "expert", "accept_titles": "1"}, follow_redirects=True)
-    assert "已生成5 位专家的评分工作簿" in r.get_data(as_text=True)
+    assert "已生成 5 位专家的评分工作簿" in r.get_data(as_text=True)
     assert len(list((workspace / "职称" / "发放").glob("*.xlsx"))) == 5
 
 

@@ -57,7 +57,7 @@ def create_app(workspace: str | Path, *, token: str | None = None, port: int | N
         MAX_FORM_PARTS=uploads.MAX_FILES + 200,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_NAME="qi_excel_session",
+        SESSION_COOKIE_NAME=f"qi_excel_session_{port}" if port else "qi_excel_session",
         TEMPLATES_AUTO_RELOAD=False,
     )
     security.install(app)
@@ -157,7 +157,7 @@ def issue(name: str) -> Response:
     own = request.form.get("kind") == "self"
     with _flash_errors():
         result = evaluation.issue(eml=True, accept_titles=bool(request.form.get("accept_titles")), self_eval=own)
-        what = "申报单位自我评价记录表" if own else f"{len(result.records)} 位专家的评分工作簿和邮件草稿"
+        what = "申报单位自我评价记录表" if own else f" {len(result.records)} 位专家的评分工作簿和邮件草稿"
         flash(f"已生成{what}。", "ok")
     return _back(name, "issue")
 

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from flask import Flask, abort, g, redirect, request
 from werkzeug.wrappers import Response
 
-COOKIE = "qi_excel_token"
+COOKIE = "qi_excel_token"  # + "_<port>": two pages on two ports do not overwrite each other's cookie
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = ("GET", "HEAD")
 
@@ -31,6 +31,10 @@ def new_token() -> str:
 def csrf_token(token: str) -> str:
     """Derived from the session token: no server-side state, different from the cookie value."""
     return hmac.new(token.encode(), b"qi-excel csrf", hashlib.sha256).hexdigest()
+
+
+def cookie_name(port: int | None) -> str:
+    return f"{COOKIE}_{port}" if port else COOKIE
 
 
 def allowed_hosts(port: int | None) -> set[str]:
@@ -56,9 +60,9 @@ def install(app: Flask) -> None:
             rest = {k: v for k, v in request.args.items(multi=True) if k != "token"}
             target = request.path + ("?" + urlencode(rest) if rest else "")
             response = redirect(target, code=303)
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+            response.set_cookie(cookie_name(app.config.get("QI_PORT")), token, httponly=True, samesite="Strict", path="/")
             return response
-        cookie = request.cookies.get(COOKIE, "")
+        cookie = request.cookies.get(cookie_name(app.config.get("QI_PORT")), "")
         if not hmac.compare_digest(cookie.encode(), token.encode()):
             abort(403, "没有访问令牌。请使用启动 qi-excel ui 时显示的完整地址（含 token）打开本页。")
         if request.method not in SAFE_METHODS:

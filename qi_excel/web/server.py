@@ -21,6 +21,7 @@ def make_server(workspace: str | Path, port: int = 0, token: str | None = None) 
     server = create_server(app, host=HOST, port=port, threads=THREADS, ident="qi-excel",
                            max_request_body_size=app.config["MAX_CONTENT_LENGTH"] + 1024 * 1024)
     app.config["QI_PORT"] = server.effective_port
+    app.config["SESSION_COOKIE_NAME"] = f"qi_excel_session_{server.effective_port}"
     return server, f"http://{HOST}:{server.effective_port}/?token={token}"
 
 
