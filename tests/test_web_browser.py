@@ -155,7 +155,17 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
     cells = {c.text for t in document.tables for row in t.rows for c in row.cells}
     assert any(str(cons.total) in c for c in cells)
 
+    from dataclasses import replace
+
+    from qi_excel import Evaluation
+
+    for folder_name, place, issue in (("望城区一站式服务评价", "望城区", True), ("浏阳市一站式服务评价", "浏阳市", False)):
+        other = Evaluation.new(workspace / folder_name, panel=panel, info=replace(
+            info, service_name=f"{place}质量基础设施“一站式”服务", applicant=f"{place}质量基础设施“一站式”服务中心"))
+        if issue:
+            other.issue()
     pg.get_by_role("link", name="评价列表").first.click()
+    expect(pg.locator("table.list tbody tr")).to_have_count(3)
     row = pg.locator("table.list tbody tr", has_text="长沙县一站式服务评价")
     expect(row).to_contain_text("已出报告")
     expect(row).to_contain_text("7 / 7")
