@@ -180,9 +180,15 @@ class Evaluation:
         """The last consolidation, or None before ``consolidate``."""
         from .consolidate import load_consolidation
 
-        if not (self.path / ev.CONSOLIDATION_FILE).is_file():
+        path = self.path / ev.CONSOLIDATION_FILE
+        if not path.is_file():
             return None
-        return load_consolidation(self.path)
+        try:
+            return load_consolidation(self.path)
+        except QiError:
+            raise
+        except Exception:  # noqa: BLE001 - a hand-edited record must read as damaged, not crash a page
+            raise QiError(f"汇总结果 {path} 已损坏或版本不符：请重新运行 qi-excel consolidate。") from None
 
     def refresh(self) -> None:
         """Forget what was loaded: the next access reads the folder again."""

@@ -400,3 +400,17 @@ def test_two_uploads_at_once_keep_both_in_the_ledger(app, issued: Path, simulate
     assert sorted(e["status"] for e in ledger["entries"]) == ["accepted"] * 6
     names = json.loads((issued / ".qi" / "web-uploads.json").read_text(encoding="utf-8"))
     assert sorted(names.values()) == sorted(n for n, _ in good)
+
+
+def test_a_damaged_evaluation_folder_shows_what_is_wrong_never_a_500(client, workspace: Path) -> None:
+    folder = workspace / "评价A"
+    (folder / "评价项目.xlsx").write_bytes(b"garbage")
+    (folder / ".qi" / "consolidation.json").write_text("[]", encoding="utf-8")
+    listing = client.get("/", base_url=BASE)
+    assert listing.status_code == 200 and "不是有效的 Excel 工作簿" in listing.get_data(as_text=True)
+    page = client.get("/e/评价A", base_url=BASE)
+    assert page.status_code == 200 and "汇总结果" in page.get_data(as_text=True)
+    (folder / "回收").mkdir(exist_ok=True)
+    (folder / "回收" / "ledger.json").write_text("{not json", encoding="utf-8")
+    page = client.get("/e/评价A", base_url=BASE)
+    assert page.status_code == 409 and "ledger.json 已损坏，无法读取回收记录" in page.get_data(as_text=True)

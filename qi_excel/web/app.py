@@ -345,6 +345,13 @@ def _errors(app: Flask) -> None:
             return jsonify({"error": message}), code
         return render_template("error.html", code=code, message=message), code
 
+    @app.errorhandler(QiError)
+    def _qi(err: QiError) -> tuple[Response | str, int]:
+        # a folder problem met while showing a page (an action's QiError is flashed instead)
+        if _wants_json():
+            return jsonify({"error": str(err)}), 409
+        return render_template("error.html", code=409, message=str(err)), 409
+
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> tuple[Response | str, int]:
         app.logger.exception("unexpected error")  # to the console the organizer started; never to the page
