@@ -414,3 +414,20 @@ def test_a_damaged_evaluation_folder_shows_what_is_wrong_never_a_500(client, wor
     (folder / "回收" / "ledger.json").write_text("{not json", encoding="utf-8")
     page = client.get("/e/评价A", base_url=BASE)
     assert page.status_code == 409 and "ledger.json 已损坏，无法读取回收记录" in page.get_data(as_text=True)
+
+
+def test_without_javascript_the_upload_form_answers_with_the_page(client, issued: Path) -> None:
+    data = {"files": [(io.BytesIO(b"junk"), "随便.xlsx")], "csrf_token": csrf_of(client)}
+    r = client.post("/e/评价A/upload", data=data, base_url=BASE, content_type="multipart/form-data")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200 and "<html" in page
+    assert 'class="verdict rejected"' in page and "随便.xlsx" in page
+
+
+def test_verifying_something_that_is_not_an_archive_names_the_uploaded_file(client, issued: Path) -> None:
+    r = post(client, "/e/评价A/verify", {"archive": (io.BytesIO(b"not a zip"), "../档案.zip")},
+             content_type="multipart/form-data", follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "档案.zip 不是有效的 zip 文件" in page and "qi-verify-" not in page
+    r = post(client, "/e/评价A/verify", {}, follow_redirects=True)
+    assert "请选择要校验的评价档案" in r.get_data(as_text=True)
