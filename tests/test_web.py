@@ -210,7 +210,7 @@ def test_new_from_an_uploaded_project_and_the_blank_download(client, workspace: 
 
 @pytest.fixture
 def issued(client, workspace: Path) -> Path:
-    assert post(client, "/e/评价A/issue", {"kind": "expert"}).status_code == 303
+    assert post(client, "/e/评价A/issue", {"kind": "expert", "eml": "1"}).status_code == 303
     return workspace / "评价A"
 
 
@@ -375,7 +375,8 @@ def test_unrecognised_titles_need_the_confirmation_issue_asks_for(client, worksp
     assert "专家组名单需要确认" in r.get_data(as_text=True)
     assert not list((workspace / "职称" / "发放").glob("*.xlsx"))
     r = post(client, "/e/职称/issue", {"kind": "expert", "accept_titles": "1"}, follow_redirects=True)
-    assert "已生成 5 位专家的评分工作簿" in r.get_data(as_text=True)
+    assert "已生成 5 位专家的评分工作簿。" in r.get_data(as_text=True)  # no mail drafts asked for
+    assert not list((workspace / "职称" / "发放").glob("*.eml"))
     assert len(list((workspace / "职称" / "发放").glob("*.xlsx"))) == 5
 
 
@@ -431,3 +432,13 @@ def test_verifying_something_that_is_not_an_archive_names_the_uploaded_file(clie
     assert "档案.zip 不是有效的 zip 文件" in page and "qi-verify-" not in page
     r = post(client, "/e/评价A/verify", {}, follow_redirects=True)
     assert "请选择要校验的评价档案" in r.get_data(as_text=True)
+
+
+def test_mail_drafts_need_every_expert_s_address_as_in_issue_eml(client, workspace: Path) -> None:
+    data = _form("无邮箱", 5)
+    data["expert_email"][3] = ""
+    assert post(client, "/new", data).status_code == 303
+    r = post(client, "/e/无邮箱/issue", {"kind": "expert", "eml": "1"}, follow_redirects=True)
+    assert "以下专家没有邮箱，无法生成邮件草稿：第 6 行 专家4" in r.get_data(as_text=True)
+    r = post(client, "/e/无邮箱/issue", {"kind": "expert"}, follow_redirects=True)
+    assert "已生成 5 位专家的评分工作簿。" in r.get_data(as_text=True)

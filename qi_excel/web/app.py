@@ -156,8 +156,10 @@ def issue(name: str) -> Response:
     evaluation = _evaluation(name)
     own = request.form.get("kind") == "self"
     with _flash_errors():
-        result = evaluation.issue(eml=True, accept_titles=bool(request.form.get("accept_titles")), self_eval=own)
-        what = "申报单位自我评价记录表" if own else f" {len(result.records)} 位专家的评分工作簿和邮件草稿"
+        eml = bool(request.form.get("eml"))
+        result = evaluation.issue(eml=eml, accept_titles=bool(request.form.get("accept_titles")), self_eval=own)
+        what = "申报单位自我评价记录表" if own else f" {len(result.records)} 位专家的评分工作簿"
+        what += "和邮件草稿" if eml else ""
         flash(f"已生成{what}。", "ok")
     return _back(name, "issue")
 
