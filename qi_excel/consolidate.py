@@ -574,7 +574,7 @@ def consolidate_folder(
         service_name=info.service_name, applicant=info.applicant,
     )
     result = replace(result, not_counted=not_counted)
-    write_summary(result, root / ev.SUMMARY_FILE)
+    write_summary(result, root / ev.SUMMARY_FILE, rubric)
     write_text_atomic(root / ev.CONSOLIDATION_FILE, result.dumps() + "\n")
     return result
 
