@@ -983,7 +983,9 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
             sha256=hashlib.sha256(data).hexdigest(),
         ))
         if eml:
-            message = self_eml(info, name, data) if expert is None else expert_eml(info, expert, name, data)
+            day = datetime.datetime.fromisoformat(issued_at).date()
+            message = (self_eml(info, name, data, on=day) if expert is None
+                       else expert_eml(info, expert, name, data, on=day))
             rel_eml = f"{ISSUE_DIR}/{Path(name).stem}.eml"
             outputs.append((rel_eml, message))
             eml_files.append(rel_eml)
