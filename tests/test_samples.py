@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -47,3 +50,66 @@ def test_samples_are_current(tmp_path: Path):
         if regenerate.fingerprint(tmp_path / name) != regenerate.fingerprint(SAMPLES / name)
     ]
     assert not stale, f"samples/ 已过期（{', '.join(stale)}），请运行 python samples/regenerate.py"
+
+
+class _RealInstances(type):
+    """isinstance() against a shifted class still accepts the real dates and datetimes."""
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls.__mro__[1])
+
+
+def _shifted_clock(monkeypatch: pytest.MonkeyPatch, shift: datetime.timedelta) -> None:
+    """Every qi_excel module sees today as ``shift`` later (no faketime needed)."""
+
+    class Later(datetime.datetime, metaclass=_RealInstances):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return datetime.datetime.now(tz) + shift
+
+        @classmethod
+        def today(cls):  # type: ignore[override]
+            return datetime.datetime.today() + shift
+
+    class LaterDate(datetime.date, metaclass=_RealInstances):
+        @classmethod
+        def today(cls):  # type: ignore[override]
+            return datetime.date.today() + shift
+
+    module = types.SimpleNamespace(**{k: getattr(datetime, k) for k in dir(datetime) if not k.startswith("__")})
+    module.datetime, module.date = Later, LaterDate
+    for name, mod in list(sys.modules.items()):
+        if not name.startswith("qi_excel") or mod is None:
+            continue
+        for attr, real, fake in (("datetime", datetime, module), ("datetime", datetime.datetime, Later),
+                                 ("date", datetime.date, LaterDate)):
+            if getattr(mod, attr, None) is real:
+                monkeypatch.setattr(mod, attr, fake)
+
+
+@pytest.mark.office
+@pytest.mark.skipif(soffice_path() is None, reason="LibreOffice (soffice) 未安装：无法重建 Calc 保存的示例")
+def test_samples_do_not_depend_on_today(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Built as if it were five years and a day later, the samples read exactly the same."""
+    import qi_excel.archive, qi_excel.collect, qi_excel.consolidate, qi_excel.demo  # noqa: E401,F401
+    import qi_excel.eml, qi_excel.evaluation, qi_excel.workbook  # noqa: E401,F401
+
+    _shifted_clock(monkeypatch, datetime.timedelta(days=5 * 365 + 1, hours=7))
+    import qi_excel.eml as eml
+
+    assert eml.datetime.date.today() > datetime.date.today() + datetime.timedelta(days=1000)
+    rebuilt = regenerate.build(tmp_path)
+    stale = [
+        name for name in regenerate.FILES
+        if regenerate.fingerprint(tmp_path / name) != regenerate.fingerprint(SAMPLES / name)
+    ]
+    assert rebuilt and not stale, f"示例内容随日期变化：{', '.join(stale)}"
+
+
+def test_mail_drafts_are_dated_by_the_issue_day_not_today():
+    from qi_excel.dates import day_text
+    from qi_excel.demo import sample_clock
+
+    text = "\n".join(regenerate.fingerprint(SAMPLES / "发放/01-周立新-评分表.eml"))
+    issued = sample_clock().date() - datetime.timedelta(days=2)
+    assert day_text(issued) in text and "2025年06月" not in text
