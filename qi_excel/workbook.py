@@ -46,7 +46,9 @@ _DV_TITLE_LIMIT = 32
 # Column widths of 评分表 (Excel character units) and body font size. A and B are wide enough
 # for every indicator name of table A.1 on one line (longer names break at 和/与/及, see
 # label_lines); H is wide enough that a remark of NOTE_CHARS characters needs few lines.
-WIDTHS = {"A": 14, "B": 16, "C": 16, "D": 8, "E": 44, "F": 6, "G": 7, "H": 40}
+# The total (130) keeps the sheet at 100 % in Excel and WPS and at about 90 % in an office suite
+# that measures columns with a wider fallback font, so 10-pt text never prints below 9 pt.
+WIDTHS = {"A": 13, "B": 14, "C": 13, "D": 8, "E": 37, "F": 8, "G": 6, "H": 31}
 FONT = "宋体"
 HEAD_FONT = "黑体"
 FONT_SIZE = 10
@@ -57,8 +59,9 @@ LABEL_GREY = "#7F7F7F"  # indicator labels repeated on the rows below the first 
 
 # Printing (A4 landscape, fit to one page wide): what the page holds, in points and pixels
 PAGE_WIDTH_IN, PAGE_HEIGHT_IN = 11.69, 8.27
-MARGIN_LR_IN, MARGIN_TOP_IN, MARGIN_BOTTOM_IN = 0.3, 0.5, 0.6
-PAGE_FILL = 0.9  # manual page breaks leave this share of a page's height used at most
+MARGIN_LR_IN, MARGIN_TOP_IN, MARGIN_BOTTOM_IN = 0.3, 0.4, 0.5
+PAGE_FILL = 0.97  # manual page breaks leave this share of a page's height used at most
+SPLIT_ROOM = 0.5  # a block is split rather than moved when more than this share of a page is free
 TITLE_ROW_HEIGHT = 50.0  # the title and a one-line hint below it
 INFO_ROW_HEIGHT = 22.0
 HEADER_ROW_HEIGHT = 24.0
@@ -112,11 +115,26 @@ def print_scale(widths: Iterable[float]) -> float:
 
 
 def note_row_lines() -> int:
-    """Lines a row needs so that a remark of NOTE_CHARS Chinese characters is fully visible."""
-    return line_count("汉" * NOTE_CHARS, WIDTHS[L.COL_NOTE])
+    """Lines a row needs so that a remark of NOTE_CHARS Chinese characters is fully visible.
+
+    Each character is one em (FONT_SIZE pt); a line holds what fits the column's pixels.
+    """
+    per_line = max(1, int((column_pixels(WIDTHS[L.COL_NOTE]) - 4) // (FONT_SIZE * 4 / 3)))
+    return math.ceil(NOTE_CHARS / per_line)
 
 
 _BREAK_BEFORE = "和与及"
+
+
+def label_fits(text: str, width: float) -> bool:
+    """Whether ``text`` at FONT_SIZE fits one line of a column ``width`` characters wide.
+
+    A Chinese character is one em (FONT_SIZE pt = FONT_SIZE × 4/3 px), a Latin one about a
+    digit (7 px); the column is ``width`` × 7 + 5 px less a little padding.
+    """
+    em = FONT_SIZE * 4 / 3
+    needed = sum(em if unicodedata.east_asian_width(ch) in "WF" else 7 for ch in text)
+    return needed <= column_pixels(width) - 4
 
 
 def label_lines(text: str, width: float) -> str:
@@ -125,14 +143,13 @@ def label_lines(text: str, width: float) -> str:
     A narrow column otherwise wraps a name mid-word ("服务平台建 / 设"); Chinese breaks
     before a conjunction (服务模式总结 / 和推广) keep both halves words.
     """
-    usable = max(width - 1.5, 1)
-    if text_width(text) <= usable:
+    if label_fits(text, width):
         return text
-    best: tuple[int, int] | None = None
+    best: tuple[float, int] | None = None
     for i, ch in enumerate(text):
         if ch in _BREAK_BEFORE and 0 < i < len(text) - 1:
             head, tail = text[:i], text[i:]
-            if text_width(head) <= usable and text_width(tail) <= usable:
+            if label_fits(head, width) and label_fits(tail, width):
                 balance = abs(text_width(head) - text_width(tail))
                 if best is None or balance < best[0]:
                     best = (balance, i)
@@ -145,8 +162,10 @@ def paginate(blocks: Sequence[Sequence[tuple[int, float, bool]]], first_page: fl
     """Rows before which a manual page break goes: never inside a block that fits on a page.
 
     ``blocks`` are runs of (row, height, sticky) that belong together (a second-level
-    indicator's items and its 小计); a block taller than a page is split, but never before a
-    sticky row (a 小计, 合计 or 总分 row stays on the page of the item above it).
+    indicator's items and its 小计). A block moves to the next page whole unless it is taller
+    than a page or that would leave more than SPLIT_ROOM of the page empty; a split never
+    comes before a sticky row (a 小计, 合计 or 总分 row stays with the item above it), and the
+    labels repeated on every row name the block on the next page.
     """
     breaks: list[int] = []
     capacity, used = first_page, 0.0
@@ -155,10 +174,11 @@ def paginate(blocks: Sequence[Sequence[tuple[int, float, bool]]], first_page: fl
         if used + height <= capacity:
             used += height
             continue
-        if height <= page and used > 0:
-            breaks.append(block[0][0])
+        if height <= page and used > 0 and (capacity - used < page * SPLIT_ROOM or len(block) < 4):
+            breaks.append(block[0][0])  # the whole block on the next page
             capacity, used = page, height
             continue
+        # taller than a page, or more than half a page would stay empty: split the block
         on_page: list[tuple[int, float, bool]] = []  # rows of this block on the current page
         for entry in block:
             if used > 0 and used + entry[1] > capacity:

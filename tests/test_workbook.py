@@ -334,14 +334,15 @@ def test_indicator_labels_are_in_every_row_not_merged_down(books):
 
 
 def test_labels_break_between_words_not_inside_them():
-    from qi_excel.workbook import WIDTHS, label_lines, text_width
+    from qi_excel.workbook import WIDTHS, label_fits, label_lines
 
     assert label_lines("服务模式总结和推广", WIDTHS["B"]) == "服务模式总结\n和推广"
+    assert label_lines("服务模式总结和推广", 30) == "服务模式总结和推广"
     for l1 in RUBRIC.level1:
         assert "\n" not in label_lines(l1.name, WIDTHS["A"]), l1.name
         for l2 in l1.level2:
             for line in label_lines(l2.name, WIDTHS["B"]).split("\n"):
-                assert text_width(line) <= WIDTHS["B"] - 1.5, line
+                assert label_fits(line, WIDTHS["B"]), line
     assert label_lines("甲乙丙丁戊己庚辛壬癸子丑", 8) == "甲乙丙丁戊己庚辛壬癸子丑"  # no good break: left to wrap
 
 
@@ -352,10 +353,13 @@ def test_printed_criterion_is_at_least_9_pt():
 
 
 def test_rows_hold_a_90_character_remark(books):
-    from qi_excel.workbook import LINE_HEIGHT, WIDTHS, line_count
+    import math
+
+    from qi_excel.workbook import FONT_SIZE, LINE_HEIGHT, WIDTHS
 
     ws = books["E01"][L.SCORE_SHEET]
-    lines = line_count("扣" * 90, WIDTHS[L.COL_NOTE])
+    column_pt = (WIDTHS[L.COL_NOTE] * 7 + 5 - 4) * 0.75  # Excel: 7-pixel characters, 0.75 pt per pixel
+    lines = math.ceil(90 * FONT_SIZE / column_pt)  # a Chinese character is one em wide
     for row in LAYOUT.inputs:
         height = ws.row_dimensions[row.row].height
         assert height >= lines * LINE_HEIGHT, (row.row, height)
@@ -372,15 +376,20 @@ def test_page_breaks_keep_each_indicator_with_its_subtotal(books):
         assert b - 1 in subtotal_rows or LAYOUT.rows[[r.row for r in LAYOUT.rows].index(b)].kind in ("item", "part")
 
 
-def test_paginate_splits_only_blocks_taller_than_a_page():
+def test_paginate_moves_blocks_whole_unless_half_a_page_would_stay_empty():
     from qi_excel.workbook import paginate
 
-    blocks = [[(1, 30, False), (2, 10, True)], [(3, 30, False), (4, 10, True)],
-              [(5, 50, False), (6, 50, False), (7, 45, False), (8, 10, True)]]
-    assert paginate(blocks[:2], 80, 100) == []
-    assert paginate(blocks[:2], 70, 100) == [3]  # the second block moves to page 2 whole
-    # the third block is taller than a page: split, and its 小计 (sticky) takes its last item along
-    assert paginate(blocks, 80, 100) == [5, 7]
+    small = [[(1, 30, False), (2, 10, True)], [(3, 30, False), (4, 10, True)]]
+    assert paginate(small, 80, 100) == []
+    assert paginate(small, 70, 100) == [3]  # the second block moves to page 2 whole
+    tall = [(5, 50, False), (6, 50, False), (7, 45, False), (8, 10, True)]
+    # taller than a page: split, and its 小计 (sticky) takes its last item along
+    assert paginate([*small, tall], 80, 100) == [5, 7]
+    # a block of four that fits a page, with 60 % of the page free: filled up, then split
+    four = [[(1, 40, False)], [(2, 20, False), (3, 20, False), (4, 20, False), (5, 20, False), (6, 5, True)]]
+    assert paginate(four, 100, 100) == [5]
+    # with only 30 % free it moves whole
+    assert paginate([[(1, 70, False)], four[1]], 100, 100) == [2]
 
 
 def test_the_relocated_item_is_pointed_out(books):

@@ -233,19 +233,21 @@ def test_a_90_character_remark_prints_in_full(issued_folder, tmp_path):
     assert flat.count(remark) == 2, "扣分说明被截断"
 
 
-def _calibri_metrics_available() -> bool:
-    match = shutil.which("fc-match") and subprocess.run(["fc-match", "Calibri"], capture_output=True, text=True).stdout
-    return bool(match) and ("Carlito" in match or "Calibri" in match)
-
-
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) 未安装")
-@pytest.mark.skipif(not _calibri_metrics_available(),
-                    reason="没有与 Calibri 等宽的字体（如 Carlito）：列宽按 Calibri 数字宽度计，打印缩放与 Excel 不同")
-def test_printed_criterion_text_is_at_least_9_pt(issued_folder, tmp_path):
+def test_printed_text_is_at_least_9_pt(issued_folder, tmp_path):
+    """Fit-to-width scales the sheet: 10-pt text must not shrink below 9 pt on paper.
+
+    Measured on the PDF: a Chinese character is one em wide, so a run of them divided by its
+    length is the printed font size.
+    """
     record = load_issued(issued_folder)[0]
     pdf = office.convert(issued_folder / record.file, "pdf", tmp_path)
-    bbox = subprocess.run(["pdftotext", "-f", "1", "-l", "1", "-bbox", str(pdf), "-"], capture_output=True,
+    bbox = subprocess.run(["pdftotext", "-f", "1", "-l", "2", "-bbox", str(pdf), "-"], capture_output=True,
                           check=True, text=True).stdout
-    heights = [float(m.group(2)) - float(m.group(1)) for m in
-               re.finditer(r'yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">机构成立', bbox)]
-    assert heights and min(heights) >= 9 * 0.95
+    sizes = []
+    for m in re.finditer(r'xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]+)<', bbox):
+        word = m.group(3)
+        if len(word) >= 4 and all("\u4e00" <= ch <= "\u9fff" for ch in word):
+            sizes.append((float(m.group(2)) - float(m.group(1))) / len(word))
+    assert len(sizes) > 20
+    assert min(sizes) >= 9 * 0.97, sorted(sizes)[:5]
