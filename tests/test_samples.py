@@ -106,10 +106,14 @@ def test_samples_do_not_depend_on_today(tmp_path: Path, monkeypatch: pytest.Monk
     assert rebuilt and not stale, f"示例内容随日期变化：{', '.join(stale)}"
 
 
-def test_mail_drafts_are_dated_by_the_issue_day_not_today():
-    from qi_excel.dates import day_text
-    from qi_excel.demo import sample_clock
+def test_mail_drafts_are_dated_by_the_issue_day_not_today(sample_folder: Path):
+    """The .eml sample used to carry the day it was generated, so the samples aged daily."""
+    import email
+    from email import policy
 
-    text = "\n".join(regenerate.fingerprint(SAMPLES / "发放/01-周立新-评分表.eml"))
-    issued = sample_clock().date() - datetime.timedelta(days=2)
-    assert day_text(issued) in text and "2025年06月" not in text
+    from qi_excel.workbook import issue_workbooks
+
+    result = issue_workbooks(sample_folder, eml=True, issued_at="2025-06-06T09:00:00+08:00")
+    msg = email.message_from_bytes((sample_folder / result.eml_files[0]).read_bytes(), policy=policy.default)
+    body = msg.get_body(preferencelist=("plain",)).get_content()
+    assert body.rstrip().endswith("2025年6月6日")  # no zero padding (GB/T 9704), the issue day
