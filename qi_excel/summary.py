@@ -482,10 +482,11 @@ def _divergence_sheet(w: _Writer) -> None:
         n = len(c.experts)
         for j, (e, score, remark) in enumerate(zip(c.experts, item.scores, item.remarks)):
             lead = j == 0
-            g = lambda kind: w.grouped(kind, first=lead and rubric_item is None,  # noqa: E731
-                                       top=row == first, bottom=j == n - 1)
-            w.put(ws, row, 0, item.id, g("center"))
-            w.put(ws, row, 1, item.label, w.grouped("center", first=lead, top=row == first, bottom=j == n - 1))
+            g = lambda kind: w.grouped(kind, first=lead, top=row == first, bottom=j == n - 1)  # noqa: E731
+            # the id stands out once per item: on the criterion row when there is one
+            w.put(ws, row, 0, item.id, w.grouped("center", first=lead and rubric_item is None, top=row == first,
+                                                 bottom=j == n - 1))
+            w.put(ws, row, 1, item.label, g("center"))
             w.put(ws, row, 2, item.max if lead else None, g("int"))
             w.put(ws, row, 3, item.spread if lead else None,
                   w.grouped("flag_int", first=True, top=row == first, bottom=j == n - 1) if lead else g("int"))
