@@ -157,11 +157,14 @@ class _Writer:
             spec: dict[str, Any] = {**self._cell, "top": 1 if top else 0, "bottom": 1 if bottom else 0,
                                     "left": 1, "right": 1, "text_wrap": True}
             spec.pop("border")
-            spec.update({"text": {"indent": 1}, "center": {"align": "center"},
-                         "int": {"num_format": "0", "align": "center"},
-                         "score": {"num_format": self._score_fmt, "align": "center"},
-                         "flag_int": {"num_format": "0", "align": "center", "font_color": "#C00000", "bold": True,
-                                      "bg_color": "#FCE4D6"}}[kind])
+            looks: dict[str, dict[str, Any]] = {
+                "text": {"indent": 1}, "center": {"align": "center"},
+                "int": {"num_format": "0", "align": "center"},
+                "score": {"num_format": self._score_fmt, "align": "center"},
+                "flag_int": {"num_format": "0", "align": "center", "font_color": "#C00000", "bold": True,
+                             "bg_color": "#FCE4D6"},
+            }
+            spec.update(looks[kind])
             if not first:
                 spec["font_color"] = "#7F7F7F"
             self._grouped[key] = self.wb.add_format(spec)
@@ -482,14 +485,15 @@ def _divergence_sheet(w: _Writer) -> None:
         n = len(c.experts)
         for j, (e, score, remark) in enumerate(zip(c.experts, item.scores, item.remarks)):
             lead = j == 0
-            g = lambda kind: w.grouped(kind, first=lead, top=row == first, bottom=j == n - 1)  # noqa: E731
+            edges = {"first": lead, "top": row == first, "bottom": j == n - 1}
+            g = {kind: w.grouped(kind, **edges) for kind in ("center", "int", "score")}.__getitem__
             # the id stands out once per item: on the criterion row when there is one
-            w.put(ws, row, 0, item.id, w.grouped("center", first=lead and rubric_item is None, top=row == first,
-                                                 bottom=j == n - 1))
+            w.put(ws, row, 0, item.id, w.grouped("center", first=lead and rubric_item is None, top=edges["top"],
+                                                 bottom=edges["bottom"]))
             w.put(ws, row, 1, item.label, g("center"))
             w.put(ws, row, 2, item.max if lead else None, g("int"))
             w.put(ws, row, 3, item.spread if lead else None,
-                  w.grouped("flag_int", first=True, top=row == first, bottom=j == n - 1) if lead else g("int"))
+                  w.grouped("flag_int", first=True, top=edges["top"], bottom=edges["bottom"]) if lead else g("int"))
             w.put(ws, row, 4, item.score if lead else None, g("score"))
             w.put(ws, row, 5, e.name, w.center)
             w.put(ws, row, 6, score, w.flag_int if score in outliers else w.int)
@@ -586,7 +590,8 @@ def _lost_sheet(w: _Writer) -> None:
         remarks = [f"{name}：{text}" for name, text in p.remarks] or [""]
         for j, remark in enumerate(remarks):
             first, top, bottom = j == 0, j == 0, j == len(remarks) - 1
-            g = lambda kind: w.grouped(kind, first=first, top=top, bottom=bottom)  # noqa: E731
+            g = {kind: w.grouped(kind, first=first, top=top, bottom=bottom)
+                 for kind in ("int", "center", "text", "score")}.__getitem__
             w.put(ws, row, 0, k if first else None, g("int"))
             w.put(ws, row, 1, p.item_id, g("center"))
             w.put(ws, row, 2, p.label, g("text"))

@@ -583,7 +583,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
 def _blocks(rubric: Rubric, lay: L.SheetLayout, heights: dict[int, float]) -> list[list[tuple[int, float, bool]]]:
     """Rows that should print on one page: each second-level indicator's items with its 小计;
     the 合计 and 总分 rows stay with the block before them."""
-    blocks: list[list[tuple[int, float]]] = []
+    blocks: list[list[tuple[int, float, bool]]] = []
     for l1 in rubric.level1:
         for l2 in l1.level2:
             first = min(r.row for r in lay.rows if r.item is not None and r.item.level1 == l1.name
