@@ -402,3 +402,11 @@ def test_the_relocated_item_is_pointed_out(books):
     assert "综合效果" in text and "4.2.4" in text
     assert "4.2.4" in books["E01"][L.SCORE_SHEET]["A1"].value
     assert "填写说明" in books["E01"][L.SCORE_SHEET]["A1"].value
+
+
+def test_sign_date_prompt_shows_the_date_as_the_cell_does(books):
+    ws = books["E01"][L.SCORE_SHEET]
+    ref = LAYOUT.sign_date_cell
+    prompt = next(dv.prompt for dv in ws.data_validations.dataValidation if ref in str(dv.sqref))
+    assert re.search(r"如 \d{4}年[1-9]\d?月[1-9]\d?日", prompt) and "-06-" not in prompt
+    assert ws[ref].number_format == 'yyyy"年"m"月"d"日"'  # a typed 2026-6-18 shows as 2026年6月18日
