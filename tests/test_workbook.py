@@ -410,3 +410,12 @@ def test_sign_date_prompt_shows_the_date_as_the_cell_does(books):
     prompt = next(dv.prompt for dv in ws.data_validations.dataValidation if ref in str(dv.sqref))
     assert re.search(r"如 \d{4}年[1-9]\d?月[1-9]\d?日", prompt) and "-06-" not in prompt
     assert ws[ref].number_format == 'yyyy"年"m"月"d"日"'  # a typed 2026-6-18 shows as 2026年6月18日
+
+
+def test_the_relocated_items_input_message_says_where_the_print_has_it():
+    from qi_excel.workbook import validation_for
+
+    cell = RUBRIC.cell("4.2.4")
+    message = validation_for(cell, "G1").options["input_message"]
+    assert "综合效果" in message and len(message) <= 255
+    assert "综合效果" not in validation_for(RUBRIC.cell("4.2.3"), "G1").options["input_message"]
