@@ -17,6 +17,7 @@ from . import layout as L
 from .evaluation import SELF_ID, IssuedRecord, Panel
 from .identity import verify
 from .returned import ReturnedWorkbook, formula_rows
+from .dates import human_time
 from .rubric import Rubric
 
 Severity = Literal["error", "warning"]
@@ -243,7 +244,8 @@ def _check_identity(
     if mine and all(r.issued_at != meta.get("issued_at") for r in mine):
         out.append(finding(
             "REISSUED",
-            f"这是 {meta.get('issued_at')} 发放的旧版工作簿，之后已于 {mine[-1].issued_at} 重新发放；"
+            f"这是 {human_time(str(meta.get('issued_at') or ''), local=False)} 发放的旧版工作簿，"
+            f"之后已于 {human_time(mine[-1].issued_at, local=False)} 重新发放；"
             "如专家在新版上重新填写过，请以新版为准。",
         ))
     return out

@@ -41,7 +41,7 @@ _SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
 _TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # Outlook's winmail.dat
 
 
-_MARK = {"accepted": "接收", "rejected": "拒收", "superseded": "替代"}
+_MARK = {"accepted": "接收", "rejected": "拒收", "superseded": "被替代"}
 
 
 @dataclass(frozen=True)
@@ -446,10 +446,12 @@ def _current(entries: list[dict[str, Any]], statuses: Mapping[str, str], e: Mapp
 
 
 def _superseded_finding(newer: Mapping[str, Any]) -> Finding:
+    from .dates import human_time
+
     stamp = newer.get("saved_at") or newer.get("arrival")
     when = _parse_time(stamp)
     # organizers read local wall-clock time, not ISO 8601 in UTC
-    saved = when.astimezone().strftime("%Y-%m-%d %H:%M") if when else (stamp or "时间不详")
+    saved = human_time(when) if when else (stamp or "时间不详")
     return finding(
         "SUPERSEDED",
         f"该专家另交回了更新的工作簿（{newer.get('sources', ['?'])[0]}，保存于 {saved}），以新文件为准；本文件保留备查，不参与汇总。",

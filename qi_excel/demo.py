@@ -9,7 +9,7 @@ experts disagree a little and give reasons for deductions, one pastes an out-of-
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -24,6 +24,20 @@ if TYPE_CHECKING:
 Echo = Callable[[str], None]
 
 STEPS = 9
+ISSUE_LEAD = timedelta(days=2)  # workbooks go out two days before the site visit
+
+
+def sample_clock() -> datetime:
+    """When the demo's experts sign: the end of the sample project's site visit (Beijing time).
+
+    The demo runs on its own evaluation's dates, not on today's: a run in 2027 still has the
+    experts sign on the day of the site visit in 评价项目.xlsx, and the samples made from it
+    are the same on any day.
+    """
+    from .evaluation import sample_info
+
+    day = date.fromisoformat(sample_info().evaluation_date)
+    return datetime(day.year, day.month, day.day, 16, 30, tzinfo=timezone(timedelta(hours=8)))
 
 
 @dataclass(frozen=True)
@@ -133,7 +147,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     root = Path(folder)
     if root.exists() and any(root.iterdir()):
         raise QiError(f"{root} 已存在且不是空文件夹；演示需要一个新的文件夹，例如：qi-excel demo 演示评价2")
-    start = (now or datetime.now().astimezone()).replace(microsecond=0)
+    start = (now or sample_clock()).replace(microsecond=0)
     steps: list[DemoStep] = []
 
     def step(title: str, outputs: list[Path], notes: list[str] = ()) -> None:  # type: ignore[assignment]
@@ -147,7 +161,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
 
     step("建立评价文件夹，填入示例项目和 7 人专家组（qi-excel new --sample）",
          [p for p in new_evaluation(root, sample=True) if STATE_DIR not in p.parts])
-    issued_at = start.isoformat()
+    issued_at = (start - ISSUE_LEAD).replace(hour=9, minute=0, second=0).isoformat()
     experts = issue_workbooks(root, eml=True, issued_at=issued_at)
     own = issue_workbooks(root, self_eval=True, eml=True, issued_at=issued_at)
     step("为每位专家生成锁定的评分工作簿和邮件草稿，另生成申报单位自评表（qi-excel issue --eml / --self）",

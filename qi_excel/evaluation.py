@@ -152,6 +152,8 @@ class PanelProblem:
     @property
     def text(self) -> str:
         where = f"{PANEL_SHEET} 第 {self.row} 行：" if self.row else f"{PANEL_SHEET}："
+        if not self.row and self.message.startswith(PANEL_SHEET):
+            where = ""  # never "专家组：专家组只有 4 名专家"
         return where + self.message
 
 

@@ -14,18 +14,19 @@ import re
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
 from email import policy
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from qi_excel.demo import run_demo  # noqa: E402
+from qi_excel.demo import run_demo, sample_clock  # noqa: E402
 from qi_excel.office import convert  # noqa: E402
 
 SEED = 2026
-CLOCK = datetime(2025, 6, 18, 16, 30, tzinfo=timezone(timedelta(hours=8)))  # after the site visit
+# The one clock of the samples: the end of the sample project's site visit. Everything dated in
+# them (mail drafts, signatures, save times, the summary) follows from it, never from today.
+CLOCK = sample_clock()
 CALC_SAVED = "04-王芳-评分表.xlsx"  # this expert uses LibreOffice Calc
 
 # sample path → path inside the demo folder

@@ -129,8 +129,9 @@ def test_latest_save_wins_then_arrival(issued_folder: Path) -> None:
     assert result["第一版.xlsx"].status == "superseded"
     sup = result["第一版.xlsx"].findings[-1]
     assert sup.code == "SUPERSEDED" and "第二版.xlsx" in sup.message
-    local = datetime(2025, 6, 19, 9, 0, tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
-    assert f"保存于 {local}）" in sup.message  # wall-clock time, not ISO 8601
+    local = datetime(2025, 6, 19, 9, 0, tzinfo=timezone.utc).astimezone()
+    shown = f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    assert f"保存于 {shown}）" in sup.message  # wall-clock time as people write dates, not ISO 8601
     assert (issued_folder / result["第一版.xlsx"].stored).is_file()  # kept
     assert load_accepted(issued_folder)[0].int_scores()["1.1.1"] == 9
 
@@ -249,10 +250,10 @@ def test_check_report_workbook(issued_folder: Path, tmp_path: Path) -> None:
     result = collect(issued_folder)
     wb = load_workbook(result.report)
     ws = wb["检查结果"]
-    assert [c.value for c in ws[2]][:8] == ["序号", "专家编号", "专家", "文件", "状态", "级别", "问题代码", "单元格"]
+    assert [c.value for c in ws[2]][:8] == ["序号", "专家编号", "专家", "文件", "状态", "级别", "问题类型", "单元格"]
     assert ws.auto_filter.ref and ws.freeze_panes == "A3"
     rows = [[c.value for c in r] for r in ws.iter_rows(min_row=3)]
-    assert any(r[6] == "SCORE_NOT_ALLOWED" and r[7] == "评分表!G5" and r[5] == "拒收" for r in rows)
+    assert any(r[6] == "分值不允许" and r[7] == "评分表!G5" and r[5] == "拒收" for r in rows)
     assert all(c.data_type != "f" for r in ws.iter_rows() for c in r)
     assert wb["专家进度"]["A3"].value == "E01"
     assert ws.page_setup.orientation == "landscape"

@@ -49,6 +49,7 @@ def new_command(folder: str, sample: bool, rubric_file: str | None, roster_from:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供脚本使用）。")
 def issue_command(folder: str, self_eval: bool, eml: bool, accept_titles: bool, as_json: bool) -> None:
     """为专家组每位专家生成评分工作簿（放在“发放”文件夹中）。"""
+    from ..dates import human_time
     from ..evaluation import PASSWORD_FILE
     from ..workbook import issue_workbooks
 
@@ -57,7 +58,7 @@ def issue_command(folder: str, self_eval: bool, eml: bool, accept_titles: bool, 
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return
     what = "自我评价记录表" if self_eval else f"{len(result.records)} 位专家的评分工作簿"
-    click.echo(f"已生成 {what}（发放时间 {result.issued_at}）：")
+    click.echo(f"已生成 {what}（发放时间 {human_time(result.issued_at)}）：")
     for record in result.records:
         click.echo(f"  {record.file}")
     for eml_file in result.eml_files:
