@@ -414,6 +414,7 @@ class Project:
     experts: tuple[Expert, ...]
     rows: tuple[int, ...]
     problems: tuple[PanelProblem, ...]
+    review: Any = None  # review.MaterialReview from 申请材料审查 (None: no such sheet)
 
     @property
     def errors(self) -> tuple[PanelProblem, ...]:
@@ -430,6 +431,7 @@ def read_project(folder: str | Path) -> Project:
     try:
         info = read_info(wb)
         experts, rows, problems = read_panel(wb)
+        review = _read_review(wb)
     finally:
         wb.close()
     problems = problems + check_panel(experts, rows)
@@ -439,7 +441,17 @@ def read_project(folder: str | Path) -> Project:
         tuple(experts[i] for i in order),
         tuple(rows[i] for i in order),
         tuple(problems),
+        review,
     )
+
+
+def _read_review(wb: Any) -> Any:
+    """Hook: hand 申请材料审查's plain cell values to the pure parser (review.parse_review)."""
+    from .review import REVIEW_SHEET, parse_review
+
+    if REVIEW_SHEET not in wb.sheetnames:
+        return None
+    return parse_review(list(wb[REVIEW_SHEET].iter_rows(max_row=200, max_col=10, values_only=True)))
 
 
 def load_project(folder: str | Path) -> tuple[EvaluationInfo, Panel]:
@@ -553,7 +565,9 @@ def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Pa
     rubric_text = default_rubric_text() if rubric is None else load_rubric(rubric).source_text
     data = project_template_bytes()
     if sample:
-        data = fill_project_workbook(data, sample_info(), sample_panel())
+        from .review import sample_review
+
+        data = fill_project_workbook(data, sample_info(), sample_panel(), sample_review())
     secret = new_secret()
     written = [
         write_bytes_atomic(root / PROJECT_FILE, data),

@@ -59,4 +59,6 @@ def issue_command(folder: str, self_eval: bool, eml: bool, accept_titles: bool, 
         click.echo(f"  {eml_file}")
     for warning in result.accepted_warnings:
         click.echo(f"已确认：{warning}")
+    for note in result.notes:
+        click.echo(f"注意：{note}。")
     click.echo(f"工作簿已加密码保护，密码见 {PASSWORD_FILE}。")
