@@ -93,3 +93,4 @@ from . import collect_cmd  # noqa: E402,F401
 from . import consolidate_cmd  # noqa: E402,F401
 from . import documents_cmd  # noqa: E402,F401
 from . import demo_cmd  # noqa: E402,F401
+from . import procedure_cmd  # noqa: E402,F401
