@@ -109,9 +109,16 @@ def finding_lines(findings: Sequence[Finding]) -> list[str]:
     for f in findings:
         if f.severity != "error":
             continue
-        where = f.cell or "整个文件"
-        lines.append(f"{len(lines) + 1}．{where}：{f.message}")
+        if f.cell and f.cell in f.message:
+            lines.append(f"{len(lines) + 1}．{f.message}")
+        else:
+            lines.append(f"{len(lines) + 1}．{f.cell or '整个文件'}：{f.message}")
     return lines
+
+
+def _today() -> str:
+    d = datetime.date.today()
+    return f"{d.year}年{d.month}月{d.day}日"  # GB/T 9704: no zero padding
 
 
 def missing_body(info: ev.EvaluationInfo, expert: ev.Expert, filename: str, deadline: str) -> str:
@@ -122,7 +129,7 @@ def missing_body(info: ev.EvaluationInfo, expert: ev.Expert, filename: str, dead
         f"您好！{info.service_name}评价的专家评分工作簿我们尚未收到。现将您的评分工作簿《{filename}》再次附上，"
         f"{when}填写完毕（逐项打分、扣分说明、确认专家承诺、签名和日期）后回复本邮件发回。\n\n"
         "如您已经发出，请忽略本邮件，或告知我们发送的时间，以便核对。\n\n"
-        f"{organizer}\n{datetime.date.today():%Y年%m月%d日}\n"
+        f"{organizer}\n{_today()}\n"
     )
 
 
@@ -137,7 +144,7 @@ def rejected_body(info: ev.EvaluationInfo, expert: ev.Expert, filename: str, fin
         f"{lines}\n\n"
         f"现将您发回的文件《{filename}》附上，请在该文件上按以上说明修改（请勿另存为其他格式），"
         f"{when}保存后回复本邮件发回。\n\n"
-        f"{organizer}\n{datetime.date.today():%Y年%m月%d日}\n"
+        f"{organizer}\n{_today()}\n"
     )
 
 
