@@ -143,7 +143,7 @@ def build_plan():
     ])
     para(doc, "四、专家组", "Heading 1")
     para(doc, "{{ panel_text }}")
-    t = table(doc, [1.2, 1.9, 1.5, 2.8, 5.4, 2.8], 1)
+    t = table(doc, [1.1, 1.8, 1.5, 3.0, 5.4, 2.8], 1)
     header_row(t, ("序号", "姓名", "组内职务", "职称", "工作单位", "专业领域"))
     loop_row(t, "{%tr for e in experts %}")
     row = t.add_row()
