@@ -20,7 +20,7 @@ from docx.shared import Pt
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from build_templates import (  # noqa: E402
+from build_templates import (
     HEADING_FONT,
     STANDARD,
     _field,

@@ -11,8 +11,9 @@ template and renders it safely.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .documents import (
     HANDWRITTEN_DATE,
@@ -66,7 +67,7 @@ BLANK_SIGNER = "　　　　　　"
 _WHEN = re.compile(
     r"^\s*((?:\d{4}-\d{1,2}-\d{1,2}|\d{4}年\d{1,2}月\d{1,2}日)"
     r"(?:\s*(?:上午|下午|晚上)?\s*\d{1,2}[:：]\d{2}(?:\s*[—\-–~～至到]+\s*\d{1,2}[:：]\d{2})?)?)\s*(.*)$",
-    re.S,
+    re.DOTALL,
 )
 
 
@@ -95,7 +96,7 @@ def _experts(panel: Panel) -> list[dict[str, Any]]:
     ]
 
 
-def review_context(info: EvaluationInfo, review: "MaterialReview") -> dict[str, Any]:
+def review_context(info: EvaluationInfo, review: MaterialReview) -> dict[str, Any]:
     from .review import CONCLUSION_FIX, CONCLUSION_OK, human_date
 
     conclusion = review.conclusion
@@ -206,7 +207,7 @@ def signin_context(info: EvaluationInfo, panel: Panel, meeting: str) -> dict[str
     }
 
 
-def pledge_context(info: EvaluationInfo, cons: "Consolidation") -> dict[str, Any]:
+def pledge_context(info: EvaluationInfo, cons: Consolidation) -> dict[str, Any]:
     service = or_dash(info.service_name)
     suggestions = _suggestions(cons)
     shown = suggestions[:MAX_PLEDGE_SUGGESTIONS]

@@ -21,9 +21,10 @@ import email.policy
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from . import evaluation as ev
 from .checks import Finding
@@ -105,7 +106,7 @@ def deadline_from(info: ev.EvaluationInfo) -> str:
 
 def finding_lines(findings: Sequence[Finding]) -> list[str]:
     """One line per error finding: where (sheet!cell) and what to do."""
-    lines = []
+    lines: list[str] = []
     for f in findings:
         if f.severity != "error":
             continue
@@ -159,7 +160,7 @@ def _returned_bytes(folder: Path, entry: dict[str, Any]) -> tuple[str, bytes] | 
         try:
             if m and m[1].lower().endswith(".eml"):
                 msg = email.message_from_bytes(Path(m[1]).read_bytes(), policy=email.policy.default)
-                from .collect import _attachments  # noqa: PLC0415 - the same walk collect used
+                from .collect import _attachments
 
                 parts = list(_attachments(msg))  # type: ignore[arg-type]
                 index = int(m[2]) - 1
@@ -178,7 +179,7 @@ def _returned_bytes(folder: Path, entry: dict[str, Any]) -> tuple[str, bytes] | 
 
 
 def _latest_rejected(entries: list[dict[str, Any]], statuses: dict[str, str], expert_id: str) -> dict[str, Any] | None:
-    from .collect import _order_key  # noqa: PLC0415
+    from .collect import _order_key
 
     mine = [e for e in entries if e.get("expert_id") == expert_id and (e.get("kind") or "expert") == "expert"]
     if not mine or any(statuses.get(e["sha256"]) == "accepted" for e in mine):
@@ -195,7 +196,7 @@ def _draft_name(expert: ev.Expert, reason: Reason) -> str:
 
 def remind(folder: str | Path, *, deadline: str | None = None) -> RemindResult:
     """Write a draft for each panel member without an accepted return (and not excused)."""
-    from .collect import _load_ledger, _resolve_statuses  # noqa: PLC0415 - ledger helpers
+    from .collect import _load_ledger, _resolve_statuses
     from .eml import draft
 
     root = Path(folder)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import openpyxl
+from xlsx_edit import fill, issued_bytes
 
 from qi_excel import layout as L
 from qi_excel.collect import collect
 from qi_excel.evaluation import INBOX_DIR, load_issued
 from qi_excel.rubric import shipped_rubric
-from xlsx_edit import fill, issued_bytes
 
 RUBRIC = shipped_rubric()
 LAY = L.score_sheet_layout(RUBRIC)

@@ -9,7 +9,13 @@ from click.testing import CliRunner
 
 from qi_excel.cli import main
 from qi_excel.conflict import conflicts, normalise_unit, same_unit
-from qi_excel.evaluation import ISSUE_DIR, PANEL_SHEET, PROJECT_FILE, Expert, sample_panel
+from qi_excel.evaluation import (
+    ISSUE_DIR,
+    PANEL_SHEET,
+    PROJECT_FILE,
+    Expert,
+    sample_panel,
+)
 
 APPLICANT = "长沙县质量基础设施“一站式”服务中心"
 SERVICE = "长沙县质量基础设施“一站式”服务"

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from docx import Document
 from docx.oxml.ns import qn
+from test_documents import W_T, all_text, assert_no_tags, build_evaluated
 
 from qi_excel.cli import main
 from qi_excel.consolidate import load_consolidation
@@ -19,11 +20,20 @@ from qi_excel.documents import _suggestions, shipped_template
 from qi_excel.errors import QiError
 from qi_excel.evaluation import PROJECT_FILE, load_project, sample_info
 from qi_excel.procedure import (
-    FIRST_SIGNIN_FILE, LAST_SIGNIN_FILE, PLAN_FILE, PLEDGE_FILE, PROCEDURE_TEMPLATES, REVIEW_FILE, signin_context,
-    split_when_where, write_documents, write_pledge, write_review, write_signin,
+    FIRST_SIGNIN_FILE,
+    LAST_SIGNIN_FILE,
+    PLAN_FILE,
+    PLEDGE_FILE,
+    PROCEDURE_TEMPLATES,
+    REVIEW_FILE,
+    signin_context,
+    split_when_where,
+    write_documents,
+    write_pledge,
+    write_review,
+    write_signin,
 )
 from qi_excel.review import REVIEW_SHEET
-from test_documents import W_T, all_text, assert_no_tags, build_evaluated
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_documents import build_evaluated
 
 from qi_excel import office
 from qi_excel.consolidate import load_consolidation
@@ -15,7 +16,6 @@ from qi_excel.documents import _suggestions
 from qi_excel.evaluation import load_project
 from qi_excel.procedure import DISCIPLINE, write_documents
 from qi_excel.review import sample_review
-from test_documents import build_evaluated
 
 pytestmark = [
     pytest.mark.office,

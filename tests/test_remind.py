@@ -5,21 +5,27 @@ from __future__ import annotations
 import email
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 
 from click.testing import CliRunner
+from xlsx_edit import fill, issued_bytes
 
 from qi_excel import layout as L
+from qi_excel.checks import finding
 from qi_excel.cli import main
 from qi_excel.collect import collect
 from qi_excel.demo import _mail
 from qi_excel.evaluation import INBOX_DIR, EvaluationInfo, load_issued, sample_info
-from qi_excel.remind import REMIND_DIR, deadline_from, finding_lines, load_excused, remind
-from qi_excel.checks import finding
+from qi_excel.remind import (
+    REMIND_DIR,
+    deadline_from,
+    finding_lines,
+    load_excused,
+    remind,
+)
 from qi_excel.rubric import shipped_rubric
-from xlsx_edit import fill, issued_bytes
 
 RUBRIC = shipped_rubric()
 
@@ -87,7 +93,7 @@ def test_remind_follows_collect(tmp_path: Path) -> None:
     bad, bad_ref = _bad_score(issued_bytes(folder, "E03"))
     (inbox / "03.xlsx").write_bytes(bad)
     mailed, _ = _bad_score(issued_bytes(folder, "E02"))
-    when = datetime(2025, 6, 18, 12, tzinfo=timezone.utc)
+    when = datetime(2025, 6, 18, 12, tzinfo=UTC)
     (inbox / "02.eml").write_bytes(_mail("chenxiaolan@example.com", "org@example.cn", "回复", "见附件",
                                          "02-陈晓岚-评分表.xlsx", mailed, when))
     statuses = {f.expert_id: f.status for f in collect(folder).files}

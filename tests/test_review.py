@@ -14,7 +14,14 @@ from qi_excel.cli import main
 from qi_excel.errors import QiError
 from qi_excel.evaluation import ISSUE_DIR, PROJECT_FILE, read_project
 from qi_excel.review import (
-    MATERIALS, REVIEW_SHEET, MaterialCheck, MaterialReview, date_text, parse_review, require_review, sample_review,
+    MATERIALS,
+    REVIEW_SHEET,
+    MaterialCheck,
+    MaterialReview,
+    date_text,
+    parse_review,
+    require_review,
+    sample_review,
 )
 from qi_excel.workbook import issue_workbooks
 
