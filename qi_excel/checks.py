@@ -623,8 +623,10 @@ def check_commitment(rw: ReturnedWorkbook, lay: L.SheetLayout) -> list[Finding]:
     """
     if rw.kind != "expert":
         return []
-    target = rw.defined_names.get(L.NAME_COMMITMENT)
-    ref = target.split("!")[-1].replace("$", "") if target else L.commitment_cell(lay)
+    target = rw.defined_names.get(L.NAME_COMMITMENT) or ""
+    sheet, _, where = target.rpartition("!")
+    on_score_sheet = sheet.strip("'") == L.SCORE_SHEET and re.fullmatch(r"\$?[A-Z]{1,3}\$?\d+", where)
+    ref = where.replace("$", "") if on_score_sheet else L.commitment_cell(lay)
     value = rw.cell(ref).text().strip()
     if value == L.COMMITMENT_VALUE:
         return []
