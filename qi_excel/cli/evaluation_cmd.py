@@ -31,7 +31,7 @@ def new_command(folder: str, sample: bool, rubric_file: str | None) -> None:
     if sample:
         click.echo(f"{PROJECT_FILE} 已填入示例项目和 7 人专家组，可直接运行：qi-excel issue {folder}")
     else:
-        click.echo(f"下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”和“专家组”，"
+        click.echo(f"下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”“专家组”和“申请材料审查”，"
                    f"保存后运行 qi-excel issue {folder}")
     click.echo(f"工作簿保护密码记录在 {PASSWORD_FILE}，请勿发给专家。")
 
