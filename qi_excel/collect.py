@@ -468,8 +468,12 @@ def _context(folder: str | Path) -> _Context:
     if not root.is_dir():
         raise QiError(f"评价目录 {root} 不存在。")
     secret = ev.load_secret(root)
-    _, panel = ev.load_project(root)
-    return _Context(root, ev.evaluation_rubric(root), secret, panel, tuple(ev.load_issued(root)))
+    info, panel = ev.load_project(root)
+    rubric = ev.evaluation_rubric(root)
+    from .folder_state import check_binding
+
+    check_binding(root, info, rubric, secret)  # a folder copied for another applicant stops here
+    return _Context(root, rubric, secret, panel, tuple(ev.load_issued(root)))
 
 
 def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, list[Finding]]:
@@ -540,7 +544,7 @@ def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResu
         })
         if entry["ok"]:
             stored = entry.get("stored") or _stored_name(rw, sha)  # type: ignore[arg-type]
-            target = root / stored
+            target = _stored_path(root, stored)
             if not target.is_file() or hashlib.sha256(target.read_bytes()).hexdigest() != sha:
                 write_bytes_atomic(target, cand.data)
             entry["stored"] = stored
@@ -548,6 +552,7 @@ def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResu
             entry["stored"] = None
         run.append((cand, entry, found))
 
+    _reverify_earlier(ctx, entries, {e["sha256"] for _, e, _ in run if e is not None})
     statuses = _resolve_statuses(entries)
     results: list[FileResult] = []
     for cand, entry, found in run:
@@ -595,24 +600,24 @@ def _report_rows(entries: list[dict[str, Any]], statuses: Mapping[str, str]) -> 
 
 
 def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
-    """The workbook in use per expert (and the self-evaluation, if collected), experts first."""
-    root = Path(folder)
+    """The workbook in use per expert (and the self-evaluation, if collected), experts first.
+
+    Each one is verified again as it is counted (signature, evaluation id, expert, rubric):
+    the ledger only says which file is current, never that a file is genuine, so a 回收/
+    copied from another evaluation counts nothing here.
+    """
+    ctx = _context(folder)
+    root = ctx.folder
     ledger = _load_ledger(root)
     entries = ledger["entries"]
     statuses = _resolve_statuses(entries)
-    rubric = ev.evaluation_rubric(root)
     out: list[ReturnedWorkbook] = []
     for e in entries:
         if statuses[e["sha256"]] != "accepted" or not e.get("stored"):
             continue
-        path = root / e["stored"]
-        try:
-            data = path.read_bytes()
-        except OSError:
-            raise QiError(f"回收文件 {path} 丢失或无法读取：请从收件箱重新运行 qi-excel collect。") from None
-        if hashlib.sha256(data).hexdigest() != e["sha256"]:
-            raise QiError(f"回收文件 {path} 已被改动（与回收时的内容不符）：请从收件箱重新运行 qi-excel collect。")
-        out.append(read_returned(data, Path(e.get("label") or path.name).name, rubric=rubric))
+        rw, found = _reverify(ctx, e)
+        if rw is not None and not has_errors(found):
+            out.append(rw)
     out.sort(key=lambda rw: (rw.kind == "self", rw.expert_id))
     return out
 
@@ -633,10 +638,69 @@ def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: d
         mine = [e for e in entries if e.get("expert_id") == expert_id and (e.get("kind") or kind) == kind]
         current = next((e for e in mine if statuses[e["sha256"]] == "accepted"), None)
         shown = current or (max(mine, key=_order_key) if mine else None)
+        shown_findings = tuple(Finding.from_json(f) for f in shown.get("findings", [])) if shown else ()
+        if current is not None:
+            found = _reverify_findings(ctx, current)
+            if has_errors(found):  # the ledger says accepted, the file itself does not verify
+                current, shown_findings = None, tuple(found)
         out.append(ExpertStatus(
             expert_id, name, mail, bool(issued), issued[-1].issued_at if issued else None, len(mine),
             current is not None, current.get("stored") if current else None,
             shown.get("saved_at") if shown else None,
-            tuple(Finding.from_json(f) for f in shown.get("findings", [])) if shown else (),
+            shown_findings,
         ))
     return out
+
+
+# ───────────────────────────── re-verifying what is counted ─────────────────────────────
+
+
+def _stored_path(root: Path, stored: object) -> Path:
+    """Where a ledger entry's file lives; a path leading out of the folder is refused."""
+    from .folder_state import confine
+
+    return confine(root, stored, ev.LEDGER_FILE)
+
+
+def _reverify(ctx: _Context, entry: Mapping[str, Any]) -> tuple[ReturnedWorkbook | None, list[Finding]]:
+    """Read an accepted entry's stored file and run every check again, as collect did.
+
+    The ledger is a file in the folder like any other: it can be copied from another
+    evaluation or edited. Only the file's own signature, evaluation id, expert and rubric,
+    verified with this folder's key, decide whether it counts.
+    """
+    path = _stored_path(ctx.folder, entry.get("stored"))
+    try:
+        data = _read_limited(path, MAX_FILE_BYTES)
+    except OSError:
+        raise QiError(f"回收文件 {path} 丢失或无法读取：请从收件箱重新运行 qi-excel collect。") from None
+    if data is None or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise QiError(f"回收文件 {path} 已被改动（与回收时的内容不符）：请从收件箱重新运行 qi-excel collect。")
+    label = Path(str(entry.get("label") or path.name)).name
+    rw, found = _check(ctx, _Candidate(label, str(path), str(entry.get("arrival") or ""), data))
+    if rw is not None and not has_errors(found):
+        if (rw.kind or "") != (entry.get("kind") or "") or (rw.expert_id or "") != (entry.get("expert_id") or ""):
+            found = [finding(
+                "BAD_SIGNATURE",
+                f"回收记录把这份工作簿登记为 {entry.get('expert_id')}，工作簿本身属于 {rw.expert_id}："
+                "回收记录被改动过，本文件不计入汇总。请从收件箱重新运行 qi-excel collect。",
+            )]
+    return rw, found
+
+
+def _reverify_findings(ctx: _Context, entry: Mapping[str, Any]) -> list[Finding]:
+    try:
+        return _reverify(ctx, entry)[1]
+    except QiError as err:
+        return [finding("READ_FAILED", str(err))]
+
+
+def _reverify_earlier(ctx: _Context, entries: list[dict[str, Any]], checked: set[str]) -> None:
+    """Entries accepted in earlier runs are checked again; one that no longer verifies is
+    recorded as rejected, with the reason, so the ledger and 检查报告 tell the truth too."""
+    for e in entries:
+        if not e.get("ok") or e["sha256"] in checked or not e.get("stored"):
+            continue
+        found = _reverify_findings(ctx, e)
+        if has_errors(found):
+            e.update({"ok": False, "stored": None, "findings": [f.to_json() for f in found]})

@@ -206,12 +206,13 @@ class Consolidation:
             "level2": {s.name: str(s.score) for s in self.level2},
             "items": {k: str(v) for k, v in self.items.items()},
             "divergent": list(self.divergent),
+            **_agreement_json(self),
         }
 
     # lossless (de)serialisation for .qi/consolidation.json -------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, **_encode(self)}
+        return {"schema": SCHEMA_VERSION, **_encode(self), **_agreement_json(self)}
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
@@ -262,6 +263,13 @@ class Consolidation:
     @classmethod
     def loads(cls, text: str) -> "Consolidation":
         return cls.from_dict(json.loads(text))
+
+
+def _agreement_json(c: "Consolidation") -> dict[str, Any]:
+    """Panel agreement and leniency (qi_excel/agreement.py), derived: from_dict ignores them."""
+    from .agreement import agreement_json
+
+    return agreement_json(c)
 
 
 def _indicator(s: Mapping[str, Any]) -> IndicatorScore:
@@ -556,7 +564,6 @@ def consolidate_folder(
 
     from . import evaluation as ev
     from .collect import load_accepted
-    from .fileio import write_text_atomic
     from .summary import write_summary
 
     root = Path(folder)
@@ -575,7 +582,7 @@ def consolidate_folder(
     )
     result = replace(result, not_counted=not_counted)
     write_summary(result, root / ev.SUMMARY_FILE)
-    write_text_atomic(root / ev.CONSOLIDATION_FILE, result.dumps() + "\n")
+    save_consolidation(root, result)
     return result
 
 
@@ -590,7 +597,32 @@ def load_consolidation(folder: str | Path) -> Consolidation:
         raise QiError(f"{Path(folder)} 还没有汇总结果：请先运行 qi-excel consolidate。") from None
     except (OSError, UnicodeDecodeError):
         raise QiError(f"无法读取汇总结果 {path}：请重新运行 qi-excel consolidate。") from None
+    from .folder_state import verify_record
+
+    secret = ev.load_secret(folder)
     try:
-        return Consolidation.loads(text)
-    except (ValueError, KeyError, TypeError, ArithmeticError):
+        data = json.loads(text)
+        signed = isinstance(data, dict) and verify_record(secret.hmac_key, data)
+    except ValueError:
         raise QiError(f"汇总结果 {path} 已损坏或版本不符：请重新运行 qi-excel consolidate。") from None
+    if not signed:
+        # a total edited by hand must never reach the report or the archive
+        raise QiError(
+            f"汇总结果 {path} 的签名与本评价目录的密钥不符：它在汇总之后被改动过（或由旧版本生成），其中的分数不可信。"
+            "请重新运行 qi-excel consolidate，再生成评价报告。"
+        )
+    try:
+        return Consolidation.from_dict({k: v for k, v in data.items() if k != "signature"})
+    except (ValueError, KeyError, TypeError, ArithmeticError, AttributeError):
+        raise QiError(f"汇总结果 {path} 已损坏或版本不符：请重新运行 qi-excel consolidate。") from None
+
+
+def save_consolidation(folder: str | Path, result: Consolidation) -> Path:
+    """Write .qi/consolidation.json signed with the evaluation key (checked by ``load_consolidation``)."""
+    from . import evaluation as ev
+    from .fileio import write_text_atomic
+    from .folder_state import sign_record
+
+    secret = ev.load_secret(folder)
+    data = sign_record(secret.hmac_key, json.loads(result.dumps()))
+    return write_text_atomic(Path(folder) / ev.CONSOLIDATION_FILE, json.dumps(data, ensure_ascii=False, indent=1) + "\n")

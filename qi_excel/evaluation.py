@@ -9,6 +9,9 @@ Folder layout, all names relative to the evaluation folder DIR:
   .qi/rubric.toml        the rubric this evaluation uses, frozen at `new` (an upgrade of qi-excel
                          that corrects the shipped rubric must not invalidate workbooks already out)
   .qi/issued.json        what `issue` wrote: [{"expert_id", "name", "file", "kind", "issued_at", "sha256"}]
+  .qi/binding.json       written at the first `issue`, signed with the key: the service, applicant and
+                         year the key belongs to, and the rubric copy's fingerprint (folder_state.py)
+  .qi/consolidation.json the last consolidation, signed with the key
   发放/                  issued workbooks (and .eml drafts)
   收件箱/                default place `collect` reads from
   回收/                  accepted originals under content-hash names + 回收/ledger.json
@@ -464,6 +467,7 @@ def load_project(folder: str | Path) -> tuple[EvaluationInfo, Panel]:
 
 # ───────────────────────────── secrets and issued records ─────────────────────────────
 
+MIN_KEY_BYTES = 16  # new folders get 32; anything shorter than 128 bits is refused
 _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud over the phone
 
 
@@ -480,9 +484,19 @@ def load_secret(folder: str | Path) -> Secret:
         raise QiError(f"{Path(folder)} 不是评价目录（缺少 {SECRET_FILE}）：请先运行 qi-excel new 建立评价目录。")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Secret(str(data["evaluation_id"]), bytes.fromhex(data["hmac_key"]), str(data["password"]))
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        secret = Secret(str(data["evaluation_id"]), bytes.fromhex(data["hmac_key"]), str(data["password"]))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
         raise QiError(f"{path} 已损坏，无法读取评价编号和密钥；请从备份恢复该文件。") from None
+    if len(secret.hmac_key) < MIN_KEY_BYTES:
+        # an empty or short key signs workbooks anyone can forge: never sign with it
+        raise QiError(
+            f"{path} 中的密钥（hmac_key）{'为空' if not secret.hmac_key else f'只有 {len(secret.hmac_key)} 字节'}，"
+            f"至少应为 {MIN_KEY_BYTES} 字节：用它签名的工作簿任何人都能伪造，因此未做任何处理。"
+            "请从备份恢复该文件；如无备份，请用 qi-excel new 建立新的评价目录并重新发放。"
+        )
+    if not secret.evaluation_id.strip():
+        raise QiError(f"{path} 中的评价编号为空；请从备份恢复该文件。")
+    return secret
 
 
 def load_issued(folder: str | Path) -> list[IssuedRecord]:
@@ -492,9 +506,14 @@ def load_issued(folder: str | Path) -> list[IssuedRecord]:
         return []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return [IssuedRecord(**{k: str(d[k]) for k in IssuedRecord.__dataclass_fields__}) for d in data]
+        records = [IssuedRecord(**{k: str(d[k]) for k in IssuedRecord.__dataclass_fields__}) for d in data]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise QiError(f"{path} 已损坏，无法读取发放记录。") from None
+    from .folder_state import confine
+
+    for r in records:
+        confine(folder, r.file, ISSUED_FILE)  # a record pointing outside the folder is not ours
+    return records
 
 
 def save_issued(folder: str | Path, records: Sequence[IssuedRecord]) -> Path:
@@ -547,11 +566,14 @@ def sample_panel() -> Panel:
     return Panel(tuple(Expert(i, *r) for i, r in enumerate(rows, 1)))
 
 
-def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Path | None = None) -> list[Path]:
+def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Path | None = None,
+                   roster_from: str | Path | None = None) -> list[Path]:
     """Create an evaluation folder; refuses to touch one that already holds an evaluation.
 
     The rubric (the shipped table A.1, or the file ``rubric``) is validated and copied into
-    the folder: every later step of this evaluation reads that copy.
+    the folder: every later step of this evaluation reads that copy. ``roster_from`` (another
+    evaluation folder, or its 评价项目.xlsx) copies that roster into 专家组 and nothing else:
+    the clean way to reuse a panel, instead of copying a whole folder with its key.
     """
     from .rubric import default_rubric_text, load_rubric
     from .workbook_project import fill_project_workbook, project_template_bytes
@@ -564,10 +586,14 @@ def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Pa
         raise QiError(f"{root} 中已有 {'、'.join(clash)}：这是一个已建立的评价目录，为避免覆盖，未写入任何文件。")
     rubric_text = default_rubric_text() if rubric is None else load_rubric(rubric).source_text
     data = project_template_bytes()
+    if sample and roster_from is not None:
+        raise QiError("--sample 和 --roster-from 不能同时使用。")
     if sample:
         from .review import sample_review
 
         data = fill_project_workbook(data, sample_info(), sample_panel(), sample_review())
+    elif roster_from is not None:
+        data = _with_roster(data, _roster_of(roster_from))
     secret = new_secret()
     written = [
         write_bytes_atomic(root / PROJECT_FILE, data),
@@ -580,6 +606,44 @@ def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Pa
     for sub in (ISSUE_DIR, INBOX_DIR):
         (root / sub).mkdir(exist_ok=True)
     return written
+
+
+def _roster_of(source: str | Path) -> Panel:
+    """The roster of another evaluation (its folder or its 评价项目.xlsx), nothing else of it."""
+    path = Path(source)
+    project_file = path / PROJECT_FILE if path.is_dir() else path
+    if not project_file.is_file():
+        raise QiError(f"找不到 {project_file}：--roster-from 应为原评价目录或其中的 {PROJECT_FILE}。")
+    wb = _open_project(project_file)
+    try:
+        experts = read_panel(wb, str(project_file))[0]
+    finally:
+        wb.close()
+    if not experts:
+        raise QiError(f"{project_file} 的专家组中没有专家，无法复用名单。")
+    return Panel(tuple(sorted(experts, key=lambda e: e.number)))
+
+
+def _with_roster(template: bytes, panel: Panel) -> bytes:
+    """The project template with only 专家组 filled (基本信息 stays empty for the new evaluation)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(template))
+    ws = wb[PANEL_SHEET]
+    header = next((row[0].row for row in ws.iter_rows(min_row=1, max_row=10)
+                   if any(cell_text(c.value) == "姓名" for c in row)), None)
+    if header is None:
+        raise QiError(f"{PROJECT_FILE} 模板的“{PANEL_SHEET}”工作表中找不到表头行，无法复用名单。")
+    columns = {cell_text(c.value): c.column for c in ws[header] if c.value}
+    for i, expert in enumerate(panel.experts, start=header + 1):
+        for text, attr in PANEL_COLUMNS:
+            if text in columns:
+                ws.cell(i, columns[text]).value = getattr(expert, attr)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
 
 
 _rubric_cache: dict[str, "Rubric"] = {}

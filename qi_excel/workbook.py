@@ -740,6 +740,10 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
                               "未写入任何文件。")
         targets = list(project.experts)
 
+    from .folder_state import bind_evaluation
+
+    bind_evaluation(root, info, evaluation_rubric(root), secret)  # the key now belongs to this service and applicant
+
     outputs: list[tuple[str, bytes]] = []
     records: list[IssuedRecord] = []
     eml_files: list[str] = []

@@ -97,7 +97,8 @@ def test_three_methods_equal_the_hand_computation(issued_folder, method):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     want = EXPECTED[method]
-    assert set(data) == {"method", "experts", "total", "level1", "level2", "items", "divergent"}
+    assert set(data) == {"method", "experts", "total", "level1", "level2", "items", "divergent",
+                         "agreement", "leniency"}
     assert data["method"] == method and data["experts"] == 7  # the self-evaluation is not an expert
     assert data["total"] == want["total"]
     assert data["level1"] == want["level1"]
