@@ -201,3 +201,14 @@ def _fill_review(wb: object, review: "MaterialReview") -> None:
             if v and labels[first] in ("deadline", "review_date"):
                 v = datetime.date.fromisoformat(v)
             row[1].value = v or None
+
+
+def fill_review(project: bytes, review: "MaterialReview") -> bytes:
+    """``project`` (评价项目.xlsx bytes) with 申请材料审查 filled in: what an organizer types in Excel."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(project))
+    _fill_review(wb, review)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

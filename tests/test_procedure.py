@@ -120,19 +120,31 @@ def test_review_record_follows_the_sheet(folder: Path) -> None:
     assert "需整改" in text and "否" in text
 
 
-def test_pledge_needs_a_final_consolidation(sample_folder: Path, folder: Path) -> None:
+def test_pledge_needs_a_final_consolidation(sample_folder: Path) -> None:
     with pytest.raises(QiError, match="还没有汇总结果"):
         write_pledge(sample_folder)
     result = CliRunner().invoke(main, ["pledge", str(sample_folder)])
     assert result.exit_code != 0 and "qi-excel consolidate" in result.output
-    import json
+    # three of seven experts returned: only a draft consolidation is possible
+    from datetime import date, datetime, timezone
 
-    record = folder / ".qi" / "consolidation.json"
-    data = json.loads(record.read_text(encoding="utf-8"))
-    assert data["draft"] is False
-    record.write_text(json.dumps({**data, "draft": True}, ensure_ascii=False), encoding="utf-8")
+    from qi_excel.collect import collect
+    from qi_excel.consolidate import consolidate_folder
+    from qi_excel.evaluation import INBOX_DIR, evaluation_rubric
+    from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
+    from qi_excel.workbook import issue_workbooks
+
+    rubric = evaluation_rubric(sample_folder)
+    levels = platform_levels(rubric, 1)
+    for i, rec in enumerate(issue_workbooks(sample_folder).records[:3]):
+        fill = simulated_fill(rubric, levels, i, sign_name=rec.name, sign_date=date(2025, 6, 18),
+                              saved_at=datetime(2025, 6, 18, 17, i, tzinfo=timezone.utc))
+        data = fill_workbook((sample_folder / rec.file).read_bytes(), rubric, fill)
+        (sample_folder / INBOX_DIR / Path(rec.file).name).write_bytes(data)
+    collect(sample_folder)
+    assert consolidate_folder(sample_folder, draft=True).draft
     with pytest.raises(QiError, match="草稿"):
-        write_pledge(folder)
+        write_pledge(sample_folder)
 
 
 def test_cli_commands(folder: Path) -> None:
