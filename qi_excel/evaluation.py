@@ -33,6 +33,7 @@ from .errors import QiError
 from .fileio import write_bytes_atomic, write_text_atomic
 
 if TYPE_CHECKING:
+    from .review import MaterialReview
     from .rubric import Rubric
 
 PROJECT_FILE = "评价项目.xlsx"
@@ -417,7 +418,7 @@ class Project:
     experts: tuple[Expert, ...]
     rows: tuple[int, ...]
     problems: tuple[PanelProblem, ...]
-    review: Any = None  # review.MaterialReview from 申请材料审查 (None: no such sheet)
+    review: MaterialReview | None = None  # from 申请材料审查 (None: the workbook has no such sheet)
 
     @property
     def errors(self) -> tuple[PanelProblem, ...]:
@@ -448,7 +449,7 @@ def read_project(folder: str | Path) -> Project:
     )
 
 
-def _read_review(wb: Any) -> Any:
+def _read_review(wb: Any) -> MaterialReview | None:
     """Hook: hand 申请材料审查's plain cell values to the pure parser (review.parse_review)."""
     from .review import REVIEW_SHEET, parse_review
 
