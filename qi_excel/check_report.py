@@ -49,6 +49,7 @@ FINDING_NAMES: dict[str, str] = {
     "RUBRIC_CHANGED": "评价表被改动",
     "STRUCTURE_CHANGED": "表格结构被改动",
     "SCORE_NOT_ALLOWED": "分值不允许",
+    "COMMITMENT_MISSING": "未确认评价承诺",
     "SCORE_TEXT": "得分不是数字",
     "SCORE_FORMULA": "得分是公式",
     "SCORE_BLANK": "得分未填",

@@ -74,7 +74,7 @@ def expert_eml(info: EvaluationInfo, expert: Expert, filename: str, data: bytes,
         f"请查收附件《{filename}》。\n\n"
         "请在“评分表”工作表的“得分”列按评价表（规范附录A 表A.1）逐项打分，得分低于满分的请在"
         "“扣分说明/备注”列写明理由；现场记录的评价发现和改进建议请填写在“改进建议”工作表。"
-        "填写完毕后请在表末签名并填写日期，保存后直接回复本邮件发回（请勿更改文件名后缀或另存为其他格式）。\n\n"
+        "填写完毕后请在表末签名并填写日期，阅读表末的专家承诺（保密、独立评分、无利益冲突）后在确认格中选择“同意”，保存后直接回复本邮件发回（请勿更改文件名后缀或另存为其他格式）。\n\n"
         f"{_schedule(info)}"
         "工作簿可用 Microsoft Excel、WPS 表格或 LibreOffice Calc 打开，填写说明见工作簿中的“填写说明”工作表。\n\n"
         f"{organizer}\n{_signed_on(on)}\n"

@@ -166,3 +166,25 @@ def score_sheet_layout(rubric: Rubric) -> SheetLayout:
         sign_date_cell=f"G{sign_row}",
         last_row=sign_row,
     )
+
+
+# ───────────────────────── experts' commitment (clauses 4.3, 8.1.1) ─────────────────────────
+# Expert score workbooks only (never the self-evaluation). The block sits below the signature
+# line of 评分表: the text merged over A:H, then a confirm row whose label spans A:F and whose
+# input G:H (merged) carries the defined name ``commitment`` and accepts exactly 同意.
+
+NAME_COMMITMENT = "commitment"
+COMMITMENT_VALUE = "同意"
+COMMITMENT_GAP = 2  # rows from the signature row to the commitment text row
+COMMITMENT_COL = COL_SCORE  # the confirm cell's column (merged to COL_NOTE)
+
+
+def commitment_rows(lay: SheetLayout) -> tuple[int, int]:
+    """(text row, confirm row) of the commitment block under ``lay``'s signature line."""
+    text_row = lay.sign_row + COMMITMENT_GAP
+    return text_row, text_row + 1
+
+
+def commitment_cell(lay: SheetLayout) -> str:
+    """Where the expert confirms the commitment (the defined name ``commitment``)."""
+    return f"{COMMITMENT_COL}{commitment_rows(lay)[1]}"

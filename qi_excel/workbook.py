@@ -362,6 +362,8 @@ def _texts(kind: str) -> _Texts:
             "（规范 8.2.2 条，评价表见规范附录A 表A.1，总分 1000 分），仅供您本人填写。",
             *common_tail,
             "现场记录的评价发现、问题和改进建议请填写在“改进建议”工作表（规范 8.2.3 条），每行一条，可注明相关指标编号。",
+            "评分表末尾有专家承诺（保密、独立评分、与申报单位无利益冲突），阅读后请在其下的确认格中选择“同意”；"
+            "未确认承诺的评分表不能接收。",
             "填写完毕后请在评分表末尾签名并填写日期，保存后发回评价组织"
             f"（{_INFO_TOKENS['organizer']}）。请勿插入或删除行列，也不要另存为其他格式（如 .xls、.et）。",
             "可使用 Microsoft Excel、WPS 表格或 LibreOffice Calc 填写。",
@@ -765,6 +767,8 @@ def _template(rubric: Rubric, kind: str) -> _Template:
     fm = _Formats(wb)
     texts = _texts(kind)
     _score_sheet(wb, fm, rubric, texts)
+    if kind == KIND_EXPERT:
+        _commitment_block(wb, wb.get_worksheet_by_name(L.SCORE_SHEET), rubric)
     _suggestion_sheet(wb, fm, texts)
     _guide_sheet(wb, fm, texts, rubric)
     _meta_sheet(wb, fm)
@@ -954,6 +958,7 @@ class IssueResult:
     records: tuple[IssuedRecord, ...]
     eml_files: tuple[str, ...]
     accepted_warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # warnings that do not stop the issue (experts sharing a unit)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -965,6 +970,7 @@ class IssueResult:
             ],
             "eml": list(self.eml_files),
             "accepted_warnings": list(self.accepted_warnings),
+            "notes": list(self.notes),
         }
 
 
@@ -994,6 +1000,7 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
     rubric = rubric or evaluation_rubric(root)
     issued_at = issued_at or now_iso()
     accepted: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     targets: list[Expert | None]
     if self_eval:
         targets = [None]  # clause 6.1 comes before the panel exists: no roster checks
@@ -1012,6 +1019,7 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
             raise QiError(f"{PROJECT_FILE} 的专家组名单需要确认：\n{lines}\n"
                           "确认无误后请加 --accept-titles 重新发放；未写入任何文件。")
         accepted = tuple(p.text for p in project.warnings)
+        notes = _issue_gates(project)
         if eml:
             missing = [f"第 {row} 行 {e.name}" for e, row in zip(project.experts, project.rows) if not e.email]
             if missing:
@@ -1066,4 +1074,64 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
     finally:
         if done:
             save_issued(root, [*history, *done])
-    return IssueResult(root, issued_at, tuple(records), tuple(eml_files), accepted)
+    return IssueResult(root, issued_at, tuple(records), tuple(eml_files), accepted, notes)
+
+
+# ───────────────────────────── experts' commitment block ─────────────────────────────
+
+COMMITMENT_TEXT = (
+    "专家承诺：本人自愿担任本次评价的专家，承诺遵守评价纪律：\n"
+    "1．保密：对评价中知悉的申报单位资料、评分和评价情况严格保密，不泄露、不复制、不挪作他用；\n"
+    "2．独立评分：依据评价表（规范附录A）和现场事实客观公正、独立打分（规范 4.3 条），不受任何单位或个人影响；\n"
+    f"3．无利益冲突：本人与申报单位（{_INFO_TOKENS['applicant']}）不存在任职、投资、近三年咨询服务、亲属关系等利益冲突；"
+    "如有，不参与打分并立即告知评价组织。"
+)
+COMMITMENT_LABEL = f"本人已阅读并遵守以上承诺（请在右侧从下拉列表选择“{L.COMMITMENT_VALUE}”）"
+
+
+def _commitment_block(wb: Any, ws: Any, rubric: Rubric) -> None:
+    """The experts' commitment under the signature line (clauses 4.3, 8.1.1 宣读评价纪律).
+
+    Only the confirm cell is unlocked; it accepts exactly 同意, and the reader checks it
+    through the defined name ``commitment`` (layout.commitment_cell).
+    """
+    lay = L.score_sheet_layout(rubric)
+    text_row, confirm_row = L.commitment_rows(lay)
+    base = {"font_name": FONT, "font_size": 10, "valign": "vcenter", "text_wrap": True, "border": 1}
+    text_fmt = wb.add_format({**base, "align": "left", "bg_color": "#F2F2F2"})
+    label_fmt = wb.add_format({**base, "bold": True, "align": "right"})
+    input_fmt = wb.add_format({**base, "font_size": 11, "bold": True, "align": "center", "locked": False,
+                               "font_color": "#1F4E79", "bg_color": "#FFF2CC"})
+    width = sum(WIDTHS.values())
+    shown = COMMITMENT_TEXT.replace(_INFO_TOKENS["applicant"], "长沙县质量基础设施“一站式”服务中心（示例）")
+    ws.set_row(text_row - 2, 12)  # the gap row is written, so readers that count rows stay aligned
+    ws.set_row(text_row - 1, row_height(line_count(shown, width)) + 6)
+    ws.merge_range(f"A{text_row}:H{text_row}", COMMITMENT_TEXT, text_fmt)
+    ws.set_row(confirm_row - 1, 26)
+    ws.merge_range(f"A{confirm_row}:F{confirm_row}", COMMITMENT_LABEL, label_fmt)
+    ref = L.commitment_cell(lay)
+    ws.merge_range(f"{ref}:{L.COL_NOTE}{confirm_row}", "", input_fmt)
+    ws.data_validation(ref, {
+        "validate": "list", "source": [L.COMMITMENT_VALUE], "ignore_blank": True,
+        "input_title": "专家承诺确认",
+        "input_message": f"阅读上方承诺后选择“{L.COMMITMENT_VALUE}”。未确认承诺的评分表不能接收。",
+        "error_type": "stop", "error_title": "只能选择“同意”",
+        "error_message": f"此格只能填写“{L.COMMITMENT_VALUE}”。如不能作出承诺，请不要打分并告知评价组织。",
+    })
+    wb.define_name(L.NAME_COMMITMENT, f"='{L.SCORE_SHEET}'!${L.COMMITMENT_COL}${confirm_row}")
+    ws.print_area(0, 0, confirm_row - 1, len(L.COLUMNS) - 1)
+
+
+def _issue_gates(project: Any) -> tuple[str, ...]:
+    """Before expert workbooks go out: the application passed the review (6.3) and no expert
+    works at the applicant (4.3). Raises on either; returns warnings (experts sharing a unit)."""
+    from .conflict import conflicts
+    from .review import require_review
+
+    require_review(project.review, PROJECT_FILE)
+    found = conflicts(project.info.applicant, project.info.service_name, project.experts)
+    errors = [p.message for p in found if p.severity == "error"]
+    if errors:
+        lines = "\n".join(f"  {m}。" for m in errors)
+        raise QiError(f"{PROJECT_FILE} 的专家组存在利益冲突，未发放：\n{lines}\n未写入任何文件。")
+    return tuple(p.message for p in found if p.severity == "warning")

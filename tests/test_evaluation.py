@@ -117,7 +117,7 @@ def test_new_blank_folder_is_the_template_and_refuses_to_overwrite(tmp_path):
     new_evaluation(folder)
     assert (folder / PROJECT_FILE).read_bytes() == template_path("workbook_templates", PROJECT_FILE).read_bytes()
     wb = openpyxl.load_workbook(folder / PROJECT_FILE)
-    assert wb.sheetnames == ["基本信息", PANEL_SHEET]
+    assert wb.sheetnames == ["基本信息", PANEL_SHEET, "申请材料审查"]
     labels = [c.value for c in wb["基本信息"]["A"] if c.value]
     for label in ("服务名称", "申报单位", "地址", "负责人", "联系人", "总体目标和要求", "评价组织", "评价日期",
                   "首次会议", "现场考察", "末次会议"):

@@ -90,7 +90,7 @@ def test_one_validation_per_score_cell_allowing_exactly_the_rubric(books):
             if dv.type == "list":
                 assert len(cell.allowed.values()) <= DROPDOWN_MAX_VALUES and len(dv.formula1) <= 257
         # no validation sits on a locked or formula cell
-        inputs = {r.score_ref for r in LAYOUT.inputs} | {LAYOUT.sign_date_cell}
+        inputs = {r.score_ref for r in LAYOUT.inputs} | {LAYOUT.sign_date_cell, L.commitment_cell(LAYOUT)}
         for dv in dvs:
             assert _cells(dv.sqref) <= inputs
 
@@ -109,14 +109,17 @@ def test_only_score_remark_and_signature_cells_are_unlocked(books):
     unlocked_expected = {r.score_ref for r in LAYOUT.inputs} | {r.note_ref for r in LAYOUT.inputs}
     sign = LAYOUT.sign_row
     unlocked_expected |= {f"{c}{sign}" for c in "BCDGH"}  # merged B:D and G:H signature cells
-    for book in books.values():
+    confirm = L.commitment_rows(LAYOUT)[1]
+    for expert_id, book in books.items():
         ws = book[L.SCORE_SHEET]
         unlocked = set()
-        for row in ws.iter_rows(min_row=1, max_row=LAYOUT.last_row + 3, max_col=10):
+        for row in ws.iter_rows(min_row=1, max_row=LAYOUT.last_row + 6, max_col=10):
             for c in row:
                 if not c.protection.locked:
                     unlocked.add(c.coordinate)
-        assert unlocked == unlocked_expected
+        # experts also confirm their commitment (merged G:H); the self-evaluation has no such block
+        commitment = {f"{c}{confirm}" for c in "GH"} if expert_id != "SELF" else set()
+        assert unlocked == unlocked_expected | commitment
         sug = book[L.SUGGESTION_SHEET]
         first, last = L.SUGGESTION_FIRST_ROW, L.SUGGESTION_FIRST_ROW + L.SUGGESTION_ROW_COUNT - 1
         for r in range(first, last + 1):

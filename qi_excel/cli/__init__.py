@@ -205,6 +205,7 @@ from . import excuse_cmd  # noqa: E402,F401
 from . import consolidate_cmd  # noqa: E402,F401
 from . import documents_cmd  # noqa: E402,F401
 from . import demo_cmd  # noqa: E402,F401
+from . import procedure_cmd  # noqa: E402,F401
 from . import ui_cmd  # noqa: E402,F401
 from . import office_cmd  # noqa: E402  (issue 14: export, register, log)
 office_cmd.install_audit(main)  # every command that changes an evaluation folder is logged

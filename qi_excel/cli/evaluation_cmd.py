@@ -36,7 +36,7 @@ def new_command(folder: str, sample: bool, rubric_file: str | None, roster_from:
         click.echo(f"已从 {roster_from} 复制专家组名单。下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”并核对名单，"
                    f"保存后运行 qi-excel issue {folder}")
     else:
-        click.echo(f"下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”和“专家组”，"
+        click.echo(f"下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”“专家组”和“申请材料审查”，"
                    f"保存后运行 qi-excel issue {folder}")
     click.echo(f"工作簿保护密码记录在 {PASSWORD_FILE}，请勿发给专家。")
 
@@ -65,4 +65,6 @@ def issue_command(folder: str, self_eval: bool, eml: bool, accept_titles: bool, 
         click.echo(f"  {eml_file}")
     for warning in result.accepted_warnings:
         click.echo(f"已确认：{warning}")
+    for note in result.notes:
+        click.echo(f"注意：{note}。")
     click.echo(f"工作簿已加密码保护，密码见 {PASSWORD_FILE}。")
