@@ -21,7 +21,7 @@ from .. import __version__
 from .. import evaluation as ev
 from ..errors import QiError
 from ..handle import Evaluation, find_evaluations
-from . import security, uploads, views
+from . import records, security, uploads, views
 
 MAX_CONTENT_LENGTH = 120 * 1024 * 1024  # one request: 50 returns of a few MB each, generously
 _FOLDER_BAD = re.compile(r"[\x00-\x1f\x7f<>:\"/\\|?*]")
@@ -36,6 +36,23 @@ DOWNLOADS: dict[str, tuple[str, str]] = {
     "application": (ev.APPLICATION_FILE, _DOCX),
     "report": (ev.REPORT_FILE, _DOCX),
     "report_draft": ("评价报告（草稿）.docx", _DOCX),
+    "report_new": ("评价报告（新生成）.docx", _DOCX),
+    "review_record": ("申请材料审查记录.docx", _DOCX),
+    "plan": ("评价计划.docx", _DOCX),
+    "signin_first": ("首次会议签到表.docx", _DOCX),
+    "signin_last": ("末次会议签到表.docx", _DOCX),
+    "pledge": ("持续改进承诺书.docx", _DOCX),
+    "opinion": ("专家组意见.docx", _DOCX),
+    "opinion_new": ("专家组意见（新草稿）.docx", _DOCX),
+    "export_csv": ("评分数据.csv", "text/csv; charset=utf-8"),
+    "export_xlsx": ("评分数据.xlsx", _XLSX),
+}
+# the procedure papers (issue 12): the button's key, the handle method, what the message calls it
+PROCEDURE: dict[str, tuple[str, str]] = {
+    "review": ("review", "申请材料审查记录"),
+    "plan": ("plan", "评价计划"),
+    "signin": ("signin", "首次会议、末次会议签到表"),
+    "pledge": ("pledge", "持续改进承诺书"),
 }
 
 
@@ -115,28 +132,36 @@ def index() -> str:
 
 
 def new_form() -> str:
-    return render_template("new.html", form=views.NewForm.blank(), error="")
+    return render_template("new.html", form=views.NewForm.blank(), review_form=views.ReviewForm(), error="")
 
 
 def new_create() -> Response | str:
+    from ..workbook_project import fill_project_workbook, fill_review, project_template_bytes
+
     form = views.NewForm.from_request(request.form)
+    review_form = views.ReviewForm.from_request(request.form)
     upload = request.files.get("project")
     try:
         name = _new_folder_name(form.folder)
         target = _workspace() / name
+        review = None if review_form.empty else review_form.review()
         if upload is not None and upload.filename:
             data = upload.stream.read(uploads.MAX_PROJECT_BYTES + 1)
             if len(data) > uploads.MAX_PROJECT_BYTES:
                 raise QiError("上传的评价项目.xlsx 超过 10 MB，未读取。")
-            evaluation = Evaluation.new(target, project=data)
+            if review is not None:  # typed on the page: it replaces the upload's own review
+                data = _with_review(data, review, fill_review)
         else:
             info, panel = form.project()
-            evaluation = Evaluation.new(target, info=info, panel=panel)
+            data = fill_project_workbook(project_template_bytes(), info, panel, review)
+        evaluation = Evaluation.new(target, project=data)
     except QiError as err:
-        return render_template("new.html", form=form, error=str(err)), 400  # type: ignore[return-value]
+        return render_template("new.html", form=form, review_form=review_form,  # type: ignore[return-value]
+                               error=str(err)), 400
     flash(f"已建立评价“{evaluation.path.name}”。", "ok")
     for warning in evaluation.project.warnings:
         flash(f"请确认：{warning.text}（发放时勾选“确认职称”）", "warn")
+    _flash_review(evaluation)
     return redirect(url_for("evaluation_page", name=evaluation.path.name), code=303)
 
 
@@ -282,6 +307,122 @@ def verify(name: str) -> Response:
     return _back(name, "verify")
 
 
+def review_record(name: str) -> Response:
+    """Record (or correct) the application-material review after the folder was made (6.3)."""
+    evaluation = _evaluation(name)
+    with _flash_errors():
+        review = views.ReviewForm.from_request(request.form).review()
+        records.record_review(evaluation, review)
+        flash(f"已在 {ev.PROJECT_FILE} 的“申请材料审查”工作表中记录审查结果。", "ok")
+        _flash_review(evaluation)
+    return _back(name, "review")
+
+
+def procedure(name: str, what: str) -> Response:
+    evaluation = _evaluation(name)
+    if what not in PROCEDURE:
+        abort(404, "没有这个文件。")
+    method, label = PROCEDURE[what]
+    with _flash_errors():
+        paths = getattr(evaluation, method)()
+        flash(f"已生成{label}：{'、'.join(p.name for p in paths)}。", "ok")
+    return _back(name, "documents")
+
+
+def excuse(name: str) -> Response:
+    """登记请假 / 撤销请假 for one panel member (``qi-excel excuse``)."""
+    evaluation = _evaluation(name)
+    who = request.form.get("who", "").strip()
+    with _flash_errors():
+        if not who:
+            raise QiError("请选择要登记请假的专家。")
+        if request.form.get("undo"):
+            done = evaluation.undo_excuse(who)
+            flash(f"已撤销 {done.expert}（{done.expert_id}）的请假登记（原因：{done.reason}）。"
+                  "正式汇总需要其评分表。", "ok")
+        else:
+            reason = request.form.get("reason", "")
+            if not reason.strip():
+                raise QiError("请填写该专家未参加评价的原因（将写入评价报告和评价档案），再点“登记请假”。")
+            done = evaluation.excuse(who, reason)
+            flash(f"已登记 {done.expert}（{done.expert_id}）请假：{done.reason}。其评分不计入汇总，"
+                  "评价报告和档案将写明原因。", "ok")
+    return _back(name, "status")
+
+
+def remind(name: str) -> Response:
+    evaluation = _evaluation(name)
+    deadline = request.form.get("deadline", "").strip()
+    with _flash_errors():
+        if len(deadline) > 60:
+            raise QiError("交回期限太长，请不超过 60 个字，如“6月18日17:00前”。")
+        result = evaluation.remind(deadline=deadline or None)
+        if not result.reminders:
+            flash("无需催办：每位专家的评分工作簿都已接收（或已登记请假）。", "ok")
+        else:
+            lines = []
+            for r in result.reminders:
+                what = ("尚未交回" if r.reason == "missing"
+                        else f"被拒收，需更正 {sum(1 for f in r.findings if f.severity == 'error')} 项")
+                lines.append(f"{r.expert}（{r.expert_id}）{what}")
+            flash(f"已生成 {len(result.reminders)} 封催办邮件草稿，请下载后双击打开检查再发送：\n" + "\n".join(lines)
+                  + (f"\n邮件中的交回期限：{result.deadline}" if result.deadline else ""), "ok")
+        for line in result.skipped:
+            flash(f"注意：{line}", "warn")
+    return _back(name, "status")
+
+
+def reminder_file(name: str, index: int) -> Response:
+    evaluation = _evaluation(name)
+    files = views.reminder_files(evaluation)
+    if not 0 <= index < len(files):
+        abort(404, "没有这封催办邮件草稿，请刷新页面。")
+    return send_file(files[index], mimetype="message/rfc822", as_attachment=True, download_name=files[index].name)
+
+
+def opinion_upload(name: str) -> Response:
+    """The leader's edited 专家组意见.docx: stored only if the report's reader accepts it."""
+    evaluation = _evaluation(name)
+    upload = request.files.get("opinion")
+    with _flash_errors():
+        if upload is None or not upload.filename:
+            raise QiError("请选择组长修改定稿的 专家组意见.docx。")
+        shown = uploads.display_name(upload.filename)
+        data = upload.stream.read(records.MAX_DOCX_BYTES + 1)
+        records.store_opinion(evaluation, data, shown)
+        flash(f"已保存 {shown} 为本评价的 专家组意见.docx（四个标题齐全）。重新生成评价报告后，"
+              "其中的文字将逐段写入报告的“五、专家组意见”和“六、评价结论”。", "ok")
+    return _back(name, "opinion")
+
+
+def export(name: str) -> Response:
+    evaluation = _evaluation(name)
+    fmt = request.form.get("fmt", "csv")
+    with _flash_errors():
+        if fmt not in ("csv", "xlsx"):
+            raise QiError("导出格式只能是 csv 或 xlsx。")
+        path, rows = evaluation.export(fmt=fmt)
+        flash(f"已导出 {rows} 行评分数据：{path.name}。", "ok")
+    return _back(name, "export")
+
+
+def log_page(name: str) -> str:
+    from ..audit import read_lines
+
+    evaluation = _evaluation(name)
+    check = evaluation.log()
+    rows = views.log_rows(read_lines(evaluation.path))
+    return render_template("log.html", name=name, e=evaluation, check=check, rows=rows)
+
+
+def log_xlsx(name: str) -> Response:
+    from ..audit import read_lines, render_readable
+
+    evaluation = _evaluation(name)
+    data = render_readable(read_lines(evaluation.path), evaluation.log())
+    return send_file(io.BytesIO(data), mimetype=_XLSX, as_attachment=True, download_name="操作记录.xlsx")
+
+
 ROUTES: tuple[tuple[str, Any, str], ...] = (
     ("/", index, "GET"),
     ("/new", new_form, "GET"),
@@ -298,12 +439,49 @@ ROUTES: tuple[tuple[str, Any, str], ...] = (
     ("/e/<name>/archive", archive, "POST"),
     ("/e/<name>/download/<what>", download, "GET"),
     ("/e/<name>/verify", verify, "POST"),
+    ("/e/<name>/review-record", review_record, "POST"),
+    ("/e/<name>/procedure/<what>", procedure, "POST"),
+    ("/e/<name>/excuse", excuse, "POST"),
+    ("/e/<name>/remind", remind, "POST"),
+    ("/e/<name>/reminders/<int:index>", reminder_file, "GET"),
+    ("/e/<name>/opinion", opinion_upload, "POST"),
+    ("/e/<name>/export", export, "POST"),
+    ("/e/<name>/log", log_page, "GET"),
+    ("/e/<name>/log.xlsx", log_xlsx, "GET"),
 )
 
 
 def _routes(app: Flask) -> None:
     for rule, view, method in ROUTES:
         app.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=[method])
+
+
+def _with_review(data: bytes, review: Any, fill: Any) -> bytes:
+    """An uploaded 评价项目.xlsx with the review typed on the page written into it."""
+    try:
+        return bytes(fill(data, review))
+    except KeyError:  # the upload has no 申请材料审查 sheet
+        raise QiError(f"上传的 {ev.PROJECT_FILE} 中没有“申请材料审查”工作表，无法写入页面上填写的审查结果。"
+                      f"请下载空白 {ev.PROJECT_FILE}，把“基本信息”和“专家组”复制进去后重新上传。") from None
+    except QiError:
+        raise
+    except Exception:  # noqa: BLE001 - not a workbook at all: the reader below says so in its words
+        return data
+
+
+def _flash_review(evaluation: Evaluation) -> None:
+    """Say at once whether the review lets the workbooks go out (the gate of ``issue``)."""
+    try:
+        review = evaluation.project.review
+    except QiError:
+        return
+    if review is None:
+        return
+    problems = review.gate_problems()
+    if problems:
+        flash("申请材料审查尚未通过（规范 6.3 条），暂不能向专家发放评分工作簿：\n" + "\n".join(problems), "warn")
+    else:
+        flash("申请材料审查结论为“符合”，可以发放专家评分工作簿。", "ok")
 
 
 def _back(name: str, anchor: str) -> Response:

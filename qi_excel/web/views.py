@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from .. import evaluation as ev
+from .. import review as rv
 from ..consolidate import METHODS
 from ..errors import QiError
 from ..handle import Evaluation, Summary
@@ -97,6 +98,97 @@ class NewForm:
         return info, ev.Panel(tuple(experts))
 
 
+@dataclass
+class ReviewForm:
+    """The application-material review (clause 6.3) as typed on the page.
+
+    The same fields as the sheet 申请材料审查 of 评价项目.xlsx (the labels come from
+    ``review.py``); the gate itself is the library's (``MaterialReview.gate_problems``).
+    """
+
+    submitted: dict[str, str] = field(default_factory=dict)  # "a" .. "e" -> 是 / 否 / ""
+    remarks: dict[str, str] = field(default_factory=dict)
+    conclusion: str = ""
+    deadline: str = ""
+    opinion: str = ""
+    reviewer: str = ""
+    review_date: str = ""
+
+    materials = tuple((key[0], key, name) for key, name in rv.MATERIALS)
+    submitted_choices = rv.SUBMITTED_CHOICES
+    conclusions = rv.CONCLUSION_CHOICES
+
+    @classmethod
+    def from_request(cls, form: MultiDict[str, str]) -> "ReviewForm":
+        letters = [letter for letter, _, _ in cls.materials]
+        return cls(
+            submitted={k: form.get(f"material_{k}", "").strip() for k in letters},
+            remarks={k: form.get(f"remark_{k}", "").strip() for k in letters},
+            conclusion=form.get("review_conclusion", "").strip(),
+            deadline=form.get("review_deadline", "").strip(),
+            opinion=form.get("review_opinion", "").strip(),
+            reviewer=form.get("review_reviewer", "").strip(),
+            review_date=form.get("review_date", "").strip(),
+        )
+
+    @classmethod
+    def from_review(cls, review: rv.MaterialReview | None) -> "ReviewForm":
+        if review is None:
+            return cls()
+        return cls(
+            submitted={m.key[0]: m.submitted for m in review.materials},
+            remarks={m.key[0]: m.remark for m in review.materials},
+            conclusion=review.conclusion, deadline=review.deadline, opinion=review.opinion,
+            reviewer=review.reviewer, review_date=review.review_date,
+        )
+
+    @property
+    def empty(self) -> bool:
+        """Nothing typed: the review is left for later (``issue`` refuses until it is recorded)."""
+        return not any([*self.submitted.values(), *self.remarks.values(), self.conclusion, self.deadline,
+                        self.opinion, self.reviewer, self.review_date])
+
+    def review(self) -> rv.MaterialReview:
+        """The typed review; refuses what the sheet's drop-down lists would not accept."""
+        materials = []
+        for letter, key, name in self.materials:
+            submitted = self.submitted.get(letter, "")
+            if submitted and submitted not in rv.SUBMITTED_CHOICES:
+                raise QiError(f"申请材料 {key} {name}的“是否提交”只能选“是”或“否”。")
+            remark = self.remarks.get(letter, "")
+            _no_formula(remark, f"申请材料 {key} 的备注")
+            _no_long(remark, f"申请材料 {key} 的备注", 200)
+            materials.append(rv.MaterialCheck(key, name, submitted, remark))
+        if self.conclusion and self.conclusion not in rv.CONCLUSION_CHOICES:
+            raise QiError("审查结论只能选“符合”或“需整改”。")
+        if self.conclusion == rv.CONCLUSION_FIX and not self.deadline:
+            raise QiError("审查结论为“需整改”时请填写整改期限。")
+        for text, label in ((self.opinion, "审查意见"), (self.reviewer, "审查人")):
+            _no_formula(text, label)
+            _no_long(text, label, 1000)
+        return rv.MaterialReview(
+            tuple(materials), conclusion=self.conclusion, deadline=_iso_date(self.deadline, "整改期限"),
+            opinion=self.opinion, reviewer=self.reviewer, review_date=_iso_date(self.review_date, "审查日期"),
+        )
+
+
+def _iso_date(text: str, label: str) -> str:
+    """A date typed or picked on the page, as the ISO date the workbook stores ("" when blank)."""
+    if not text:
+        return ""
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(rv.date_text(text)).isoformat()
+    except ValueError:
+        raise QiError(f"{label}“{text}”不是有效的日期，请按 2026-12-01 的格式填写或从日历中选择。") from None
+
+
+def _no_long(text: str, label: str, limit: int) -> None:
+    if len(text) > limit:
+        raise QiError(f"{label}太长（{len(text)} 字），请不超过 {limit} 字。")
+
+
 def _no_formula(text: str, label: str) -> None:
     # 评价项目.xlsx is written with openpyxl, which would store "=..." as a formula.
     if text.startswith("="):
@@ -165,6 +257,47 @@ def _consolidation(cons: Any) -> dict[str, Any]:
     return {"c": cons, "level2": level2, "divergent": divergent, "names": names, "chart": _chart(cons)}
 
 
+def _excusals(evaluation: Evaluation) -> dict[str, Any]:
+    """Members excused from the panel (the command's record and the 专家组 sheet's column)."""
+    from ..excuse import folder_excusals
+
+    return {x.expert_id: x for x in folder_excusals(evaluation.path, evaluation.panel)}
+
+
+def _status_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
+    excused = _excusals(evaluation)
+    rows = []
+    for person in evaluation.status():
+        css, action = next_action(person)
+        excusal = excused.get(person.expert_id) if person.expert_id != ev.SELF_ID else None
+        if excusal is not None:
+            css, action = "excused", f"已登记请假，不计入评分，评价报告和档案写明原因：{excusal.reason}"
+        rows.append({"p": person, "css": css, "action": action, "excusal": excusal,
+                     "state": "已请假" if excusal is not None else person.state,
+                     "self": person.expert_id == ev.SELF_ID,
+                     "findings": [split_cell(f) for f in person.findings]})
+    return rows
+
+
+def reminder_files(evaluation: Evaluation) -> list[Path]:
+    """The mail drafts ``remind`` left in 催办/ (only files directly inside it)."""
+    from ..remind import REMIND_DIR
+
+    folder = evaluation.path / REMIND_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix == ".eml" and p.is_file() and not p.is_symlink())
+
+
+def _opinion_state(evaluation: Evaluation) -> dict[str, Any]:
+    from ..opinion import NEW_DRAFT_FILE, OPINION_FILE, is_edited
+
+    exists = (evaluation.path / OPINION_FILE).is_file()
+    return {"exists": exists, "edited": exists and is_edited(evaluation.path),
+            "new_draft": (evaluation.path / NEW_DRAFT_FILE).is_file(), "file": OPINION_FILE,
+            "new_file": NEW_DRAFT_FILE}
+
+
 def evaluation_context(evaluation: Evaluation, downloads: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
     problems: list[str] = []
     try:
@@ -178,12 +311,10 @@ def evaluation_context(evaluation: Evaluation, downloads: Mapping[str, tuple[str
     status: list[dict[str, Any]] = []
     if project is not None and not errors:
         try:
-            for person in evaluation.status():
-                css, action = next_action(person)
-                status.append({"p": person, "css": css, "action": action,
-                               "findings": [split_cell(f) for f in person.findings]})
+            status = _status_rows(evaluation)
         except QiError as err:
             problems.append(str(err))
+    review = project.review if project is not None else None
     steps = evaluation.steps()
     next_step = next((s.number for s in steps if not s.done and not s.optional), None)
     issued: list[dict[str, Any]] = []
@@ -197,15 +328,70 @@ def evaluation_context(evaluation: Evaluation, downloads: Mapping[str, tuple[str
         problems.append(str(err))
     files = {key: (evaluation.path / name).is_file() for key, (name, _) in downloads.items()}
     archives = evaluation.archives()
+    members = [s for s in status if not s["self"]]
     return {
         "e": evaluation, "name": evaluation.path.name, "info": info, "stage": evaluation.stage,
         "stage_class": STAGE_CLASSES.get(evaluation.stage, "s0"),
         "roster_errors": errors, "roster_warnings": warnings, "problems": problems,
         "steps": steps, "next_step": next_step, "status": status,
-        "accepted": sum(1 for s in status if s["p"].accepted and s["p"].expert_id != ev.SELF_ID),
+        "accepted": sum(1 for s in members if s["p"].accepted and s["excusal"] is None),
+        "excused": sum(1 for s in members if s["excusal"] is not None),
         "panel_size": len(project.experts) if project is not None else 0,
         "issued": issued, "has_experts_issued": any(r.kind == "expert" for r in evaluation.issued),
         "cons": _consolidation(cons) if cons is not None else None,
         "methods": METHOD_CHOICES, "files": files, "archive": archives[-1].name if archives else "",
         "verdicts": None,
+        "review": review, "review_form": ReviewForm.from_review(review),
+        "review_problems": review.gate_problems() if review is not None else None,
+        "reminders": [p.name for p in reminder_files(evaluation)],
+        "opinion": _opinion_state(evaluation),
     }
+
+
+# ───────────────────────────── 操作记录 ─────────────────────────────
+
+
+def _time_text(iso: str) -> str:
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return f"{t.year}年{t.month}月{t.day}日 {t:%H:%M:%S}"
+
+
+def _option_text(options: Any) -> str:
+    import json
+
+    if not isinstance(options, dict):
+        return ""
+    return "；".join(f"{k}={json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v}"
+                    for k, v in options.items() if k != "folder" and v not in (None, False, [], "", ()))
+
+
+def _written_text(files: Any) -> list[str]:
+    if not isinstance(files, list):
+        return []
+    return [f"{f.get('path')}" + ("（已删除）" if f.get("sha256") is None else "") for f in files if isinstance(f, dict)]
+
+
+def log_rows(lines: list[str]) -> list[dict[str, Any]]:
+    """The folder's log (``.qi/audit.jsonl``) as table rows, newest first."""
+    import json
+
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict):
+                raise ValueError
+        except ValueError:
+            rows.append({"seq": n, "time": "", "command": "", "options": "", "user": "", "result": "（记录已损坏，无法读取）",
+                         "written": []})
+            continue
+        rows.append({"seq": rec.get("seq", n), "time": _time_text(str(rec.get("time", ""))),
+                     "command": str(rec.get("command", "")), "options": _option_text(rec.get("options")),
+                     "user": str(rec.get("user", "")), "result": str(rec.get("result", "")),
+                     "written": _written_text(rec.get("written"))})
+    return rows[::-1]
