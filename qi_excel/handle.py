@@ -10,7 +10,9 @@ page shows.
 
 Actions on one folder are serialized by a per-folder lock (process-wide, re-entrant); the
 cross-process file lock of ``qi_excel.lock`` can replace ``_folder_lock`` without touching
-the callers.
+the callers. Every action that may change the folder also appends one record to the folder's
+operation log (``audit.audited``) here, in the handle, so a step taken on the web page is
+logged exactly like the same step on the command line.
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from . import evaluation as ev
 from .errors import QiError
 from .fileio import write_text_atomic
 
 if TYPE_CHECKING:
+    from .audit import LogCheck
     from .collect import CollectResult, ExpertStatus
-    from .consolidate import Consolidation
+    from .consolidate import Consolidation, FolderConsolidation
+    from .documents import Written
+    from .excuse import Excusal
+    from .remind import RemindResult
     from .rubric import Rubric
     from .workbook import IssueResult
 
@@ -41,6 +47,15 @@ SUMMARY_CACHE_FILE = ".qi/list-summary.json"
 
 _locks: dict[str, threading.RLock] = {}
 _locks_guard = threading.Lock()
+_acting = threading.local()  # folders whose action is being recorded by this thread
+
+# What an action reads besides the folder's records (audit.STATE_INPUTS) and the files it is given.
+_READS: dict[str, tuple[str, ...]] = {
+    "consolidate": (ev.ACCEPTED_DIR,),
+    "application": (ev.ACCEPTED_DIR,),
+    "export": (ev.ACCEPTED_DIR,),
+    "archive": (ev.ACCEPTED_DIR, ev.CHECK_REPORT_FILE, ev.SUMMARY_FILE, ev.REPORT_FILE, ev.APPLICATION_FILE),
+}
 
 
 def _folder_lock(path: Path) -> threading.RLock:
@@ -50,6 +65,31 @@ def _folder_lock(path: Path) -> threading.RLock:
         if lock is None:
             lock = _locks[key] = threading.RLock()
         return lock
+
+
+def _key(path: Path) -> str:
+    return str(path.resolve())
+
+
+@contextmanager
+def _recorded(root: Path, command: str, options: Mapping[str, Any],
+              read: Iterable[str | Path]) -> Iterator[dict[str, Any]]:
+    """Append one audit record for an action (``audit.audited``); an action run inside another
+    one on the same folder and thread is part of it and is not recorded twice."""
+    from .audit import audited, input_files
+
+    acting: set[str] = _acting.__dict__.setdefault("folders", set())
+    key = _key(root)
+    if key in acting:
+        yield {}
+        return
+    paths = [*read, *(root / rel for rel in _READS.get(command, ()))]
+    acting.add(key)
+    try:
+        with audited(root, command, dict(options), read=input_files(root, paths)) as outcome:
+            yield outcome
+    finally:
+        acting.discard(key)
 
 
 @dataclass(frozen=True)
@@ -101,6 +141,7 @@ class Evaluation:
         if not self.path.is_dir():
             raise QiError(f"评价目录 {self.path} 不存在。")
         self.secret = ev.load_secret(self.path)  # raises a QiError naming the folder when it is not one
+        self.created: tuple[Path, ...] = ()  # the files ``new`` wrote (for the CLI's listing)
 
     def __repr__(self) -> str:
         return f"Evaluation({str(self.path)!r})"
@@ -110,12 +151,14 @@ class Evaluation:
     @classmethod
     def new(cls, path: str | Path, *, sample: bool = False, rubric: str | Path | None = None,
             info: ev.EvaluationInfo | None = None, panel: ev.Panel | None = None,
-            project: bytes | None = None) -> "Evaluation":
+            project: bytes | None = None, roster_from: str | Path | None = None) -> "Evaluation":
         """Create the folder (``new_evaluation``); optionally with 基本信息 and roster typed in
-        (``info`` and ``panel``) or with a colleague's 评价项目.xlsx (``project``).
+        (``info`` and ``panel``), with a colleague's 评价项目.xlsx (``project``) or with the
+        roster of another evaluation (``roster_from``).
 
         Typed or uploaded, the workbook is checked with the reader and roster rules ``issue``
         uses (clause 7.2) before anything is written, so a bad roster leaves no folder behind.
+        The files written are in ``created`` of the returned handle.
         """
         from .workbook_project import fill_project_workbook, project_template_bytes
 
@@ -127,13 +170,16 @@ class Evaluation:
         if data is not None:
             check_project_bytes(data)
         root = Path(path)
-        with _folder_lock(root):
-            ev.new_evaluation(root, sample=sample and data is None, rubric=rubric)
+        options = {"sample": sample, "rubric": rubric, "roster_from": roster_from,
+                   "project": "（网页填写或上传）" if data is not None else None}
+        with _folder_lock(root), _recorded(root, "new", options, [rubric] if rubric else []):
+            written = ev.new_evaluation(root, sample=sample and data is None, rubric=rubric, roster_from=roster_from)
             if data is not None:
                 from .fileio import write_bytes_atomic
 
                 write_bytes_atomic(root / ev.PROJECT_FILE, data)
         made = cls(root)
+        made.created = tuple(written)
         made._keep_summary()
         return made
 
@@ -212,21 +258,39 @@ class Evaluation:
         except Exception:  # noqa: BLE001 - a cache must not turn a done action into an error
             pass
 
+    @contextmanager
+    def action(self, command: str, options: Mapping[str, Any] | None = None, *,
+               read: Iterable[str | Path] = ()) -> Iterator[dict[str, Any]]:
+        """Run an action that may change the folder: under the folder lock, recorded once in the
+        operation log (what it read, what it wrote, how it ended). ``read`` names the files or
+        folders it is given besides the folder's own records.
+
+        Yields the record's outcome: an action may set ``outcome["result"]``.
+        """
+        with self.locked(), _recorded(self.path, command, options or {}, read) as outcome:
+            yield outcome
+
     # ─────────────── the workflow steps: one library call each ───────────────
 
     def issue(self, *, self_eval: bool = False, eml: bool = False, accept_titles: bool = False,
               issued_at: str | None = None) -> "IssueResult":
         from .workbook import issue_workbooks
 
-        with self.locked():
+        options = {"self_eval": self_eval, "eml": eml, "accept_titles": accept_titles}
+        with self.action("issue", options):
             return issue_workbooks(self.path, self_eval=self_eval, eml=eml, accept_titles=accept_titles,
                                    issued_at=issued_at)
 
     def collect(self, paths: Sequence[str | Path] = ()) -> "CollectResult":
+        """``collect``; a run in which a file was rejected is logged with its exit code (1)."""
         from .collect import collect
 
-        with self.locked():
-            return collect(self.path, list(paths))
+        given = [str(p) for p in paths]
+        with self.action("collect", {"paths": given}, read=given or [self.path / ev.INBOX_DIR]) as outcome:
+            result = collect(self.path, given)
+            if result.exit_code:
+                outcome["result"] = f"完成（退出码 {result.exit_code}）"
+            return result
 
     def status(self) -> "list[ExpertStatus]":
         from .collect import panel_status
@@ -234,29 +298,100 @@ class Evaluation:
         with _folder_lock(self.path):
             return panel_status(self.path)
 
+    def excuse(self, who: str, reason: str) -> "Excusal":
+        """Record that panel member ``who`` (number or name) does not take part, and why."""
+        from .excuse import excuse
+
+        with self.action("excuse", {"expert": who, "reason": reason}):
+            return excuse(self.path, who, reason)
+
+    def undo_excuse(self, who: str) -> "Excusal":
+        from .excuse import undo_excuse
+
+        with self.action("excuse", {"expert": who, "undo": True}):
+            return undo_excuse(self.path, who)
+
+    def remind(self, *, deadline: str | None = None) -> "RemindResult":
+        from .remind import remind
+
+        with self.action("remind", {"deadline": deadline}):
+            return remind(self.path, deadline=deadline)
+
+    def run_consolidation(self, **options: Any) -> "FolderConsolidation":
+        """``run_consolidation``: the result with who counted and where the opinion draft went."""
+        from .consolidate import run_consolidation
+
+        with self.action("consolidate", options):
+            return run_consolidation(self.path, **options)
+
     def consolidate(self, **options: Any) -> "Consolidation":
         """``consolidate_folder`` with its options (method, decimals, draft, spread_share, ...)."""
-        from .consolidate import consolidate_folder
+        return self.run_consolidation(**options).result
 
-        with self.locked():
-            return consolidate_folder(self.path, **options)
+    def make_application(self, *, template: str | Path | None = None, pdf: bool = False) -> "Written":
+        """评价申请表 with the notes the organizer should read (``documents.make_application``)."""
+        from .documents import make_application
+
+        with self.action("application", {"template": template, "pdf": pdf}, read=[template] if template else []):
+            return make_application(self.path, template=template, pdf=pdf)
 
     def application(self, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
-        from .documents import write_application
+        return list(self.make_application(template=template, pdf=pdf).paths)
 
-        with self.locked():
-            return write_application(self.path, template=template, pdf=pdf)
+    def make_report(self, *, template: str | Path | None = None, pdf: bool = False, draft: bool = False) -> "Written":
+        """评价报告 with the notes the organizer should read (``documents.make_report``)."""
+        from .documents import make_report
+
+        options = {"template": template, "pdf": pdf, "draft": draft}
+        with self.action("report", options, read=[template] if template else []):
+            return make_report(self.path, template=template, pdf=pdf, draft=draft)
 
     def report(self, *, template: str | Path | None = None, pdf: bool = False, draft: bool = False) -> list[Path]:
-        from .documents import write_report
+        return list(self.make_report(template=template, pdf=pdf, draft=draft).paths)
 
-        with self.locked():
-            return write_report(self.path, template=template, pdf=pdf, draft=draft)
+    def _procedure(self, command: str, options: Mapping[str, Any], template: str | Path | None) -> Any:
+        return self.action(command, {**options, "template": template}, read=[template] if template else [])
+
+    def review(self, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
+        """申请材料审查记录 (6.3)."""
+        from .procedure import write_review
+
+        with self._procedure("review", {"pdf": pdf}, template):
+            return write_review(self.path, template=template, pdf=pdf)
+
+    def plan(self, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
+        """评价计划 (7.1)."""
+        from .procedure import write_plan
+
+        with self._procedure("plan", {"pdf": pdf}, template):
+            return write_plan(self.path, template=template, pdf=pdf)
+
+    def signin(self, meetings: Sequence[str] = ("first", "last"), *, template: str | Path | None = None,
+               pdf: bool = False) -> list[Path]:
+        """首次/末次会议签到表 (8.1, 8.4)."""
+        from .procedure import write_signin
+
+        with self._procedure("signin", {"meetings": list(meetings), "pdf": pdf}, template):
+            return write_signin(self.path, meetings, template=template, pdf=pdf)
+
+    def pledge(self, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
+        """持续改进承诺书 (8.4.2)."""
+        from .procedure import write_pledge
+
+        with self._procedure("pledge", {"pdf": pdf}, template):
+            return write_pledge(self.path, template=template, pdf=pdf)
+
+    def export(self, *, fmt: str | None = None, output: str | Path | None = None) -> tuple[Path, int]:
+        """Every score typed, one row per expert and score cell (``export.export_folder``)."""
+        from .export import export_folder
+
+        with self.action("export", {"fmt": fmt, "output": output}):
+            return export_folder(self.path, fmt=fmt, output=output)
 
     def archive(self) -> Path:
         from .archive import write_archive
 
-        with self.locked():
+        with self.action("archive"):
             return write_archive(self.path)
 
     def verify_archive(self, zip_path: str | Path) -> list[str]:
@@ -272,6 +407,18 @@ class Evaluation:
 
         key = archive_key(zip_path)
         return verify_archive(zip_path, key=key), key is not None
+
+    def log(self) -> "LogCheck":
+        """The operation log checked against its signed chain head (``audit.check_folder``)."""
+        from .audit import check_folder
+
+        return check_folder(self.path)
+
+    def log_lines(self) -> list[str]:
+        """The operation log's raw lines, oldest first (for showing it)."""
+        from .audit import read_lines
+
+        return read_lines(self.path)
 
     # ─────────────── where the evaluation stands ───────────────
 

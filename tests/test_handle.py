@@ -161,3 +161,86 @@ def test_the_list_row_is_kept_on_disk_and_follows_changes_made_elsewhere(issued_
     handle._summary_cache.clear()
     second = Evaluation(issued_folder).summary()
     assert (second.service_name, second.stage, second.panel) == ("改过的服务名称", "已发放", 7)
+
+
+# ─────────────── every folder command, each recorded once in the operation log ───────────────
+
+
+def _logged_commands(folder: Path) -> list[str]:
+    from qi_excel.audit import LOG_FILE
+
+    path = folder / LOG_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line)["command"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_folder_command_is_a_method_and_each_action_is_logged_once(tmp_path: Path, simulated_returns) -> None:
+    from qi_excel.audit import check_folder
+    from qi_excel.excuse import Excusal
+    from qi_excel.remind import RemindResult
+
+    e = Evaluation.new(tmp_path / "评价", sample=True)
+    assert any(p.name == PROJECT_FILE for p in e.created)
+    assert _logged_commands(e.path) == ["new"]
+    e.issue()
+    reminded = e.remind(deadline="6月18日17:00前")
+    assert isinstance(reminded, RemindResult) and len(reminded.reminders) == 7
+    assert reminded.deadline == "6月18日17:00前"
+    good, _bad, corrected, _ = simulated_returns(e.path)
+    for name, data in [*good, corrected]:
+        (e.path / "收件箱" / name).write_bytes(data)
+    collected = e.collect()
+    assert collected.exit_code == 0
+    excused = e.excuse("E07", "因病未能参加")
+    assert excused == Excusal("E07", excused.expert, "因病未能参加")
+    assert e.undo_excuse("E07").reason == "因病未能参加"
+    run = e.run_consolidation(method="median")
+    assert run.result.method == "median" and run.panel.complete
+    assert e.consolidate() == e.consolidation
+    written = e.make_application()
+    assert written.paths[0].name == "评价申请表.docx"
+    assert e.report()[0].name == "评价报告.docx"
+    assert [p.name for p in e.review()] == ["申请材料审查记录.docx"]
+    assert [p.name for p in e.plan()] == ["评价计划.docx"]
+    assert [p.name for p in e.signin(("first",))] == ["首次会议签到表.docx"]
+    assert [p.name for p in e.pledge()] == ["持续改进承诺书.docx"]
+    path, rows = e.export(fmt="csv")
+    assert path.is_file() and rows == 7 * len(e.rubric.score_cells)
+    e.archive()
+    commands = _logged_commands(e.path)
+    assert commands == ["new", "issue", "remind", "collect", "excuse", "excuse", "consolidate", "consolidate",
+                        "application", "report", "review", "plan", "signin", "pledge", "export", "archive"]
+    check = e.log()
+    assert check == check_folder(e.path) and check.ok and check.records == len(commands)
+    assert len(e.log_lines()) == len(commands)
+
+
+def test_a_refused_action_leaves_no_record_and_an_inner_action_is_part_of_the_outer(issued_folder: Path) -> None:
+    e = Evaluation(issued_folder)
+    before = _logged_commands(issued_folder)
+    with pytest.raises(QiError, match="请假后只剩|没有请假记录"):
+        e.undo_excuse("E01")
+    assert _logged_commands(issued_folder) == before
+    with e.action("批量", {"who": "E01"}):
+        e.excuse("E01", "出差")
+        e.excuse("E02", "出差")
+    assert _logged_commands(issued_folder) == [*before, "批量"]
+    e.undo_excuse("E02")
+    assert _logged_commands(issued_folder) == [*before, "批量", "excuse"]
+    e.excuse("E03", "出差")
+    with pytest.raises(QiError, match="请假后只剩 4 人"):
+        e.excuse("E02", "出差")
+    assert _logged_commands(issued_folder) == [*before, "批量", "excuse", "excuse"]
+
+
+def test_an_action_waits_for_the_folder_lock(issued_folder: Path) -> None:
+    holder = Evaluation(issued_folder)
+    done: list[str] = []
+    other = threading.Thread(target=lambda: done.append(Evaluation(issued_folder).excuse("E01", "出差").expert_id))
+    with holder.locked():
+        other.start()
+        other.join(timeout=1.0)
+        assert other.is_alive() and done == []  # blocked while the lock is held
+    other.join()
+    assert done == ["E01"]
