@@ -478,23 +478,35 @@ class Evaluation:
         p = self.path
         experts = any(r.kind == "expert" for r in self.issued)
         own = any(r.kind == "self" for r in self.issued)
+        from .excuse import folder_excusals
+        from .opinion import is_edited
+        from .procedure import PLAN_FILE, PLEDGE_FILE
+
         try:
-            panel_size = len(self.project.experts)
+            panel_size, review = len(self.project.experts), self.project.review
+            excused = {x.expert_id for x in folder_excusals(p, self.panel)}
         except QiError:
-            panel_size = 0
-        accepted = len(self.accepted_ids())
-        all_in = experts and panel_size > 0 and accepted >= panel_size
+            panel_size, review, excused = 0, None, set()
+        accepted = len(self.accepted_ids() - excused)
+        all_in = experts and panel_size > 0 and accepted + len(excused) >= panel_size
+        reviewed = review is not None and review.passed
+        report = (p / ev.REPORT_FILE).is_file()
         return [
             Step(1, "建立评价，填写基本信息和专家组", "qi-excel new", True),
-            Step(2, "发放专家评分工作簿", "qi-excel issue --eml", experts),
-            Step(3, "发放申报单位自我评价记录表", "qi-excel issue --self", own, optional=True),
-            Step(4, "回收并检查交回的评分表", "qi-excel collect", all_in,
-                 note=f"已接收 {accepted}/{panel_size}" if experts else ""),
-            Step(5, "查看回收情况，催办", "qi-excel status", all_in),
-            Step(6, "汇总专家评分", "qi-excel consolidate", (p / ev.CONSOLIDATION_FILE).is_file()),
-            Step(7, "生成评价申请表", "qi-excel application", (p / ev.APPLICATION_FILE).is_file()),
-            Step(8, "生成评价报告", "qi-excel report", (p / ev.REPORT_FILE).is_file()),
-            Step(9, "归档", "qi-excel archive", bool(self.archives())),
+            Step(2, "申请材料审查（规范 6.3 条）", "qi-excel review", reviewed,
+                 note="" if reviewed else f"结论：{review.conclusion}" if review is not None and review.conclusion else "尚未记录结论"),
+            Step(3, "评价计划、会议签到表", "qi-excel plan / signin", (p / PLAN_FILE).is_file(), optional=True),
+            Step(4, "发放专家评分工作簿", "qi-excel issue --eml", experts),
+            Step(5, "发放申报单位自我评价记录表", "qi-excel issue --self", own, optional=True),
+            Step(6, "回收并检查交回的评分表", "qi-excel collect", all_in,
+                 note=f"已接收 {accepted}/{panel_size}" + (f"，请假 {len(excused)}" if excused else "") if experts else ""),
+            Step(7, "催办；不能参加的专家登记请假", "qi-excel remind / excuse", all_in),
+            Step(8, "汇总专家评分", "qi-excel consolidate", (p / ev.CONSOLIDATION_FILE).is_file()),
+            Step(9, "专家组组长修改定稿专家组意见", "专家组意见.docx", report or is_edited(p)),
+            Step(10, "生成评价申请表", "qi-excel application", (p / ev.APPLICATION_FILE).is_file()),
+            Step(11, "生成评价报告", "qi-excel report", report),
+            Step(12, "持续改进承诺书", "qi-excel pledge", (p / PLEDGE_FILE).is_file(), optional=True),
+            Step(13, "归档", "qi-excel archive", bool(self.archives())),
         ]
 
     def _summary_key(self) -> list[Any]:

@@ -154,9 +154,18 @@ def test_new_evaluation_names_cannot_be_paths(client, workspace: Path) -> None:
 # ───────────────────────────── 新建评价 ─────────────────────────────
 
 
-def _form(folder: str, experts: int, *, titles: str = "教授") -> dict:
+def _review(conclusion: str = "符合", *, deadline: str = "", missing: str = "") -> dict:
+    """The 申请材料审查 fields as the page posts them (``missing``: letters marked 否)."""
+    data = {f"material_{k}": ("否" if k in missing else "是") for k in "abcde"}
+    data.update({f"remark_{k}": f"备注{k}" for k in "abcde"})
+    data.update({"review_conclusion": conclusion, "review_deadline": deadline, "review_reviewer": "王审查",
+                 "review_date": "2026-11-20", "review_opinion": "材料齐全" if conclusion == "符合" else "缺少工作总结"})
+    return data
+
+
+def _form(folder: str, experts: int, *, titles: str = "教授", review: dict | None = None) -> dict:
     data: dict = {"folder": folder, "service_name": "岳麓区质量基础设施“一站式”服务", "applicant": "岳麓区服务中心",
-                  "evaluation_date": "2026-12-01"}
+                  "evaluation_date": "2026-12-01", **(_review() if review is None else review)}
     for key in ("number", "name", "title", "employer", "field", "phone", "email", "role"):
         data[f"expert_{key}"] = []
     for i in range(1, experts + 1):
@@ -326,7 +335,7 @@ def test_an_unexpected_error_is_a_chinese_page_without_traceback(client, monkeyp
     def boom(self, **kw):
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr(Evaluation, "consolidate", boom)
+    monkeypatch.setattr(Evaluation, "run_consolidation", boom)
     r = post(client, "/e/评价A/consolidate", {"method": "mean"})
     body = r.get_data(as_text=True)
     assert r.status_code == 500 and "意外问题（RuntimeError）" in body
@@ -443,3 +452,230 @@ def test_mail_drafts_need_every_expert_s_address_as_in_issue_eml(client, workspa
     assert "以下专家没有邮箱，无法生成邮件草稿：第 6 行 专家4" in r.get_data(as_text=True)
     r = post(client, "/e/无邮箱/issue", {"kind": "expert"}, follow_redirects=True)
     assert "已生成 5 位专家的评分工作簿。" in r.get_data(as_text=True)
+
+
+# ───────────────────────────── 申请材料审查 (clause 6.3) ─────────────────────────────
+
+
+def test_issue_waits_for_the_review_and_the_page_records_it_later(client, workspace: Path) -> None:
+    from qi_excel.evaluation import read_project
+
+    form = _form("整改", 5, review=_review("需整改", deadline="2026-12-20", missing="c"))
+    r = post(client, "/new", form, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "申请材料审查尚未通过" in page and "未提交的材料：c) 工作总结" in page
+    review = read_project(workspace / "整改").review
+    assert review is not None and review.conclusion == "需整改" and review.deadline == "2026-12-20"
+    r = post(client, "/e/整改/issue", {"kind": "expert"}, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "申请材料审查（规范 6.3 条）尚未通过，暂不能向专家发放评分工作簿" in page
+    assert "整改期限 2026年12月20日" in page
+    assert not list((workspace / "整改" / "发放").glob("*.xlsx"))
+    r = post(client, "/e/整改/issue", {"kind": "self"}, follow_redirects=True)  # 6.1 comes first: not held back
+    assert "已生成申报单位自我评价记录表" in r.get_data(as_text=True)
+
+    r = post(client, "/e/整改/review-record", _review("符合"), follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "已在 评价项目.xlsx 的“申请材料审查”工作表中记录审查结果" in page and "可以发放专家评分工作簿" in page
+    review = read_project(workspace / "整改").review
+    assert review is not None and review.passed and review.reviewer == "王审查" and review.review_date == "2026-11-20"
+    r = post(client, "/e/整改/issue", {"kind": "expert"}, follow_redirects=True)
+    assert "已生成 5 位专家的评分工作簿。" in r.get_data(as_text=True)
+    log = client.get("/e/整改/log", base_url=BASE).get_data(as_text=True)
+    assert "记录申请材料审查（网页）" in log and "操作记录校验通过" in log
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"review_conclusion": "需整改", "review_deadline": ""}, "审查结论为“需整改”时请填写整改期限"),
+    ({"review_deadline": "下周"}, "整改期限“下周”不是有效的日期"),
+    ({"remark_b": "=1+1"}, "申请材料 b) 的备注不能以“=”开头"),
+    ({"review_conclusion": "通过"}, "审查结论只能选“符合”或“需整改”"),
+    ({"material_a": "也许"}, "只能选“是”或“否”"),
+])
+def test_a_review_the_sheet_would_not_take_is_refused_in_chinese(client, workspace: Path, change, message) -> None:
+    r = post(client, "/new", {**_form("坏审查", 5), **change})
+    assert r.status_code == 400 and message in r.get_data(as_text=True)
+    assert not (workspace / "坏审查").exists()
+    project = workspace / "评价A" / "评价项目.xlsx"
+    before = project.read_bytes()
+    r = post(client, "/e/评价A/review-record", {**_review(), **change}, follow_redirects=True)
+    assert r.status_code == 200 and message in r.get_data(as_text=True)
+    assert project.read_bytes() == before
+
+
+def test_a_review_left_blank_is_recorded_later_and_an_upload_takes_the_typed_review(client, workspace: Path) -> None:
+    from qi_excel.evaluation import read_project
+
+    blank = {k: "" for k in _review()}
+    assert post(client, "/new", _form("未审查", 5, review=blank)).status_code == 303
+    assert read_project(workspace / "未审查").review.conclusion == ""
+    r = post(client, "/e/未审查/issue", {"kind": "expert"}, follow_redirects=True)
+    assert "尚未填写审查结论" in r.get_data(as_text=True)
+    sample = (workspace / "评价A" / "评价项目.xlsx").read_bytes()  # the sample: reviewed, 符合
+    r = post(client, "/new", {"folder": "上传整改", **_review("需整改", deadline="2027-1-5"),
+                              "project": (io.BytesIO(sample), "评价项目.xlsx")}, content_type="multipart/form-data")
+    assert r.status_code == 303
+    review = read_project(workspace / "上传整改").review
+    assert review.conclusion == "需整改" and review.deadline == "2027-01-05"
+
+
+# ───────────────────────────── 请假, 催办 ─────────────────────────────
+
+
+def test_excuse_a_member_with_a_reason_and_undo(client, issued: Path) -> None:
+    r = post(client, "/e/评价A/excuse", {"who": "E03", "reason": ""}, follow_redirects=True)
+    assert "请填写该专家未参加评价的原因" in r.get_data(as_text=True)
+    assert not (issued / ".qi" / "excused.json").exists()
+    r = post(client, "/e/评价A/excuse", {"who": "E99", "reason": "出差"}, follow_redirects=True)
+    assert r.status_code == 200 and "msg msg-error" in r.get_data(as_text=True)
+    r = post(client, "/e/评价A/excuse", {"who": "E03", "reason": "因病未能参加现场考察"}, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "已登记" in page and "请假：因病未能参加现场考察" in page
+    assert "已登记请假，不计入评分，评价报告和档案写明原因：因病未能参加现场考察" in page
+    assert "撤销请假" in page and "请假 1 人" in page
+    assert post(client, "/e/评价A/excuse", {"who": "E04", "reason": "出差"}).status_code == 303
+    r = post(client, "/e/评价A/excuse", {"who": "E05", "reason": "出差"}, follow_redirects=True)
+    assert "少于规范 7.2 条要求的 5 人" in r.get_data(as_text=True)
+    r = post(client, "/e/评价A/excuse", {"who": "E03", "undo": "1"}, follow_redirects=True)
+    assert "已撤销" in r.get_data(as_text=True)
+    excused = json.loads((issued / ".qi" / "excused.json").read_text(encoding="utf-8"))
+    assert [x["expert_id"] for x in excused["excused"]] == ["E04"]
+
+
+def test_reminders_are_drafted_and_each_downloads(client, workspace: Path, issued: Path, simulated_returns) -> None:
+    good, bad, _corrected, bad_ref = simulated_returns(issued)
+    upload(client, "评价A", [good[0], bad])
+    r = post(client, "/e/评价A/remind", {"deadline": "12月18日17:00前"}, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "已生成 6 封催办邮件草稿" in page and "被拒收，需更正" in page and "12月18日17:00前" in page
+    links = re.findall(r'href="(/e/[^"]+/reminders/\d+)"', page)
+    assert len(links) == 6
+    drafts = [client.get(link, base_url=BASE) for link in links]
+    assert all(d.status_code == 200 and d.mimetype == "message/rfc822" for d in drafts)
+    assert any(bad_ref.split("!")[1].encode() in d.data or b"=?utf-8?" in d.data for d in drafts)
+    assert client.get("/e/评价A/reminders/99", base_url=BASE).status_code == 404
+    r = post(client, "/e/评价A/remind", {"deadline": "x" * 61}, follow_redirects=True)
+    assert "交回期限太长" in r.get_data(as_text=True)
+    new_evaluation(workspace / "未发放", sample=True)
+    r = post(client, "/e/未发放/remind", {}, follow_redirects=True)
+    assert "还没有发放专家评分工作簿，无需催办" in r.get_data(as_text=True)
+
+
+# ───────────────────────────── documents, opinion, export, log ─────────────────────────────
+
+
+def test_procedure_documents_are_generated_and_downloaded(client, issued: Path) -> None:
+    import docx as python_docx
+
+    for what, keys in (("review", ["review_record"]), ("plan", ["plan"]), ("signin", ["signin_first", "signin_last"])):
+        r = post(client, f"/e/评价A/procedure/{what}", follow_redirects=True)
+        assert "已生成" in r.get_data(as_text=True), what
+        for key in keys:
+            d = client.get(f"/e/评价A/download/{key}", base_url=BASE)
+            assert d.status_code == 200 and d.data.startswith(b"PK"), key
+            assert python_docx.Document(io.BytesIO(d.data)).paragraphs
+    r = post(client, "/e/评价A/procedure/pledge", follow_redirects=True)
+    assert "还没有汇总结果" in r.get_data(as_text=True) and not (issued / "持续改进承诺书.docx").exists()
+    assert post(client, "/e/评价A/procedure/..%2Fsecret").status_code == 404
+    assert post(client, "/e/评价A/procedure/bogus").status_code == 404
+
+
+@pytest.fixture
+def consolidated(client, issued: Path, simulated_returns) -> Path:
+    good, _bad, corrected, _ = simulated_returns(issued)
+    upload(client, "评价A", [*good, corrected])
+    assert post(client, "/e/评价A/consolidate", {"method": "mean"}).status_code == 303
+    assert (issued / "专家组意见.docx").is_file()
+    return issued
+
+
+def _edited_opinion(data: bytes, conclusion: str, *, drop: str = "") -> bytes:
+    import docx as python_docx
+
+    document = python_docx.Document(io.BytesIO(data))
+    paragraphs = document.paragraphs
+    start = next(i for i, p in enumerate(paragraphs) if p.text.strip() == "四、评价结论")
+    paragraphs[start + 1].text = conclusion
+    if drop:
+        for p in paragraphs:
+            if p.text.strip() == drop:
+                p.text = "（删去）"
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_the_leader_s_opinion_is_uploaded_only_when_its_headings_are_right(client, consolidated: Path) -> None:
+    folder = consolidated
+    draft = client.get("/e/评价A/download/opinion", base_url=BASE)
+    assert draft.status_code == 200
+    before = (folder / "专家组意见.docx").read_bytes()
+    for data, message in ((b"not a docx", "不是有效的 Word 文档"),
+                          (_edited_opinion(draft.data, "结论", drop="二、存在问题"), "找不到标题：二、存在问题")):
+        r = post(client, "/e/评价A/opinion", {"opinion": (io.BytesIO(data), "组长修改.docx")},
+                 content_type="multipart/form-data", follow_redirects=True)
+        page = r.get_data(as_text=True)
+        assert message in page and "上传的文件未保存" in page
+        assert (folder / "专家组意见.docx").read_bytes() == before
+    r = post(client, "/e/评价A/opinion", {}, follow_redirects=True)
+    assert "请选择组长修改定稿的 专家组意见.docx" in r.get_data(as_text=True)
+    text = "专家组一致认为该平台建设成效显著，同意通过评价。"
+    r = post(client, "/e/评价A/opinion", {"opinion": (io.BytesIO(_edited_opinion(draft.data, text)), "../组长修改.docx")},
+             content_type="multipart/form-data", follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "已保存 组长修改.docx 为本评价的 专家组意见.docx" in page and "已是修改后的定稿" in page
+    assert not (folder.parent / "组长修改.docx").exists()
+    assert post(client, "/e/评价A/report").status_code == 303
+    import docx as python_docx
+
+    report = python_docx.Document(str(folder / "评价报告.docx"))
+    assert text in [p.text for p in report.paragraphs]
+    r = post(client, "/e/评价A/consolidate", {"method": "mean"}, follow_redirects=True)
+    assert "已被修改过，未覆盖" in r.get_data(as_text=True)
+    assert (folder / "专家组意见（新草稿）.docx").is_file()
+
+
+def test_export_and_the_operation_log(client, consolidated: Path) -> None:
+    r = post(client, "/e/评价A/export", {"fmt": "csv"}, follow_redirects=True)
+    assert "行评分数据：评分数据.csv" in r.get_data(as_text=True)
+    csv = client.get("/e/评价A/download/export_csv", base_url=BASE)
+    assert csv.status_code == 200 and "评价编号" in csv.data.decode("utf-8-sig").splitlines()[0]
+    assert post(client, "/e/评价A/export", {"fmt": "xlsx"}).status_code == 303
+    assert client.get("/e/评价A/download/export_xlsx", base_url=BASE).data.startswith(b"PK")
+    r = post(client, "/e/评价A/export", {"fmt": "../x"}, follow_redirects=True)
+    assert "导出格式只能是 csv 或 xlsx" in r.get_data(as_text=True)
+    log = client.get("/e/评价A/log", base_url=BASE).get_data(as_text=True)
+    assert "操作记录校验通过" in log
+    for label in ("发放工作簿", "回收检查", "汇总", "导出评分数据"):
+        assert label in log
+    assert "T" not in re.search(r"<td class=\"nowrap\">(\d{4}年[^<]+)</td>", log).group(1)
+    assert client.get("/e/评价A/log.xlsx", base_url=BASE).data.startswith(b"PK")
+    audit = consolidated / ".qi" / "audit.jsonl"
+    lines = audit.read_text(encoding="utf-8").splitlines()
+    audit.write_text("\n".join(lines[:1] + lines[2:]) + "\n", encoding="utf-8")
+    log = client.get("/e/评价A/log", base_url=BASE)
+    assert log.status_code == 200 and "操作记录校验未通过" in log.get_data(as_text=True)
+
+
+NEW_POSTS = ["/e/评价A/review-record", "/e/评价A/procedure/plan", "/e/评价A/excuse", "/e/评价A/remind",
+             "/e/评价A/opinion", "/e/评价A/export"]
+NEW_GETS = ["/e/评价A/log", "/e/评价A/log.xlsx", "/e/评价A/reminders/0", "/e/评价A/download/plan"]
+
+
+@pytest.mark.parametrize("path", NEW_POSTS)
+def test_new_actions_need_the_token_post_and_csrf(app, client, workspace: Path, path: str) -> None:
+    stranger = app.test_client()
+    assert stranger.post(path, data={"csrf_token": csrf_of(client)}, base_url=BASE).status_code == 403
+    assert client.get(path, base_url=BASE).status_code == 405
+    r = client.post(path, data={"who": "E01", "reason": "x", "fmt": "csv"}, base_url=BASE)
+    assert r.status_code == 403 and "CSRF" in r.get_data(as_text=True)
+    folder = workspace / "评价A"
+    assert not (folder / ".qi" / "excused.json").exists() and not (folder / "评价计划.docx").exists()
+    assert not (folder / "评分数据.csv").exists()
+    assert client.post(path.replace("评价A", ".."), data={"csrf_token": csrf_of(client)}, base_url=BASE).status_code == 404
+
+
+@pytest.mark.parametrize("path", NEW_GETS)
+def test_new_pages_need_the_token(app, path: str) -> None:
+    r = app.test_client().get(path, base_url=BASE)
+    assert r.status_code == 403 and "评价A" not in r.get_data(as_text=True)

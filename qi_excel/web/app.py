@@ -81,9 +81,16 @@ def create_app(workspace: str | Path, *, token: str | None = None, port: int | N
     _routes(app)
     _errors(app)
 
+    from ..dates import human_date, human_time
+
+    app.add_template_filter(human_date, "cn_date")
+    app.add_template_filter(human_time, "cn_time")
+
     @app.context_processor
     def _common() -> dict[str, Any]:
-        return {"csrf": g.get("csrf_token", ""), "version": __version__, "workspace": root}
+        # the footer names the workspace folder; its full path only on hover (no temp paths in pictures)
+        return {"csrf": g.get("csrf_token", ""), "version": __version__, "workspace": root.name,
+                "workspace_path": str(root)}
 
     return app
 
@@ -238,16 +245,21 @@ def consolidate(name: str) -> Response:
     if method not in views.METHOD_CHOICES:
         method = "mean"
     with _flash_errors():
-        result = evaluation.consolidate(method=method, draft=bool(request.form.get("draft")))
-        flash(f"汇总完成：{len(result.experts)} 位专家，{result.method_label}，总分 {result.total} 分。", "ok")
+        done = evaluation.run_consolidation(method=method, draft=bool(request.form.get("draft")))
+        result = done.result
+        excused = f"（专家组 {result.panel_members} 人，{len(result.excused)} 人请假）" if result.excused else ""
+        flash(f"汇总完成：{len(result.experts)} 位专家{excused}，{result.method_label}，总分 {result.total} 分。", "ok")
+        flash(done.opinion.message(), "warn" if done.opinion.kept is not None else "ok")
     return _back(name, "consolidate")
 
 
 def application(name: str) -> Response:
     evaluation = _evaluation(name)
     with _flash_errors():
-        evaluation.application()
+        written = evaluation.make_application()
         flash(f"已生成 {ev.APPLICATION_FILE}。", "ok")
+        for note in written.notes:
+            flash(note, "warn")
     return _back(name, "documents")
 
 
@@ -255,8 +267,10 @@ def report(name: str) -> Response:
     evaluation = _evaluation(name)
     draft = bool(request.form.get("draft"))
     with _flash_errors():
-        paths = evaluation.report(draft=draft)
-        flash(f"已生成 {paths[0].name}" + ("（草稿，仅供内部讨论）。" if draft else "，请打印后由专家组成员签字。"), "ok")
+        written = evaluation.make_report(draft=draft)
+        flash(f"已生成 {written.paths[0].name}" + ("（草稿，仅供内部讨论）。" if draft else "，请打印后由专家组成员签字。"), "ok")
+        for note in written.notes:
+            flash(note, "warn")
     return _back(name, "documents")
 
 
@@ -407,19 +421,17 @@ def export(name: str) -> Response:
 
 
 def log_page(name: str) -> str:
-    from ..audit import read_lines
-
     evaluation = _evaluation(name)
     check = evaluation.log()
-    rows = views.log_rows(read_lines(evaluation.path))
+    rows = views.log_rows(evaluation.log_lines())
     return render_template("log.html", name=name, e=evaluation, check=check, rows=rows)
 
 
 def log_xlsx(name: str) -> Response:
-    from ..audit import read_lines, render_readable
+    from ..audit import render_readable
 
     evaluation = _evaluation(name)
-    data = render_readable(read_lines(evaluation.path), evaluation.log())
+    data = render_readable(evaluation.log_lines(), evaluation.log())
     return send_file(io.BytesIO(data), mimetype=_XLSX, as_attachment=True, download_name="操作记录.xlsx")
 
 

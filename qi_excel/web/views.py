@@ -351,14 +351,22 @@ def evaluation_context(evaluation: Evaluation, downloads: Mapping[str, tuple[str
 # ───────────────────────────── 操作记录 ─────────────────────────────
 
 
-def _time_text(iso: str) -> str:
-    from datetime import datetime
+COMMAND_LABELS = {
+    "new": "建立评价", "issue": "发放工作簿", "collect": "回收检查", "consolidate": "汇总", "application": "生成评价申请表",
+    "report": "生成评价报告", "archive": "归档", "export": "导出评分数据", "excuse": "登记请假", "remind": "生成催办邮件",
+    "review": "生成审查记录", "plan": "生成评价计划", "signin": "生成签到表", "pledge": "生成承诺书", "demo": "演示",
+}
 
-    try:
-        t = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    return f"{t.year}年{t.month}月{t.day}日 {t:%H:%M:%S}"
+
+def command_label(command: str, options: Any) -> str:
+    """What an operation was, in the organizer's words (the command name stays beside it)."""
+    if command == "ui" and isinstance(options, dict) and isinstance(options.get("操作"), str):
+        return f"{options['操作']}（网页）"
+    if command == "excuse" and isinstance(options, dict) and options.get("undo"):
+        return "撤销请假"
+    if command == "issue" and isinstance(options, dict) and options.get("self_eval"):
+        return "发放自我评价记录表"
+    return COMMAND_LABELS.get(command, command)
 
 
 def _option_text(options: Any) -> str:
@@ -387,11 +395,15 @@ def log_rows(lines: list[str]) -> list[dict[str, Any]]:
             if not isinstance(rec, dict):
                 raise ValueError
         except ValueError:
-            rows.append({"seq": n, "time": "", "command": "", "options": "", "user": "", "result": "（记录已损坏，无法读取）",
+            rows.append({"seq": n, "time": "", "command": "", "label": "", "options": "", "user": "", "result": "（记录已损坏，无法读取）",
                          "written": []})
             continue
-        rows.append({"seq": rec.get("seq", n), "time": _time_text(str(rec.get("time", ""))),
-                     "command": str(rec.get("command", "")), "options": _option_text(rec.get("options")),
+        from ..dates import human_time
+
+        rows.append({"seq": rec.get("seq", n), "time": human_time(str(rec.get("time", ""))),
+                     "command": str(rec.get("command", "")),
+                     "label": command_label(str(rec.get("command", "")), rec.get("options")),
+                     "options": _option_text(rec.get("options")),
                      "user": str(rec.get("user", "")), "result": str(rec.get("result", "")),
                      "written": _written_text(rec.get("written"))})
     return rows[::-1]
