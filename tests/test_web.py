@@ -599,7 +599,7 @@ def _edited_opinion(data: bytes, conclusion: str, *, drop: str = "") -> bytes:
     if drop:
         for p in paragraphs:
             if p.text.strip() == drop:
-                p.text = "（删去）"
+                p._element.getparent().remove(p._element)
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
@@ -615,7 +615,7 @@ def test_the_leader_s_opinion_is_uploaded_only_when_its_headings_are_right(clien
         r = post(client, "/e/评价A/opinion", {"opinion": (io.BytesIO(data), "组长修改.docx")},
                  content_type="multipart/form-data", follow_redirects=True)
         page = r.get_data(as_text=True)
-        assert message in page and "上传的文件未保存" in page
+        assert message in page and "上传的文件未保存" in page, re.findall(r"msg msg-error\">([^<]*)", page)
         assert (folder / "专家组意见.docx").read_bytes() == before
     r = post(client, "/e/评价A/opinion", {}, follow_redirects=True)
     assert "请选择组长修改定稿的 专家组意见.docx" in r.get_data(as_text=True)
