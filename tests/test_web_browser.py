@@ -96,19 +96,32 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
         for attr in ("name", "title", "employer", "field", "phone", "email"):
             row.locator(f'[name="expert_{attr}"]').fill(getattr(expert, attr))
         row.locator('select[name="expert_role"]').select_option(expert.role)
+    review = pg.locator("#review-table tbody tr")
+    assert review.count() == 5  # materials a)-e) of clause 6.2
+    for i in range(5):
+        review.nth(i).locator("select").select_option("是")
+    review.nth(2).locator("input").fill("2025 年度工作总结")
+    pg.select_option("#review-conclusion", "符合")
+    pg.fill('[name="review_reviewer"]', "邓晓梅")
     shot(pg, "新建评价")
     pg.get_by_role("button", name="建立评价").click()
-    expect(pg.locator(".msg-ok")).to_contain_text("已建立评价“长沙县一站式服务评价”")
+    expect(pg.locator(".messages .msg-ok").first).to_contain_text("已建立评价“长沙县一站式服务评价”")
+    expect(pg.locator("#review-state")).to_contain_text("审查结论：符合")
     folder = workspace / "长沙县一站式服务评价"
+    from qi_excel.evaluation import read_project
+
+    recorded = read_project(folder).review
+    assert recorded is not None and recorded.passed and recorded.materials[2].remark == "2025 年度工作总结"
 
     pg.locator("#issue-button").click()
-    expect(pg.locator(".msg-ok")).to_contain_text("7 位专家的评分工作簿和邮件草稿")
+    expect(pg.locator(".messages .msg-ok").first).to_contain_text("7 位专家的评分工作簿和邮件草稿")
     with pg.expect_download() as dl:
         pg.locator("#download-all").click()
     names = zipfile.ZipFile(dl.value.path()).namelist()
     assert sum(n.endswith(".xlsx") for n in names) == 7 and sum(n.endswith(".eml") for n in names) == 7
 
     good, bad, corrected, bad_ref = simulated_returns(folder)
+    good, absent = good[:-1], panel.experts[6]  # the seventh member never sends a workbook
     sent = tmp_path / "专家交回"
     sent.mkdir()
     paths = []
@@ -117,8 +130,8 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
         paths.append(str(sent / name))
     pg.set_input_files("#file-input", paths)
     verdicts = pg.locator("#verdicts .verdict")
-    expect(verdicts).to_have_count(7, timeout=20_000)
-    expect(pg.locator("#verdicts .verdict.accepted")).to_have_count(6)
+    expect(verdicts).to_have_count(6, timeout=20_000)
+    expect(pg.locator("#verdicts .verdict.accepted")).to_have_count(5)
     rejected = pg.locator("#verdicts .verdict.rejected")
     expect(rejected).to_contain_text(bad[0])
     sheet, cell = bad_ref.split("!")
@@ -131,21 +144,40 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
     pg.set_input_files("#file-input", [str(sent / corrected[0])])
     expect(pg.locator("#verdicts .verdict.accepted")).to_have_count(1, timeout=20_000)
     expect(pg.locator("#verdicts")).to_contain_text(corrected[0])
-    expect(pg.locator("#steps-body")).to_contain_text("已接收 7/7")
+    expect(pg.locator("#steps-body")).to_contain_text("已接收 6/7")
+
+    pg.locator("#remind-button").click()
+    expect(pg.locator(".messages .msg-ok").first).to_contain_text("已生成 1 封催办邮件草稿")
+    with pg.expect_download() as dl:
+        pg.locator("#reminders a").first.click()
+    assert dl.value.suggested_filename.endswith("-催交.eml") and absent.name in dl.value.suggested_filename
+
+    row = pg.locator(f'#status-body tr[data-expert="{absent.expert_id}"]')
+    row.locator("summary", has_text="登记请假").click()
+    reason = "因病未能参加现场考察"
+    row.locator('input[name="reason"]').fill(reason)
+    shot_of(pg.locator("#status"), "回收情况和请假")
+    row.get_by_role("button", name="登记请假").click()
+    expect(pg.locator(".messages .msg-ok").first).to_contain_text(f"已登记 {absent.name}（{absent.expert_id}）请假：{reason}")
+    expect(pg.locator(f'#status-body tr[data-expert="{absent.expert_id}"]')).to_contain_text("已请假")
+    expect(pg.locator("#steps-body")).to_contain_text("已接收 6/7，请假 1")
 
     pg.select_option('select[name="method"]', "mean")
     pg.locator("#consolidate-button").click()
-    expect(pg.locator(".msg-ok")).to_contain_text("汇总完成：7 位专家")
+    expect(pg.locator(".messages .msg-ok").first).to_contain_text("汇总完成：6 位专家（专家组 7 人，1 人请假）")
     from qi_excel.consolidate import load_consolidation
 
     cons = load_consolidation(folder)
+    assert len(cons.experts) == 6 and [x.expert_id for x in cons.excused] == [absent.expert_id]
     expect(pg.locator("#total strong")).to_have_text(str(cons.total))
-    expect(pg.locator("svg.chart rect")).to_have_count(7)
+    expect(pg.locator("#excused-note")).to_contain_text(f"实到 6 人。请假：{absent.name}（{reason}）")
+    expect(pg.locator("svg.chart rect")).to_have_count(6)
     shot(pg, "评价页")
     shot_of(pg.locator("#consolidate"), "汇总")
+    shot_of(pg.locator("#opinion"), "专家组意见")
 
     pg.locator("#report-button").click()
-    expect(pg.locator(".msg-ok")).to_contain_text("已生成 评价报告.docx")
+    expect(pg.locator(".messages .msg-ok").first).to_contain_text("已生成 评价报告.docx")
     with pg.expect_download() as dl:
         pg.locator("#download-report").click()
     assert dl.value.suggested_filename == "评价报告.docx"
@@ -154,21 +186,39 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
     document = docx.Document(io.BytesIO(Path(dl.value.path()).read_bytes()))
     cells = {c.text for t in document.tables for row in t.rows for c in row.cells}
     assert any(str(cons.total) in c for c in cells)
+    text = "\n".join([p.text for p in document.paragraphs] + sorted(cells))
+    assert absent.name in text and reason in text  # who was excused, and why
+
+    for button, key in (("plan-button", "plan"), ("signin-button", "signin_first")):
+        pg.locator(f"#{button}").click()
+        with pg.expect_download() as dl:
+            pg.locator(f"#download-{key}").click()
+        assert dl.value.suggested_filename.endswith(".docx")
+    shot_of(pg.locator("#documents"), "文件和归档")
+    pg.locator("#log-link").click()
+    expect(pg.locator("#log-check")).to_contain_text("操作记录校验通过")
+    expect(pg.locator("table.log")).to_contain_text("登记请假")
+    shot(pg, "操作记录")
 
     from dataclasses import replace
 
     from qi_excel import Evaluation
 
     for folder_name, place, issue in (("望城区一站式服务评价", "望城区", True), ("浏阳市一站式服务评价", "浏阳市", False)):
-        other = Evaluation.new(workspace / folder_name, panel=panel, info=replace(
-            info, service_name=f"{place}质量基础设施“一站式”服务", applicant=f"{place}质量基础设施“一站式”服务中心"))
+        from qi_excel.review import sample_review
+        from qi_excel.workbook_project import fill_project_workbook, project_template_bytes
+
+        other_info = replace(info, service_name=f"{place}质量基础设施“一站式”服务",
+                             applicant=f"{place}质量基础设施“一站式”服务中心")
+        other = Evaluation.new(workspace / folder_name, project=fill_project_workbook(
+            project_template_bytes(), other_info, panel, sample_review()))
         if issue:
             other.issue()
     pg.get_by_role("link", name="评价列表").first.click()
     expect(pg.locator("table.list tbody tr")).to_have_count(3)
     row = pg.locator("table.list tbody tr", has_text="长沙县一站式服务评价")
     expect(row).to_contain_text("已出报告")
-    expect(row).to_contain_text("7 / 7")
+    expect(row).to_contain_text("6 / 7")
     expect(row).to_contain_text(str(cons.total))
     shot(pg, "评价列表")
 
