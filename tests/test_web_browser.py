@@ -63,13 +63,14 @@ def shot(pg, name: str, *, full: bool = True) -> None:
     target = os.environ.get("QI_UI_SCREENSHOTS")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
-        pg.evaluate("window.scrollTo(0, 0)")
+        pg.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
         pg.screenshot(path=str(Path(target) / f"ui-{name}.png"), full_page=full)
 
 
 def shot_of(locator, name: str) -> None:
     target = os.environ.get("QI_UI_SCREENSHOTS")
     if target:
+        locator.page.evaluate("document.activeElement && document.activeElement.blur()")
         locator.screenshot(path=str(Path(target) / f"ui-{name}.png"))
 
 

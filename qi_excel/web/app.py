@@ -249,7 +249,11 @@ def consolidate(name: str) -> Response:
         result = done.result
         excused = f"（专家组 {result.panel_members} 人，{len(result.excused)} 人请假）" if result.excused else ""
         flash(f"汇总完成：{len(result.experts)} 位专家{excused}，{result.method_label}，总分 {result.total} 分。", "ok")
-        flash(done.opinion.message(), "warn" if done.opinion.kept is not None else "ok")
+        if done.opinion.kept is not None:
+            flash(done.opinion.message(), "warn")
+        else:
+            flash(f"已生成专家组意见草稿 {done.opinion.path.name}：请下载交专家组组长修改定稿，再在“专家组意见”中上传；"
+                  "生成评价报告时其中的文字将原样写入。", "ok")
     return _back(name, "consolidate")
 
 

@@ -379,9 +379,17 @@ def _option_text(options: Any) -> str:
 
 
 def _written_text(files: Any) -> list[str]:
+    """The files an organizer knows (the program's own records under .qi/ are in 操作记录.xlsx)."""
     if not isinstance(files, list):
         return []
-    return [f"{f.get('path')}" + ("（已删除）" if f.get("sha256") is None else "") for f in files if isinstance(f, dict)]
+    return [f"{f.get('path')}" + ("（已删除）" if f.get("sha256") is None else "") for f in files
+            if isinstance(f, dict) and not str(f.get("path", "")).startswith(".qi/")]
+
+
+def _result_text(command: str, result: str) -> str:
+    if command == "collect" and result.startswith("完成（退出码"):
+        return "完成（有文件被拒收）"
+    return result
 
 
 def log_rows(lines: list[str]) -> list[dict[str, Any]]:
@@ -404,6 +412,7 @@ def log_rows(lines: list[str]) -> list[dict[str, Any]]:
                      "command": str(rec.get("command", "")),
                      "label": command_label(str(rec.get("command", "")), rec.get("options")),
                      "options": _option_text(rec.get("options")),
-                     "user": str(rec.get("user", "")), "result": str(rec.get("result", "")),
+                     "user": str(rec.get("user", "")),
+                     "result": _result_text(str(rec.get("command", "")), str(rec.get("result", ""))),
                      "written": _written_text(rec.get("written"))})
     return rows[::-1]
