@@ -20,15 +20,15 @@ import time
 import urllib.request
 import uuid
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from _common import pin_one_core, print_table
 
-from qi_excel import Evaluation, handle  # noqa: E402
-from qi_excel.evaluation import Panel, load_issued, sample_info, sample_panel  # noqa: E402
-from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill  # noqa: E402
-from qi_excel.web.server import make_server  # noqa: E402
+from qi_excel import Evaluation, handle
+from qi_excel.evaluation import Panel, load_issued, sample_info, sample_panel
+from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
+from qi_excel.web.server import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -48,7 +48,7 @@ def returns(folder: Path, out: Path) -> list[Path]:
     paths = []
     for i, r in enumerate(x for x in load_issued(folder) if x.kind == "expert"):
         fill = simulated_fill(e.rubric, levels, i, sign_name=r.name, sign_date=date(2026, 6, 18),
-                              saved_at=datetime(2026, 6, 18, 9, tzinfo=timezone.utc) + timedelta(minutes=i))
+                              saved_at=datetime(2026, 6, 18, 9, tzinfo=UTC) + timedelta(minutes=i))
         path = out / Path(r.file).name
         path.write_bytes(fill_workbook((folder / r.file).read_bytes(), e.rubric, fill))
         paths.append(path)
@@ -68,7 +68,12 @@ def build_workspace(ws: Path) -> Path:
     for i in range(48):
         source = done.path if i % 2 else issued.path
         shutil.copytree(source, ws / f"评价{i + 1:02d}")
-    ten = Evaluation.new(ws.parent / "十人", info=sample_info(), panel=ten_experts())
+    from qi_excel.review import sample_review
+    from qi_excel.workbook_project import fill_project_workbook, project_template_bytes
+
+    # reviewed as 符合 (clause 6.3), or issue would refuse
+    project = fill_project_workbook(project_template_bytes(), sample_info(), ten_experts(), sample_review())
+    ten = Evaluation.new(ws.parent / "十人", project=project)
     ten.issue()
     return ten.path
 

@@ -18,9 +18,11 @@ import pytest
 
 pytest.importorskip("flask")
 
-from qi_excel.evaluation import new_evaluation  # noqa: E402
-from qi_excel.web import create_app  # noqa: E402
-from qi_excel.web import uploads  # noqa: E402
+from qi_excel.evaluation import new_evaluation
+from qi_excel.web import (
+    create_app,
+    uploads,
+)
 
 PORT = 8123
 BASE = f"http://127.0.0.1:{PORT}"

@@ -207,7 +207,10 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
 
     for folder_name, place, issue in (("望城区一站式服务评价", "望城区", True), ("浏阳市一站式服务评价", "浏阳市", False)):
         from qi_excel.review import sample_review
-        from qi_excel.workbook_project import fill_project_workbook, project_template_bytes
+        from qi_excel.workbook_project import (
+            fill_project_workbook,
+            project_template_bytes,
+        )
 
         other_info = replace(info, service_name=f"{place}质量基础设施“一站式”服务",
                              applicant=f"{place}质量基础设施“一站式”服务中心")

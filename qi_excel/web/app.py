@@ -13,7 +13,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, flash, g, jsonify, redirect, render_template, request, send_file, url_for
+from flask import (
+    Flask,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -143,7 +154,11 @@ def new_form() -> str:
 
 
 def new_create() -> Response | str:
-    from ..workbook_project import fill_project_workbook, fill_review, project_template_bytes
+    from ..workbook_project import (
+        fill_project_workbook,
+        fill_review,
+        project_template_bytes,
+    )
 
     form = views.NewForm.from_request(request.form)
     review_form = views.ReviewForm.from_request(request.form)

@@ -11,14 +11,21 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import IO, Any
 
 from .. import evaluation as ev
 from ..checks import Finding, finding
-from ..collect import MAX_EML_BYTES, STATUS_LABEL, WORKBOOK_SUFFIXES, FileResult, safe_name
+from ..collect import (
+    MAX_EML_BYTES,
+    STATUS_LABEL,
+    WORKBOOK_SUFFIXES,
+    FileResult,
+    safe_name,
+)
 from ..fileio import write_text_atomic
 from ..handle import Evaluation
 from ..returned import MAX_FILE_BYTES

@@ -6,10 +6,11 @@ what an organizer should do about each expert, and where the chart's bars go.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
@@ -61,11 +62,11 @@ class NewForm:
     multiline = _MULTILINE
 
     @classmethod
-    def blank(cls) -> "NewForm":
+    def blank(cls) -> NewForm:
         return cls(roster=[{"number": str(i)} for i in range(1, ROSTER_ROWS + 1)])
 
     @classmethod
-    def from_request(cls, form: MultiDict[str, str]) -> "NewForm":
+    def from_request(cls, form: MultiDict[str, str]) -> NewForm:
         info = {attr: form.get(attr, "").strip() for _, attr, _, _ in ev.INFO_FIELDS}
         lists = {attr: form.getlist(f"expert_{attr}") for _, attr in ev.PANEL_COLUMNS}
         count = min(max((len(v) for v in lists.values()), default=0), ev.MAX_EXPERTS)
@@ -119,7 +120,7 @@ class ReviewForm:
     conclusions = rv.CONCLUSION_CHOICES
 
     @classmethod
-    def from_request(cls, form: MultiDict[str, str]) -> "ReviewForm":
+    def from_request(cls, form: MultiDict[str, str]) -> ReviewForm:
         letters = [letter for letter, _, _ in cls.materials]
         return cls(
             submitted={k: form.get(f"material_{k}", "").strip() for k in letters},
@@ -132,7 +133,7 @@ class ReviewForm:
         )
 
     @classmethod
-    def from_review(cls, review: rv.MaterialReview | None) -> "ReviewForm":
+    def from_review(cls, review: rv.MaterialReview | None) -> ReviewForm:
         if review is None:
             return cls()
         return cls(
@@ -214,7 +215,7 @@ def next_action(person: Any) -> tuple[str, str]:
         return "bad", f"已拒收。把问题转发给专家，请其修改后重新发送{reason}{more}"
     if person.issued:
         mail = f"（{person.email}）" if person.email else ""
-        return "wait", f"已发放，尚未交回。可发邮件催办{mail}。"
+        return "wait", f"已发放，尚未交回。可生成催办邮件{mail}；确实不能参加的，登记请假并写明原因。"
     return "todo", "尚未发放：请先生成评分工作簿。"
 
 
@@ -400,9 +401,9 @@ def log_rows(lines: list[str]) -> list[dict[str, Any]]:
     for n, line in enumerate(lines, start=1):
         try:
             rec = json.loads(line)
-            if not isinstance(rec, dict):
-                raise ValueError
         except ValueError:
+            rec = None
+        if not isinstance(rec, dict):
             rows.append({"seq": n, "time": "", "command": "", "label": "", "options": "", "user": "", "result": "（记录已损坏，无法读取）",
                          "written": []})
             continue
