@@ -468,6 +468,8 @@ def test_issue_waits_for_the_review_and_the_page_records_it_later(client, worksp
     assert "申请材料审查尚未通过" in page and "未提交的材料：c) 工作总结" in page
     review = read_project(workspace / "整改").review
     assert review is not None and review.conclusion == "需整改" and review.deadline == "2026-12-20"
+    steps = client.get("/e/整改", base_url=BASE).get_data(as_text=True)
+    assert re.search(r'<li class="next">\s*<span class="mark">➜</span>\s*<span class="title">申请材料审查', steps)
     r = post(client, "/e/整改/issue", {"kind": "expert"}, follow_redirects=True)
     page = r.get_data(as_text=True)
     assert "申请材料审查（规范 6.3 条）尚未通过，暂不能向专家发放评分工作簿" in page
@@ -554,7 +556,9 @@ def test_reminders_are_drafted_and_each_downloads(client, workspace: Path, issue
     assert len(links) == 6
     drafts = [client.get(link, base_url=BASE) for link in links]
     assert all(d.status_code == 200 and d.mimetype == "message/rfc822" for d in drafts)
-    assert any(bad_ref.split("!")[1].encode() in d.data or b"=?utf-8?" in d.data for d in drafts)
+    on_disk = sorted((issued / "催办").glob("*.eml"))
+    assert [d.data for d in drafts] == [p.read_bytes() for p in on_disk]  # exactly what remind wrote
+    assert sum(p.name.endswith("-更正.eml") for p in on_disk) == 1 and sum(p.name.endswith("-催交.eml") for p in on_disk) == 5
     assert client.get("/e/评价A/reminders/99", base_url=BASE).status_code == 404
     r = post(client, "/e/评价A/remind", {"deadline": "x" * 61}, follow_redirects=True)
     assert "交回期限太长" in r.get_data(as_text=True)
@@ -619,6 +623,13 @@ def test_the_leader_s_opinion_is_uploaded_only_when_its_headings_are_right(clien
         page = r.get_data(as_text=True)
         assert message in page and "上传的文件未保存" in page, re.findall(r"msg msg-error\">([^<]*)", page)
         assert (folder / "专家组意见.docx").read_bytes() == before
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("word/document.xml", b"\0" * (101 * 1024 * 1024))
+    r = post(client, "/e/评价A/opinion", {"opinion": (io.BytesIO(bomb.getvalue()), "大.docx")},
+             content_type="multipart/form-data", follow_redirects=True)
+    assert "解压后超过 100 MB" in r.get_data(as_text=True)
+    assert (folder / "专家组意见.docx").read_bytes() == before
     r = post(client, "/e/评价A/opinion", {}, follow_redirects=True)
     assert "请选择组长修改定稿的 专家组意见.docx" in r.get_data(as_text=True)
     text = "专家组一致认为该平台建设成效显著，同意通过评价。"
@@ -657,6 +668,11 @@ def test_export_and_the_operation_log(client, consolidated: Path) -> None:
     audit.write_text("\n".join(lines[:1] + lines[2:]) + "\n", encoding="utf-8")
     log = client.get("/e/评价A/log", base_url=BASE)
     assert log.status_code == 200 and "操作记录校验未通过" in log.get_data(as_text=True)
+    with audit.open("a", encoding="utf-8") as fh:
+        fh.write("not json\n[1, 2]\n")
+    log = client.get("/e/评价A/log", base_url=BASE)
+    assert log.status_code == 200 and log.get_data(as_text=True).count("记录已损坏，无法读取") == 2
+    assert client.get("/e/评价A/log.xlsx", base_url=BASE).status_code == 200
 
 
 NEW_POSTS = ["/e/评价A/review-record", "/e/评价A/procedure/plan", "/e/评价A/excuse", "/e/评价A/remind",
