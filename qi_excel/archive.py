@@ -251,11 +251,16 @@ def archive_key(zip_path: str | Path) -> bytes | None:
     return secret.hmac_key if manifest.get("evaluation_id") == secret.evaluation_id else None
 
 
-def write_archive(folder: str | Path) -> Path:
-    """Write ``评价档案-<时间>.zip`` into the folder and return its path."""
+def write_archive(folder: str | Path, *, now: datetime | None = None) -> Path:
+    """Write ``评价档案-<时间>.zip`` into the folder and return its path.
+
+    ``now`` (the archive's name and the manifest's ``created_at``) defaults to the clock; the
+    caller passes its own for a reproducible archive.
+    """
     folder = Path(folder)
     entries = archive_entries(folder)
-    now = datetime.now().astimezone()
+    if now is None or now.tzinfo is None:  # an aware time from the caller keeps its own zone
+        now = (now or datetime.now()).astimezone()
     target = folder / f"{ARCHIVE_PREFIX}{now:%Y%m%d-%H%M%S}.zip"
     files: list[dict[str, Any]] = []
     roots = tuple(dict.fromkeys((str(folder.resolve()), str(folder.absolute()))))

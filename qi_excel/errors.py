@@ -10,7 +10,7 @@ from __future__ import annotations
 class QiError(Exception):
     """A problem the user can fix; ``str(err)`` is the Chinese message shown to them."""
 
-    exit_code = 2
+    exit_code = 3  # a data or folder problem; click's usage errors exit with 2 (see cli/common.py)
 
     def __init__(self, message: str, *, exit_code: int | None = None) -> None:
         super().__init__(message)

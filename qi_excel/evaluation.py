@@ -516,9 +516,10 @@ MIN_KEY_BYTES = 16  # new folders get 32; anything shorter than 128 bits is refu
 _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud over the phone
 
 
-def new_secret() -> Secret:
-    today = datetime.date.today().strftime("%Y%m%d")
-    evaluation_id = f"QI-{today}-{secrets.token_hex(4).upper()}"
+def new_secret(today: datetime.date | None = None) -> Secret:
+    """A fresh key and password; the evaluation id carries ``today`` (the clock by default)."""
+    day = (today or datetime.date.today()).strftime("%Y%m%d")
+    evaluation_id = f"QI-{day}-{secrets.token_hex(4).upper()}"
     password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10))
     return Secret(evaluation_id, secrets.token_bytes(32), password)
 
@@ -612,13 +613,14 @@ def sample_panel() -> Panel:
 
 
 def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Path | None = None,
-                   roster_from: str | Path | None = None) -> list[Path]:
+                   roster_from: str | Path | None = None, now: datetime.datetime | None = None) -> list[Path]:
     """Create an evaluation folder; refuses to touch one that already holds an evaluation.
 
     The rubric (the shipped table A.1, or the file ``rubric``) is validated and copied into
     the folder: every later step of this evaluation reads that copy. ``roster_from`` (another
     evaluation folder, or its 评价项目.xlsx) copies that roster into 专家组 and nothing else:
-    the clean way to reuse a panel, instead of copying a whole folder with its key.
+    the clean way to reuse a panel, instead of copying a whole folder with its key. ``now``
+    dates the evaluation id (the clock by default).
     """
     from .rubric import default_rubric_text, load_rubric
     from .workbook_project import fill_project_workbook, project_template_bytes
@@ -639,7 +641,7 @@ def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Pa
         data = fill_project_workbook(data, sample_info(), sample_panel(), sample_review())
     elif roster_from is not None:
         data = _with_roster(data, _roster_of(roster_from))
-    secret = new_secret()
+    secret = new_secret(now.date() if now else None)
     written = [
         write_bytes_atomic(root / PROJECT_FILE, data),
         write_text_atomic(root / RUBRIC_FILE, rubric_text),

@@ -117,12 +117,13 @@ def finding_lines(findings: Sequence[Finding]) -> list[str]:
     return lines
 
 
-def _today() -> str:
-    d = datetime.date.today()
+def _today(on: datetime.date | None = None) -> str:
+    d = on or datetime.date.today()
     return f"{d.year}年{d.month}月{d.day}日"  # GB/T 9704: no zero padding
 
 
-def missing_body(info: ev.EvaluationInfo, expert: ev.Expert, filename: str, deadline: str) -> str:
+def missing_body(info: ev.EvaluationInfo, expert: ev.Expert, filename: str, deadline: str, *,
+                 on: datetime.date | None = None) -> str:
     organizer = info.organizer or "评价组织"
     when = f"请于{deadline}" if deadline else "请尽快"
     return (
@@ -130,12 +131,12 @@ def missing_body(info: ev.EvaluationInfo, expert: ev.Expert, filename: str, dead
         f"您好！{info.service_name}评价的专家评分工作簿我们尚未收到。现将您的评分工作簿《{filename}》再次附上，"
         f"{when}填写完毕（逐项打分、扣分说明、确认专家承诺、签名和日期）后回复本邮件发回。\n\n"
         "如您已经发出，请忽略本邮件，或告知我们发送的时间，以便核对。\n\n"
-        f"{organizer}\n{_today()}\n"
+        f"{organizer}\n{_today(on)}\n"
     )
 
 
 def rejected_body(info: ev.EvaluationInfo, expert: ev.Expert, filename: str, findings: Sequence[Finding],
-                  deadline: str) -> str:
+                  deadline: str, *, on: datetime.date | None = None) -> str:
     organizer = info.organizer or "评价组织"
     when = f"请于{deadline}" if deadline else "请尽快"
     lines = "\n".join(finding_lines(findings)) or "（检查记录中没有具体问题，请与我们联系。）"
@@ -145,7 +146,7 @@ def rejected_body(info: ev.EvaluationInfo, expert: ev.Expert, filename: str, fin
         f"{lines}\n\n"
         f"现将您发回的文件《{filename}》附上，请在该文件上按以上说明修改（请勿另存为其他格式），"
         f"{when}保存后回复本邮件发回。\n\n"
-        f"{organizer}\n{_today()}\n"
+        f"{organizer}\n{_today(on)}\n"
     )
 
 
@@ -194,8 +195,10 @@ def _draft_name(expert: ev.Expert, reason: Reason) -> str:
     return f"{REMIND_DIR}/{expert.number:02d}-{safe_file_part(expert.name) or expert.expert_id}-{what}.eml"
 
 
-def remind(folder: str | Path, *, deadline: str | None = None) -> RemindResult:
-    """Write a draft for each panel member without an accepted return (and not excused)."""
+def remind(folder: str | Path, *, deadline: str | None = None, today: datetime.date | None = None) -> RemindResult:
+    """Write a draft for each panel member without an accepted return (and not excused).
+
+    ``today`` dates the letters (the clock by default)."""
     from .collect import _load_ledger, _resolve_statuses
     from .eml import draft
 
@@ -236,13 +239,13 @@ def remind(folder: str | Path, *, deadline: str | None = None) -> RemindResult:
                 name, data = Path(record.file).name, _issued_bytes(root, record)
             else:
                 name, data = own
-            body = rejected_body(info, expert, name, findings, when)
+            body = rejected_body(info, expert, name, findings, when, on=today)
             subject = f"{subject_base}需修改后重新发送（{expert.name}）"
             reason: Reason = "rejected"
         else:
             findings = ()
             name, data = Path(record.file).name, _issued_bytes(root, record)
-            body = missing_body(info, expert, name, when)
+            body = missing_body(info, expert, name, when, on=today)
             subject = f"提醒：{subject_base}尚未交回（{expert.name}）"
             reason = "missing"
         rel = _draft_name(expert, reason)

@@ -44,20 +44,29 @@ def test_collect_json_shape_and_exit_1(issued_folder: Path, tmp_path: Path) -> N
     data = json.loads(res.output)
     assert list(data) == ["files"]
     first, second = data["files"]
-    assert set(first) == {"file", "expert", "status", "findings"}
-    assert first["file"] == str(bad) and first["expert"] == "陈晓岚" and first["status"] == "rejected"
+    assert set(first) == SHARED_KEYS | {"stored"}
+    assert first["file"] == str(bad) and first["name"] == "陈晓岚" and first["status"] == "rejected"
+    assert first["expert_id"] == "E02" and first["kind"] == "expert" and first["stored"] is None
     f = next(f for f in first["findings"] if f["code"] == "SCORE_NOT_ALLOWED")
     assert set(f) == {"code", "severity", "cell", "message"} and f["cell"] == "评分表!G5" and f["severity"] == "error"
-    assert second["expert"] is None and second["findings"][0]["cell"] is None
+    assert second["expert_id"] is None and second["name"] is None and second["findings"][0]["cell"] is None
 
 
-def test_usage_errors_exit_2(issued_folder: Path, tmp_path: Path) -> None:
+# The keys every item of ``collect --json`` and ``status --json`` has, whatever else each adds.
+SHARED_KEYS = {"expert_id", "name", "kind", "status", "file", "findings"}
+
+
+def test_data_errors_exit_3_usage_errors_exit_2(issued_folder: Path, tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["collect", str(issued_folder), str(tmp_path / "nope.xlsx")])
-    assert res.exit_code == 2 and "错误：" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 3 and "错误：" in res.output and "Traceback" not in res.output
     res = CliRunner().invoke(main, ["collect", str(tmp_path / "空目录")])
-    assert res.exit_code == 2 and "错误：" in res.output
+    assert res.exit_code == 3 and "错误：" in res.output
     res = CliRunner().invoke(main, ["status", str(tmp_path)])
-    assert res.exit_code == 2 and "不是评价目录" in res.output
+    assert res.exit_code == 3 and "不是评价目录" in res.output
+    res = CliRunner().invoke(main, ["status", str(issued_folder), "--no-such-option"])
+    assert res.exit_code == 2 and "没有选项 --no-such-option" in res.output
+    res = CliRunner().invoke(main, ["status"])
+    assert res.exit_code == 2 and "缺少参数" in res.output
 
 
 def test_status(issued_folder: Path) -> None:
@@ -76,6 +85,17 @@ def test_status(issued_folder: Path) -> None:
     data = json.loads(CliRunner().invoke(main, ["status", str(issued_folder), "--json"]).output)
     assert [e["expert_id"] for e in data["experts"]][:2] == ["E01", "E02"]
     assert data["experts"][0]["accepted"] is True and data["experts"][1]["returned"] == 1
+    assert all(SHARED_KEYS <= set(e) for e in data["experts"])
+    first, second, third = data["experts"][:3]
+    assert (first["status"], first["kind"], first["name"]) == ("accepted", "expert", "周立新")
+    assert (second["status"], third["status"], data["experts"][-1]["kind"]) == ("rejected", "issued", "self")
+    assert first["file"].startswith("回收/") and second["findings"][0]["severity"] == "error"
+    # the same person's item in collect's answer has the same keys and values where they overlap
+    again = CliRunner().invoke(main, ["collect", str(issued_folder), str(issued_folder / ev.INBOX_DIR / "b.xlsx"),
+                                      "--json"])
+    item = json.loads(again.output)["files"][0]
+    assert {k: item[k] for k in ("expert_id", "name", "kind", "status")} == \
+        {k: second[k] for k in ("expert_id", "name", "kind", "status")}
 
 
 def test_hostile_inbox_through_a_real_process(issued_folder: Path) -> None:

@@ -140,13 +140,13 @@ def test_spread_option_and_bad_values(issued_folder):
     result = _run(str(issued_folder), "--spread", "abc")
     assert result.exit_code == 2 and "不是数字" in result.output
     result = _run(str(issued_folder), "--spread", "2")
-    assert result.exit_code == 2 and "错误：分歧比例" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 3 and "错误：分歧比例" in result.output and "Traceback" not in result.output
 
 
 def test_fewer_than_five_refused_unless_draft(issued_folder):
     _fill(issued_folder, experts=4, self_eval=False)
     result = _run(str(issued_folder))
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "李建国（E05）、赵敏（E06）、孙浩然（E07）还没有已接收的评分表" in result.output
     assert "计入评分的专家只有 4 人，少于规范 7.2 条要求的 5 人，只能加 --draft" in result.output
     assert not (issued_folder / ev.SUMMARY_FILE).exists()
@@ -167,7 +167,7 @@ def test_fewer_than_five_refused_unless_draft(issued_folder):
 
 def test_missing_folder_and_damaged_record(tmp_path, issued_folder):
     result = _run(str(tmp_path / "nope"))
-    assert result.exit_code == 2 and "不存在" in result.output
+    assert result.exit_code == 3 and "不存在" in result.output
     (issued_folder / ev.CONSOLIDATION_FILE).write_text("{broken", encoding="utf-8")
     with pytest.raises(QiError, match="已损坏"):
         load_consolidation(issued_folder)

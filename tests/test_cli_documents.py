@@ -55,7 +55,7 @@ def test_application_warns_when_no_self_evaluation_was_collected(tmp_path: Path,
 def test_report_on_draft_needs_the_flag(folder: Path) -> None:
     consolidate_folder(folder, draft=True)
     result = run("report", folder)
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.output.startswith("错误：") and "--draft" in result.output
     result = run("report", folder, "--draft")
     assert result.exit_code == 0, result.output
@@ -79,7 +79,7 @@ def test_templates_export_then_edited_template_with_unknown_placeholder(folder: 
     doc.add_paragraph().add_run("{{ 组长电话 }}")
     doc.save(str(dest / "评价报告.docx"))
     result = run("report", folder, "--template", dest / "评价报告.docx")
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "错误：" in result.output and "组长电话" in result.output
     assert "Traceback" not in result.output
 

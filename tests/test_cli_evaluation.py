@@ -52,7 +52,7 @@ def test_new_refuses_an_existing_evaluation(tmp_path):
     folder = tmp_path / "评价"
     _run("new", folder)
     result = _run("new", folder, "--sample")
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.output.startswith("错误：") and "未写入任何文件" in result.output
     assert "Traceback" not in result.output
 
@@ -62,7 +62,7 @@ def test_blank_project_tells_what_to_fill(tmp_path):
     result = _run("new", folder)
     assert "下一步" in result.output
     result = _run("issue", folder)
-    assert result.exit_code == 2 and "必填项为空：服务名称" in result.output
+    assert result.exit_code == 3 and "必填项为空：服务名称" in result.output
 
 
 def test_bad_roster_and_title_confirmation(tmp_path):
@@ -73,7 +73,7 @@ def test_bad_roster_and_title_confirmation(tmp_path):
     wb[PANEL_SHEET]["C4"].value = "工程师"
     wb.save(path)
     result = _run("issue", folder)
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "错误：" in result.output and "专家组 第 4 行：陈晓岚的职称“工程师”" in result.output
     assert not list((folder / ISSUE_DIR).iterdir())
     result = _run("issue", folder, "--accept-titles")
@@ -84,9 +84,9 @@ def test_bad_roster_and_title_confirmation(tmp_path):
     wb[PANEL_SHEET]["B6"].value = None
     wb.save(path)
     result = _run("issue", folder, "--accept-titles")
-    assert result.exit_code == 2 and "专家组 第 6 行：姓名为空" in result.output
+    assert result.exit_code == 3 and "专家组 第 6 行：姓名为空" in result.output
 
 
 def test_issue_outside_an_evaluation_folder(tmp_path):
     result = _run("issue", tmp_path)
-    assert result.exit_code == 2 and "不是评价目录" in result.output
+    assert result.exit_code == 3 and "不是评价目录" in result.output

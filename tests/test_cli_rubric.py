@@ -40,18 +40,18 @@ def test_broken_file_gives_one_chinese_line(tmp_path):
     broken = tmp_path / "broken.toml"
     broken.write_text(default_rubric_text().replace("total = 1000", "total = 1001"), encoding="utf-8")
     result = CliRunner().invoke(main, ["rubric", "--file", str(broken), "--check"])
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert "Traceback" not in result.output
     assert "评价表 broken.toml 有误：文件头：各一级指标分值之和 1000 分与总分 1001 分不符" in result.output
 
 
 def test_missing_and_binary_files(tmp_path):
     result = CliRunner().invoke(main, ["rubric", "--file", str(tmp_path / "nope.toml")])
-    assert result.exit_code == 2 and "不存在" in result.output
+    assert result.exit_code == 3 and "不存在" in result.output
     junk = tmp_path / "junk.toml"
     junk.write_bytes(b"\xff\xfe\x00binary")
     result = CliRunner().invoke(main, ["rubric", "--file", str(junk)])
-    assert result.exit_code == 2 and "不是 UTF-8" in result.output
+    assert result.exit_code == 3 and "不是 UTF-8" in result.output
 
 
 def test_usage_errors_are_chinese():

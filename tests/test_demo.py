@@ -96,4 +96,4 @@ def test_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "[1/9]" in result.output and "[9/9]" in result.output and "演示完成" in result.output
     again = CliRunner().invoke(main, ["demo", str(tmp_path / "演示评价")])
-    assert again.exit_code == 2 and "Traceback" not in again.output and "不是空文件夹" in again.output
+    assert again.exit_code == 3 and "Traceback" not in again.output and "不是空文件夹" in again.output

@@ -80,4 +80,4 @@ def test_cli_new_with_rubric(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert evaluation_rubric(tmp_path / "评价").title == "测试评价表"
     bad = CliRunner().invoke(main, ["new", str(tmp_path / "另一个"), "--rubric", str(tmp_path / "无.toml")])
-    assert bad.exit_code == 2 and "不存在" in bad.output and not (tmp_path / "另一个").exists()
+    assert bad.exit_code == 3 and "不存在" in bad.output and not (tmp_path / "另一个").exists()

@@ -246,3 +246,16 @@ def test_an_action_waits_for_the_folder_lock(issued_folder: Path) -> None:
         assert other.is_alive() and done == []  # blocked while the lock is held
     other.join()
     assert done == ["E01"]
+
+
+def test_new_from_another_rosters_folder_is_logged_with_what_it_read(tmp_path: Path, sample_folder: Path) -> None:
+    from qi_excel.audit import LOG_FILE
+
+    rubric = Path(__file__).parent / "small_rubric.toml"
+    e = Evaluation.new(tmp_path / "复用", roster_from=sample_folder, rubric=rubric)
+    assert e.rubric.total == 40  # the folder's own copy of the rubric it was given
+    rec = json.loads((e.path / LOG_FILE).read_text(encoding="utf-8"))
+    assert rec["command"] == "new" and rec["options"]["roster_from"] == str(sample_folder)
+    assert str(rubric) in {r["path"] for r in rec["read"]}
+    created = {p.relative_to(e.path).as_posix() for p in e.created}
+    assert {PROJECT_FILE, ".qi/secret.json", ".qi/rubric.toml"} <= created <= {w["path"] for w in rec["written"]}

@@ -99,6 +99,6 @@ def test_unexpected_os_error_in_a_command_is_chinese(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(ev, "new_evaluation", broken)
     result = CliRunner().invoke(main, ["new", str(tmp_path / "新")])
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 3, result.output
     assert "磁盘读写出错" in result.output and "Input/output" not in result.output
     assert "Traceback" not in result.output

@@ -1,8 +1,10 @@
 """The ``qi-excel`` command line: a thin layer over the library.
 
-Each command parses options, calls one library function and prints. Heavy libraries are
-imported inside the commands so ``qi-excel --help`` answers at once. A ``QiError`` becomes
-its Chinese message and an exit code, never a traceback.
+Each command parses options, makes one call on the evaluation folder's handle
+(``qi_excel.Evaluation``) or, for commands outside a folder, one library function, and
+prints. Heavy libraries are imported inside the commands so ``qi-excel --help`` answers at
+once. A ``QiError`` becomes its Chinese message and an exit code (``common.py``), never a
+traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import click
 
 from .. import __version__
 from ..errors import QiError
+from .common import EXIT_DATA
 
 
 # click's usage errors are English; organizers read Chinese. The common ones are translated,
@@ -185,7 +188,7 @@ class _Group(click.Group):
 
             where = f" {err.filename}" if err.filename else ""
             click.echo(f"错误：无法访问{where}：{os_error_text(err)}。", err=True)
-            sys.exit(2)
+            sys.exit(EXIT_DATA)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # keep the workflow order, not alphabetical
@@ -208,4 +211,5 @@ from . import demo_cmd  # noqa: E402,F401
 from . import procedure_cmd  # noqa: E402,F401
 from . import ui_cmd  # noqa: E402,F401
 from . import office_cmd  # noqa: E402  (issue 14: export, register, log)
-office_cmd.install_audit(main)  # every command that changes an evaluation folder is logged
+# Folder commands are logged by the handle (Evaluation.action); demo runs the library itself.
+office_cmd.install_audit(main, ("demo",))

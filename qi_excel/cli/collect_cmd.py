@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from . import main
+from .common import collect_item, echo_json, evaluation, json_option, status_item
+
 
 @main.command("collect")
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
 @click.argument("paths", metavar="[PATH]...", nargs=-1, type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供脚本使用）。")
+@json_option
 def collect_command(folder: str, paths: tuple[str, ...], as_json: bool) -> None:
     """回收并检查专家交回的评分工作簿。
 
@@ -19,11 +19,11 @@ def collect_command(folder: str, paths: tuple[str, ...], as_json: bool) -> None:
     通过检查的原件复制到“回收”文件夹，问题清单写入“检查报告.xlsx”。
     全部接收时退出码为 0，有文件被拒收时为 1。
     """
-    from ..collect import _printable, collect
+    from ..collect import _printable
 
-    result = collect(folder, list(paths))
+    result = evaluation(folder).collect(list(paths))
     if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        echo_json({"files": [collect_item(f) for f in result.files]})
     else:
         for f in result.files:
             click.echo(f.summary())
@@ -37,14 +37,12 @@ def collect_command(folder: str, paths: tuple[str, ...], as_json: bool) -> None:
 
 @main.command("status")
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供脚本使用）。")
+@json_option
 def status_command(folder: str, as_json: bool) -> None:
     """查看每位专家的发放、交回和接收情况。"""
-    from ..collect import panel_status
-
-    people = panel_status(folder)
+    people = evaluation(folder).status()
     if as_json:
-        click.echo(json.dumps({"experts": [p.to_json() for p in people]}, ensure_ascii=False, indent=2))
+        echo_json({"experts": [status_item(p) for p in people]})
         return
     from ..evaluation import SELF_ID
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import click
 
 from . import main
+from .common import echo_json, evaluation, json_option
 
 
 class _DecimalType(click.ParamType):
@@ -46,22 +46,23 @@ class _DecimalType(click.ParamType):
               help="专家总分与其他专家平均总分相差超过此分数即提示（默认为总分的 5%，即 50 分）。")
 @click.option("--draft", is_flag=True,
               help="专家评分未全部回收（或计入的专家不足 5 人）时仍生成汇总，所有输出标注“草稿”。")
-@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供脚本使用）。")
+@json_option
 def consolidate_command(folder: str, method: str, decimals: int, spread: Decimal, deviation: Decimal | None,
                         draft: bool, as_json: bool) -> None:
     """汇总专家组评分：计算得分、标出评分分歧，生成 汇总表.xlsx 和 专家组意见.docx（草稿）。
 
     正式汇总要求专家组每位成员都有已接收的评分表，或已用 qi-excel excuse 登记请假原因。
     """
-    from ..consolidate import run_consolidation
+    from pathlib import Path
+
     from ..evaluation import SUMMARY_FILE
 
-    run = run_consolidation(folder, method=method, decimals=decimals, draft=draft, spread_share=spread,
-                            deviation_threshold=deviation)
+    run = evaluation(folder).run_consolidation(method=method, decimals=decimals, draft=draft, spread_share=spread,
+                                               deviation_threshold=deviation)
     if as_json:
-        click.echo(json.dumps(run.result.to_json(), ensure_ascii=False, indent=2))
+        echo_json(run.result.to_json())
         return
-    click.echo(render_text(run.result, f"{folder.rstrip('/')}/{SUMMARY_FILE}"))
+    click.echo(render_text(run.result, str(Path(folder) / SUMMARY_FILE)))
     if run.panel.ignored:
         click.echo(f"注意：{'、'.join(run.panel.ignored)} 已登记请假，其评分表未计入汇总"
                    "（如需计入，请用 qi-excel excuse --undo 撤销请假）。")

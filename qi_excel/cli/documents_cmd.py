@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from . import main
+from .common import EXIT_ATTENTION, evaluation
 
 _NO_OFFICE = "未生成 PDF：本机未找到 LibreOffice（soffice）。安装 LibreOffice 后加 --pdf 重新运行，或在 Word/WPS 中“另存为 PDF”。"
 
@@ -24,9 +25,7 @@ def _report_written(paths: list[Path], pdf: bool) -> None:
 @click.option("--pdf", is_flag=True, help="同时用 LibreOffice 生成 PDF。")
 def application_command(folder: str, template: str | None, pdf: bool) -> None:
     """生成评价申请表（附录B）：评价申请表.docx。"""
-    from ..documents import make_application
-
-    written = make_application(folder, template=template, pdf=pdf)
+    written = evaluation(folder).make_application(template=template, pdf=pdf)
     click.echo("已生成评价申请表：")
     _report_written(list(written.paths), pdf)
     for note in written.notes:
@@ -44,9 +43,7 @@ def report_command(folder: str, template: str | None, pdf: bool, draft: bool) ->
     专家组意见.docx 四个标题下的文字逐段原样写入报告：主要亮点、存在问题、改进建议写入
     “五、专家组意见”，评价结论写入“六、评价结论”。
     """
-    from ..documents import make_report
-
-    written = make_report(folder, template=template, pdf=pdf, draft=draft)
+    written = evaluation(folder).make_report(template=template, pdf=pdf, draft=draft)
     click.echo("已生成评价报告（草稿，仅供内部讨论）：" if draft else "已生成评价报告，请打印后由专家组成员签字：")
     _report_written(list(written.paths), pdf)
     for note in written.notes:
@@ -75,21 +72,20 @@ def templates_export_command(folder: str) -> None:
 @click.option("--verify", "verify_zip", type=click.Path(dir_okay=False), help="校验一个已生成的评价档案 zip。")
 def archive_command(folder: str | None, verify_zip: str | None) -> None:
     """生成评价档案（规范第 9 章）：评分表、汇总表、检查报告、评价报告等打包为一个 zip。"""
-    from ..archive import archive_key, verify_archive, write_archive
     from ..errors import QiError
+    from ..handle import Evaluation
 
     if verify_zip:
         if folder:
             raise click.UsageError("--verify 与评价目录不能同时给出。")
-        key = archive_key(verify_zip)
-        problems = verify_archive(verify_zip, key=key)
+        problems, signed = Evaluation.verify_any_archive(verify_zip)
         if problems:
             click.echo(f"档案 {verify_zip} 校验未通过，发现 {len(problems)} 个问题：")
             for problem in problems:
                 click.echo(f"  {problem}")
-            raise QiError("档案与其清单（manifest.json）不一致。", exit_code=1)
+            raise QiError("档案与其清单（manifest.json）不一致。", exit_code=EXIT_ATTENTION)
         click.echo(f"档案 {verify_zip} 校验通过：所有文件与清单一致。")
-        if key is not None:
+        if signed:
             click.echo("清单签名已用本评价目录的密钥核对无误。")
         else:
             click.echo("注意：未在档案所在文件夹找到本评价的密钥，只核对了文件哈希，未核对清单签名；"
@@ -97,5 +93,5 @@ def archive_command(folder: str | None, verify_zip: str | None) -> None:
         return
     if not folder:
         raise click.UsageError("请给出评价目录，或用 --verify ZIP 校验档案。")
-    path = write_archive(folder)
+    path = evaluation(folder).archive()
     click.echo(f"已生成评价档案：{path}")

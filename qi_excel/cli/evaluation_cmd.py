@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from . import main
+from .common import echo_json, evaluation, json_option
 
 
 @main.command("new")
@@ -22,9 +22,10 @@ def new_command(folder: str, sample: bool, rubric_file: str | None, roster_from:
 
     所用评价表的副本保存在评价目录中，此后发放、回收和汇总都以它为准。
     """
-    from ..evaluation import PASSWORD_FILE, PROJECT_FILE, new_evaluation
+    from ..evaluation import PASSWORD_FILE, PROJECT_FILE
+    from ..handle import Evaluation
 
-    written = new_evaluation(folder, sample=sample, rubric=rubric_file, roster_from=roster_from)
+    written = Evaluation.new(folder, sample=sample, rubric=rubric_file, roster_from=roster_from).created
     root = Path(folder)
     click.echo(f"已建立评价目录 {root}：")
     for path in written:
@@ -46,16 +47,15 @@ def new_command(folder: str, sample: bool, rubric_file: str | None, roster_from:
 @click.option("--self", "self_eval", is_flag=True, help="只生成申报单位的自我评价记录表（规范 6.1 条）。")
 @click.option("--eml", is_flag=True, help="同时为每个工作簿生成邮件草稿（.eml），收件人为专家邮箱。")
 @click.option("--accept-titles", is_flag=True, help="确认专家组中未能识别的职称属于高级职称或相应职务。")
-@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供脚本使用）。")
+@json_option
 def issue_command(folder: str, self_eval: bool, eml: bool, accept_titles: bool, as_json: bool) -> None:
     """为专家组每位专家生成评分工作簿（放在“发放”文件夹中）。"""
     from ..dates import human_time
     from ..evaluation import PASSWORD_FILE
-    from ..workbook import issue_workbooks
 
-    result = issue_workbooks(folder, self_eval=self_eval, eml=eml, accept_titles=accept_titles)
+    result = evaluation(folder).issue(self_eval=self_eval, eml=eml, accept_titles=accept_titles)
     if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        echo_json(result.to_json())
         return
     what = "自我评价记录表" if self_eval else f"{len(result.records)} 位专家的评分工作簿"
     click.echo(f"已生成 {what}（发放时间 {human_time(result.issued_at)}）：")

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
 from . import main
+from .common import EXIT_ATTENTION, evaluation
 
-# Commands that change an evaluation folder: each run appends one record to its log.
-AUDITED = ("new", "issue", "collect", "consolidate", "application", "report", "archive", "export", "demo")
-# What a command reads besides the folder's records (audit.STATE_INPUTS) and the files it is given.
-_READS = {
-    "consolidate": ("回收",),
-    "application": ("回收",),
-    "export": ("回收",),
-    "archive": ("回收", "检查报告.xlsx", "汇总表.xlsx", "评价报告.docx", "评价申请表.docx"),
-}
+# Commands whose run is recorded here, around the callback: only those that do not go through
+# the folder handle (every folder command does, and the handle logs it: Evaluation.action).
+AUDITED = ("demo",)
 
 
 def install_audit(group: click.Group, names: tuple[str, ...] = AUDITED) -> None:
     """Wrap each named command so that a run on an evaluation folder is recorded (audit.py).
 
-    One place for every command: the record is written by ``audit.audited``, the same
-    function the local web page calls, so both leave the same trail.
+    The record is written by ``audit.audited``, the same function the handle calls, so
+    every command leaves the same trail.
     """
     for name in names:
         command = group.commands.get(name)
@@ -41,16 +35,9 @@ def _audited_callback(name: str, callback: Callable[..., Any]) -> Callable[..., 
         from ..audit import audited, input_files
 
         folder = kwargs.get("folder")
-        if not folder:  # e.g. archive --verify ZIP: changes nothing
+        if not folder:
             return callback(**kwargs)
-        given = [v for k, v in kwargs.items() if k in ("paths", "rubric_file", "template") and v]
-        paths = [p for v in given for p in (v if isinstance(v, (tuple, list)) else [v])]
-        if name == "collect" and not paths:
-            from ..evaluation import INBOX_DIR
-
-            paths = [Path(folder) / INBOX_DIR]
-        paths += [Path(folder) / rel for rel in _READS.get(name, ())]
-        with audited(folder, name, kwargs, read=input_files(folder, paths)):
+        with audited(folder, name, kwargs, read=input_files(folder)):
             return callback(**kwargs)
 
     run._audited = True  # type: ignore[attr-defined]
@@ -68,9 +55,7 @@ def export_command(folder: str, fmt: str | None, output: str | None) -> None:
     每行一位专家的一个打分格：评价编号、专家、指标、评分项、打分格、分值、得分和扣分说明；
     申报单位的自评（如已回收）也一并导出，“类型”列标为“自评”。
     """
-    from ..export import export_folder
-
-    path, rows = export_folder(folder, fmt=fmt, output=output)
+    path, rows = evaluation(folder).export(fmt=fmt, output=output)
     click.echo(f"已导出 {rows} 行评分数据：{path}")
 
 
@@ -97,25 +82,22 @@ def log_command(folder: str) -> None:
     """显示评价目录的操作记录，并核对记录链是否完整（被改动或删除的记录会被指出）。"""
     import json
 
-    from ..audit import check_folder, read_lines
     from ..errors import QiError
 
-    root = Path(folder)
-    if not root.is_dir():
-        raise QiError(f"评价目录 {root} 不存在。")
-    for line in read_lines(root):
+    handle = evaluation(folder)
+    check = handle.log()
+    for line in handle.log_lines():
         try:
             rec = json.loads(line)
             click.echo(f"{rec.get('seq')}. {str(rec.get('time', ''))[:19].replace('T', ' ')}  "
                        f"qi-excel {rec.get('command')}  {rec.get('user')}  {rec.get('result')}")
         except (ValueError, AttributeError):
             click.echo("（无法读取的记录）")
-    check = check_folder(root)
     if check.problems:
         click.echo(f"操作记录校验未通过，发现 {len(check.problems)} 个问题：")
         for p in check.problems:
             click.echo(f"  {p}")
-        raise QiError("操作记录被改动或删除过。", exit_code=1)
+        raise QiError("操作记录被改动或删除过。", exit_code=EXIT_ATTENTION)
     if check.records == 0:
         click.echo("该评价目录还没有操作记录（用 qi-excel 命令改动评价目录后会自动记录）。")
         return

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from . import main
+from .common import echo_json, json_option
 
 
 @main.command("rubric")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help="读取另一份评价表文件（TOML）。")
-@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供脚本使用）。")
+@json_option
 @click.option("--check", is_flag=True, help="只校验评价表文件，不输出内容。")
 def rubric_command(path: str | None, as_json: bool, check: bool) -> None:
     """显示评价表（附录A 表A.1）的指标、分值和允许分值。"""
@@ -24,6 +23,6 @@ def rubric_command(path: str | None, as_json: bool, check: bool) -> None:
             f"{len(rubric.items)} 个评分项，共 {len(rubric.score_cells)} 个打分格，总分 {rubric.total} 分。"
         )
     elif as_json:
-        click.echo(json.dumps(rubric.to_json(), ensure_ascii=False, indent=2))
+        echo_json(rubric.to_json())
     else:
         click.echo(render_table(rubric))
