@@ -677,7 +677,19 @@ def test_export_and_the_operation_log(client, consolidated: Path) -> None:
 
 NEW_POSTS = ["/e/评价A/review-record", "/e/评价A/procedure/plan", "/e/评价A/excuse", "/e/评价A/remind",
              "/e/评价A/opinion", "/e/评价A/export"]
-NEW_GETS = ["/e/评价A/log", "/e/评价A/log.xlsx", "/e/评价A/reminders/0", "/e/评价A/download/plan"]
+def test_the_workspace_register_downloads(client, workspace: Path) -> None:
+    from openpyxl import load_workbook
+
+    listing = client.get("/", base_url=BASE).get_data(as_text=True)
+    assert "下载 评价台账.xlsx" in listing
+    r = client.get("/register.xlsx", base_url=BASE)
+    assert r.status_code == 200 and r.data.startswith(b"PK")
+    values = [c.value for row in load_workbook(io.BytesIO(r.data)).worksheets[0].iter_rows() for c in row]
+    assert any(isinstance(v, str) and "评价A" in v for v in values)
+    assert not (workspace / "评价台账.xlsx").exists()  # a download, nothing written into the workspace
+
+
+NEW_GETS = ["/register.xlsx", "/e/评价A/log", "/e/评价A/log.xlsx", "/e/评价A/reminders/0", "/e/评价A/download/plan"]
 
 
 @pytest.mark.parametrize("path", NEW_POSTS)

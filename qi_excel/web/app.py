@@ -340,6 +340,14 @@ def verify(name: str) -> Response:
     return _back(name, "verify")
 
 
+def register_xlsx() -> Response:
+    """评价台账.xlsx of the workspace (``qi-excel register``), made fresh for the download."""
+    from ..register import REGISTER_FILE, build_register, render_register
+
+    data = render_register(build_register(_workspace()))
+    return send_file(io.BytesIO(data), mimetype=_XLSX, as_attachment=True, download_name=REGISTER_FILE)
+
+
 def review_record(name: str) -> Response:
     """Record (or correct) the application-material review after the folder was made (6.3)."""
     evaluation = _evaluation(name)
@@ -459,6 +467,7 @@ ROUTES: tuple[tuple[str, Any, str], ...] = (
     ("/new", new_form, "GET"),
     ("/new", new_create, "POST"),
     ("/blank-project", blank_project, "GET"),
+    ("/register.xlsx", register_xlsx, "GET"),
     ("/e/<name>", evaluation_page, "GET"),
     ("/e/<name>/issue", issue, "POST"),
     ("/e/<name>/issued.zip", issued_zip, "GET"),
