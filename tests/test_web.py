@@ -559,6 +559,12 @@ def test_reminders_are_drafted_and_each_downloads(client, workspace: Path, issue
     on_disk = sorted((issued / "催办").glob("*.eml"))
     assert [d.data for d in drafts] == [p.read_bytes() for p in on_disk]  # exactly what remind wrote
     assert sum(p.name.endswith("-更正.eml") for p in on_disk) == 1 and sum(p.name.endswith("-催交.eml") for p in on_disk) == 5
+    import email
+    from email import policy
+
+    correction = next(p for p in on_disk if p.name.endswith("-更正.eml"))
+    body = email.message_from_bytes(correction.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+    assert bad_ref.split("!")[1] in body  # the rejected cell, for the expert to correct
     assert client.get("/e/评价A/reminders/99", base_url=BASE).status_code == 404
     r = post(client, "/e/评价A/remind", {"deadline": "x" * 61}, follow_redirects=True)
     assert "交回期限太长" in r.get_data(as_text=True)
@@ -709,3 +715,27 @@ def test_new_actions_need_the_token_post_and_csrf(app, client, workspace: Path, 
 def test_new_pages_need_the_token(app, path: str) -> None:
     r = app.test_client().get(path, base_url=BASE)
     assert r.status_code == 403 and "评价A" not in r.get_data(as_text=True)
+
+
+def test_pdf_is_asked_for_like_the_cli_s_pdf_option(client, issued: Path, monkeypatch) -> None:
+    from qi_excel import office
+
+    monkeypatch.setattr(office, "soffice_path", lambda: None)
+    r = post(client, "/e/评价A/procedure/plan", {"pdf": "1"}, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "已生成评价计划：评价计划.docx。" in page and "未生成 PDF：本机未找到 LibreOffice" in page
+    assert client.get("/e/评价A/download/plan_pdf", base_url=BASE).status_code == 404
+    assert client.get("/e/评价A/download/export_csv_pdf", base_url=BASE).status_code == 404
+    assert client.get("/e/评价A/download/_pdf", base_url=BASE).status_code == 404
+
+
+@pytest.mark.office
+def test_a_pdf_beside_the_document_downloads(client, issued: Path) -> None:
+    from qi_excel import office
+
+    if office.soffice_path() is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    r = post(client, "/e/评价A/procedure/plan", {"pdf": "1"}, follow_redirects=True)
+    assert "评价计划.pdf" in r.get_data(as_text=True)
+    d = client.get("/e/评价A/download/plan_pdf", base_url=BASE)
+    assert d.status_code == 200 and d.mimetype == "application/pdf" and d.data.startswith(b"%PDF")

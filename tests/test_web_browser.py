@@ -190,8 +190,16 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
     text = "\n".join([p.text for p in document.paragraphs] + sorted(cells))
     assert absent.name in text and reason in text  # who was excused, and why
 
+    from qi_excel import office
+
+    with_pdf = office.soffice_path() is not None
+    if with_pdf:
+        pg.locator("#pdf-all").check()  # applies to every button of the card, like --pdf
     for button, key in (("plan-button", "plan"), ("signin-button", "signin_first")):
         pg.locator(f"#{button}").click()
+        if with_pdf:
+            expect(pg.locator(".messages .msg-ok").first).to_contain_text(".pdf", timeout=60_000)
+            pg.locator("#pdf-all").check()
         with pg.expect_download() as dl:
             pg.locator(f"#download-{key}").click()
         assert dl.value.suggested_filename.endswith(".docx")

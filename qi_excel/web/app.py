@@ -275,8 +275,10 @@ def consolidate(name: str) -> Response:
 def application(name: str) -> Response:
     evaluation = _evaluation(name)
     with _flash_errors():
-        written = evaluation.make_application()
-        flash(f"已生成 {ev.APPLICATION_FILE}。", "ok")
+        pdf = _pdf_wanted()
+        written = evaluation.make_application(pdf=pdf)
+        flash(f"已生成 {'、'.join(p.name for p in written.paths)}。", "ok")
+        _flash_no_pdf(pdf, list(written.paths))
         for note in written.notes:
             flash(note, "warn")
     return _back(name, "documents")
@@ -286,8 +288,10 @@ def report(name: str) -> Response:
     evaluation = _evaluation(name)
     draft = bool(request.form.get("draft"))
     with _flash_errors():
-        written = evaluation.make_report(draft=draft)
-        flash(f"已生成 {written.paths[0].name}" + ("（草稿，仅供内部讨论）。" if draft else "，请打印后由专家组成员签字。"), "ok")
+        pdf = _pdf_wanted()
+        written = evaluation.make_report(draft=draft, pdf=pdf)
+        flash(f"已生成 {'、'.join(p.name for p in written.paths)}" + ("（草稿，仅供内部讨论）。" if draft else "，请打印后由专家组成员签字。"), "ok")
+        _flash_no_pdf(pdf, list(written.paths))
         for note in written.notes:
             flash(note, "warn")
     return _back(name, "documents")
@@ -309,9 +313,12 @@ def download(name: str, what: str) -> Response:
             abort(404, "还没有生成评价档案。")
         return send_file(archives[-1], mimetype="application/zip", as_attachment=True,
                          download_name=archives[-1].name)
-    if what not in DOWNLOADS:
+    pdf = what.endswith("_pdf") and DOWNLOADS.get(what[:-4], ("", ""))[1] == _DOCX
+    if what not in DOWNLOADS and not pdf:
         abort(404, "没有这个文件。")
-    file_name, mimetype = DOWNLOADS[what]
+    file_name, mimetype = DOWNLOADS[what[:-4]] if pdf else DOWNLOADS[what]
+    if pdf:
+        file_name, mimetype = str(Path(file_name).with_suffix(".pdf")), "application/pdf"
     path = evaluation.path / file_name
     if not path.is_file():
         abort(404, f"还没有生成 {file_name}。")
@@ -364,9 +371,11 @@ def procedure(name: str, what: str) -> Response:
     if what not in PROCEDURE:
         abort(404, "没有这个文件。")
     method, label = PROCEDURE[what]
+    pdf = _pdf_wanted()
     with _flash_errors():
-        paths = getattr(evaluation, method)()
+        paths = getattr(evaluation, method)(pdf=pdf)
         flash(f"已生成{label}：{'、'.join(p.name for p in paths)}。", "ok")
+        _flash_no_pdf(pdf, paths)
     return _back(name, "documents")
 
 
@@ -507,6 +516,16 @@ def _with_review(data: bytes, review: Any, fill: Any) -> bytes:
         raise
     except Exception:  # noqa: BLE001 - not a workbook at all: the reader below says so in its words
         return data
+
+
+def _pdf_wanted() -> bool:
+    return bool(request.form.get("pdf"))
+
+
+def _flash_no_pdf(pdf: bool, paths: list[Path]) -> None:
+    """As the CLI says after --pdf: a PDF needs LibreOffice on this computer."""
+    if pdf and not any(p.suffix.lower() == ".pdf" for p in paths):
+        flash("未生成 PDF：本机未找到 LibreOffice（soffice）。安装 LibreOffice 后重新生成，或在 Word/WPS 中“另存为 PDF”。", "warn")
 
 
 def _flash_review(evaluation: Evaluation) -> None:

@@ -328,6 +328,8 @@ def evaluation_context(evaluation: Evaluation, downloads: Mapping[str, tuple[str
         cons = None
         problems.append(str(err))
     files = {key: (evaluation.path / name).is_file() for key, (name, _) in downloads.items()}
+    files.update({f"{key}_pdf": (evaluation.path / name).with_suffix(".pdf").is_file()
+                  for key, (name, _) in downloads.items() if name.endswith(".docx")})
     archives = evaluation.archives()
     members = [s for s in status if not s["self"]]
     return {

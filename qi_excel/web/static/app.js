@@ -110,6 +110,22 @@
     });
   });
 
+  // "同时生成 PDF" applies to every document button of its card
+  var pdfAll = document.getElementById("pdf-all");
+  if (pdfAll) {
+    document.querySelectorAll("#documents form").forEach(function (f) {
+      f.addEventListener("submit", function () {
+        var old = f.querySelector('input[name="pdf"]');
+        if (old) { old.parentNode.removeChild(old); }
+        if (pdfAll.checked) {
+          var i = document.createElement("input");
+          i.type = "hidden"; i.name = "pdf"; i.value = "1";
+          f.appendChild(i);
+        }
+      });
+    });
+  }
+
   // a button pressed once: show that the page is working (issue and consolidate take a moment)
   document.querySelectorAll("form[method=post]").forEach(function (f) {
     if (f.id === "upload-form") { return; }
