@@ -290,6 +290,15 @@ def reminder_files(evaluation: Evaluation) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == ".eml" and p.is_file() and not p.is_symlink())
 
 
+def _file_time(path: Path) -> str:
+    """When a file was written, as the organizer reads dates (a stale draft is seen as such)."""
+    from datetime import datetime
+
+    from ..dates import human_time
+
+    return human_time(datetime.fromtimestamp(path.stat().st_mtime).astimezone())
+
+
 def _opinion_state(evaluation: Evaluation) -> dict[str, Any]:
     from ..opinion import NEW_DRAFT_FILE, OPINION_FILE, is_edited
 
@@ -346,7 +355,7 @@ def evaluation_context(evaluation: Evaluation, downloads: Mapping[str, tuple[str
         "verdicts": None,
         "review": review, "review_form": ReviewForm.from_review(review),
         "review_problems": review.gate_problems() if review is not None else None,
-        "reminders": [p.name for p in reminder_files(evaluation)],
+        "reminders": [{"name": p.name, "time": _file_time(p)} for p in reminder_files(evaluation)],
         "opinion": _opinion_state(evaluation),
     }
 
