@@ -523,6 +523,27 @@ def test_a_review_left_blank_is_recorded_later_and_an_upload_takes_the_typed_rev
     assert review.conclusion == "需整改" and review.deadline == "2027-01-05"
 
 
+def test_a_typed_review_needs_the_review_sheet_in_an_uploaded_project(client, workspace: Path) -> None:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(workspace / "评价A" / "评价项目.xlsx")
+    del wb["申请材料审查"]
+    old = io.BytesIO()
+    wb.save(old)
+    r = post(client, "/new", {"folder": "旧文件", **_review(), "project": (io.BytesIO(old.getvalue()), "评价项目.xlsx")},
+             content_type="multipart/form-data")
+    assert r.status_code == 400 and "中没有“申请材料审查”工作表，无法写入页面上填写的审查结果" in r.get_data(as_text=True)
+    assert not (workspace / "旧文件").exists()
+    r = post(client, "/new", {"folder": "旧文件", "project": (io.BytesIO(old.getvalue()), "评价项目.xlsx")},
+             content_type="multipart/form-data", follow_redirects=True)
+    page = r.get_data(as_text=True)  # made without a review: the page says how to add one, issue refuses
+    assert "已建立评价“旧文件”" in page and "无法记录审查结果" in page
+    r = post(client, "/e/旧文件/review-record", _review(), follow_redirects=True)
+    assert "无法记录审查结果" in r.get_data(as_text=True)
+    r = post(client, "/e/旧文件/issue", {"kind": "expert"}, follow_redirects=True)
+    assert "没有“申请材料审查”工作表，无法确认申请材料已通过审查" in r.get_data(as_text=True)
+
+
 # ───────────────────────────── 请假, 催办 ─────────────────────────────
 
 

@@ -37,7 +37,8 @@ def record_review(evaluation: Evaluation, review: MaterialReview) -> MaterialRev
                           f"请用“新建评价”下载空白 {ev.PROJECT_FILE}，把其中的“{REVIEW_SHEET}”工作表复制到本评价的文件中。")
         write_bytes_atomic(path, fill_review(path.read_bytes(), review))
     recorded = evaluation.project.review
-    assert recorded is not None
+    if recorded is None:  # written but not read back: say so rather than pretend
+        raise QiError(f"审查结果已写入 {ev.PROJECT_FILE}，但读回时找不到“{REVIEW_SHEET}”工作表，请用 Excel/WPS 打开检查。")
     return recorded
 
 
