@@ -48,6 +48,7 @@ FILES = {
     "输出/汇总表.xlsx": "汇总表.xlsx",
     "输出/评价申请表.docx": "评价申请表.docx",
     "输出/评价报告.docx": "评价报告.docx",
+    "输出/专家组意见.docx": "专家组意见.docx",
     "输出/申请材料审查记录.docx": "申请材料审查记录.docx",
     "输出/评价计划.docx": "评价计划.docx",
     "输出/首次会议签到表.docx": "首次会议签到表.docx",
@@ -161,8 +162,12 @@ def screenshots(dest: Path) -> list[Path]:
 
 def main() -> None:
     for old in HERE.iterdir():
-        if old.is_dir():
+        if old.is_dir() and old.name != "screenshots":
             shutil.rmtree(old)
+    # the web page's screenshots (ui-*.png) are taken by the browser tests, not here
+    for old in (HERE / "screenshots").glob("*.png"):
+        if not old.name.startswith("ui-"):
+            old.unlink()
     for path in build(HERE) + screenshots(HERE):
         print(path.relative_to(HERE))
 
