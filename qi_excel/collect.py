@@ -28,6 +28,7 @@ from . import evaluation as ev
 from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_errors
 from .errors import QiError
 from .fileio import write_bytes_atomic
+from .lock import folder_lock
 from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned
 from .rubric import Rubric
 
@@ -500,8 +501,15 @@ def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResu
     """Check every candidate under ``paths`` (default: the inbox) and record the outcome.
 
     Raises ``QiError`` only for problems with the evaluation folder or the command (a path
-    that does not exist); anything wrong with a returned file is a finding.
+    that does not exist); anything wrong with a returned file is a finding. The whole run
+    holds the folder lock: the ledger is read, changed and written as one step, so a second
+    window running ``collect`` at the same time cannot drop this run's acceptances.
     """
+    with folder_lock(folder, command="collect"):
+        return _collect(folder, paths)
+
+
+def _collect(folder: str | Path, paths: Sequence[str | Path]) -> CollectResult:
     ctx = _context(folder)
     root = ctx.folder
     ledger = _load_ledger(root)

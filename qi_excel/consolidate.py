@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import QiError
+from .lock import locked
 from .rubric import Item, Rubric
 
 METHODS: dict[str, str] = {
@@ -534,6 +535,7 @@ def sheet_from_returned(rw: Any) -> ExpertSheet:
     )
 
 
+@locked("consolidate")
 def consolidate_folder(
     folder: str | Path,
     *,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import QiError
+from .lock import locked
 from .evaluation import (
     ACCEPTED_DIR,
     APPLICATION_FILE,
@@ -503,6 +504,7 @@ def _pdf(docx_path: Path) -> list[Path]:
     return [target]
 
 
+@locked("application")
 def write_application(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
     """评价申请表.docx (and .pdf) from 评价项目.xlsx and the collected self-evaluation."""
     from .evaluation import load_project
@@ -515,6 +517,7 @@ def write_application(folder: str | Path, *, template: str | Path | None = None,
     return [target] + (_pdf(target) if pdf else [])
 
 
+@locked("report")
 def write_report(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False,
                  draft: bool = False) -> list[Path]:
     """评价报告.docx from the consolidation; a draft consolidation only with ``draft=True``."""
