@@ -135,6 +135,12 @@ class ReturnedWorkbook:
     grid: Mapping[str, RawCell] = field(default_factory=dict)  # 评分表 cells in A..H, non-empty only
     application: str = ""  # docProps/app.xml Application ("Microsoft Excel", "LibreOffice/7.4…", "WPS …")
     size: int = 0
+    # docProps/core.xml: "title", "creator", "lastModifiedBy" as written (what the file says of
+    # who made and last saved it) and 改进建议's printed page header, which names the expert
+    properties: Mapping[str, str] = field(default_factory=dict)
+    suggestion_header: str = ""
+    # score cell ref → its number format code, for score cells whose format is not General
+    score_formats: Mapping[str, str] = field(default_factory=dict)
 
     def cell(self, ref: str) -> RawCell:
         return self.grid.get(ref) or RawCell(ref)
@@ -291,6 +297,13 @@ def _package_kind(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | Non
         return "WRONG_TYPE", "这是 PowerPoint 演示文稿（.pptx），不是评分工作簿。"
     if "xl/workbook.bin" in names:
         return "WRONG_TYPE", "这是 Excel 二进制工作簿（.xlsb），请另存为 Excel 工作簿（.xlsx）后发送。"
+    if any(n.lower().rsplit("/", 1)[-1] in ("vbaproject.bin", "vbaprojectsignature.bin") for n in names) or (
+        "[Content_Types].xml" in names and b"macroenabled" in (zf.read("[Content_Types].xml")[:200_000]).lower()
+    ):
+        return "MACRO_ENABLED", (
+            "这是启用宏的工作簿（含 VBA 宏代码，实际是 .xlsm 格式），只是扩展名为 .xlsx。为安全起见不打开、不归档。"
+            "请在发给您的原工作簿上填写，按原格式（Excel 工作簿 .xlsx）保存后发送。"
+        )
     if "[Content_Types].xml" not in names or not any(n.startswith("xl/") or n.endswith("workbook.xml") for n in names):
         return "NOT_WORKBOOK", "这是一个普通的 ZIP 压缩包，不是 Excel 工作簿；如评分工作簿在其中，请解压后发送。"
     return None
@@ -464,15 +477,20 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         elif tag == "workbookProtection":
             protected = any(_truthy(v) for k, v in child.attrib.items() if _local(k) in ("lockStructure", "lockWindows"))
 
-    def sheet_cells(sheet: str, max_col: int) -> tuple[dict[str, RawCell], bool] | None:
+    headers: dict[str, str] = {}
+
+    def sheet_cells(sheet: str, max_col: int, style_col: int = 0,
+                    styles: dict[str, str] | None = None) -> tuple[dict[str, RawCell], bool] | None:
         if sheet not in sheet_parts:
             return None
         part = sheet_parts[sheet]
+        if part and sheet == L.SUGGESTION_SHEET:
+            headers[sheet] = _odd_header(pkg.read(part) or b"")
         root = pkg.xml(part, head_only=True) if part else None
         if root is None:
             raise ReadError("CORRUPT", f"文件已损坏：找不到工作表“{sheet}”的内容，请重新保存后发送。")
         try:
-            return _read_cells(root, strings, max_col)
+            return _read_cells(root, strings, max_col, style_col, styles)
         except _DuplicateCell:
             raise ReadError(
                 "CORRUPT",
@@ -491,7 +509,8 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
 
     grid: dict[str, RawCell] = {}
     sheet_protected = False
-    got = sheet_cells(L.SCORE_SHEET, 8)
+    score_styles: dict[str, str] = {}
+    got = sheet_cells(L.SCORE_SHEET, 8, _col_index(L.COL_SCORE), score_styles)
     if got is not None:
         grid, sheet_protected = got
 
@@ -517,7 +536,18 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         if text:
             remarks[row_id] = text
 
-    core = _core_modified(pkg, root_rels)
+    formats: dict[str, str] = {}
+    if score_styles:
+        styles_part = next((t for _, ty, t in rels if ty.endswith("/styles")), None) or "xl/styles.xml"
+        xf_formats = _cell_formats(pkg.read(styles_part) or b"")
+        for cell in scores.values():
+            style = score_styles.get(cell.ref)
+            if style is not None and style.isdigit() and int(style) < len(xf_formats):
+                code = xf_formats[int(style)]
+                if code is not None:
+                    formats[cell.ref] = code
+    props = _core_properties(pkg, root_rels)
+    core = props.pop("modified", None)
     app = _application(pkg, root_rels)
     return ReturnedWorkbook(
         name=name,
@@ -538,6 +568,9 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         grid=MappingProxyType(grid),
         application=app,
         size=size,
+        properties=MappingProxyType(props),
+        suggestion_header=headers.get(L.SUGGESTION_SHEET, ""),
+        score_formats=MappingProxyType(formats),
     )
 
 
@@ -557,15 +590,78 @@ def _positions_for(rubric: Rubric) -> tuple[L.SheetLayout, tuple[tuple[str, str 
     return got
 
 
-def _core_modified(pkg: _Package, root_rels: list[tuple[str, str, str]]) -> str | None:
+_BUILTIN_FORMATS = {1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00", 9: "0%", 10: "0.00%", 11: "0.00E+00",
+                    12: "# ?/?", 13: "# ??/??", 14: "yyyy/m/d", 49: "@"}
+_NUM_FMT = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?numFmt\b([^>]*)>")
+_CELL_XFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?cellXfs\b[^>]*>(.*?)</(?:[A-Za-z_][\w.\-]*:)?cellXfs>", re.S)
+_XF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?xf\b([^>]*)>")
+_ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
+_FORMATS_SEEN: dict[bytes, tuple[str | None, ...]] = {}
+
+
+def _cell_formats(styles: bytes) -> tuple[str | None, ...]:
+    """Number format code per cell style (cellXfs index); None for General.
+
+    Read with patterns, not a parse: styles.xml is the same in every file of an evaluation
+    (memoised) and only numFmt codes and each xf's numFmtId are needed.
+    """
+    got = _FORMATS_SEEN.get(styles)
+    if got is not None:
+        return got
+    from html import unescape
+
+    def attrs(blob: bytes) -> dict[bytes, str]:
+        return {k.rsplit(b":", 1)[-1]: unescape((a if a or not b else b).decode("utf-8", "replace"))
+                for k, a, b in _ATTR.findall(blob)}
+
+    codes: dict[int, str] = {}
+    for m in _NUM_FMT.finditer(styles):
+        a = attrs(m.group(1))
+        ident = a.get(b"numFmtId", "")
+        if ident.isdigit() and len(ident) < 10:
+            codes[int(ident)] = a.get(b"formatCode", "")
+    out: list[str | None] = []
+    xfs = _CELL_XFS.search(styles)
+    for m in _XF.finditer(xfs.group(1) if xfs else b""):
+        ident = attrs(m.group(1)).get(b"numFmtId", "0")
+        n = int(ident) if ident.isdigit() and len(ident) < 10 else 0
+        out.append(None if n == 0 else codes.get(n) or _BUILTIN_FORMATS.get(n) or f"内置格式 {n}")
+        if len(out) > 65_000:
+            break
+    result = tuple(out)
+    if len(styles) < 1_000_000 and len(_FORMATS_SEEN) < 64:
+        _FORMATS_SEEN[styles] = result
+    return result
+
+
+_CORE_KEYS = ("modified", "title", "creator", "lastModifiedBy")
+
+
+def _core_properties(pkg: _Package, root_rels: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Save time and who the file says made and last saved it (docProps/core.xml)."""
     part = next((t for _, ty, t in root_rels if ty.endswith("/core-properties")), None) or "docProps/core.xml"
     root = pkg.xml(part)
+    out: dict[str, str] = {}
     if root is None:
-        return None
+        return out
     for child in root:
-        if _local(child.tag) == "modified" and (child.text or "").strip():
-            return child.text.strip()[:40]
-    return None
+        tag = _local(child.tag)
+        if tag in _CORE_KEYS and tag not in out and (child.text or "").strip():
+            out[tag] = child.text.strip()[: 40 if tag == "modified" else 200]
+    return out
+
+
+_ODD_HEADER = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?oddHeader>([^<]{0,2000})</")
+
+
+def _odd_header(data: bytes) -> str:
+    """A sheet's printed page header as stored (``&`` codes and all); it follows sheetData."""
+    m = _ODD_HEADER.search(data, max(0, data.rfind(b"sheetData>")))
+    if m is None:
+        return ""
+    from html import unescape
+
+    return unescape(m.group(1).decode("utf-8", "replace"))
 
 
 _APPLICATION = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?Application>([^<]{0,200})<")
@@ -638,8 +734,12 @@ def _is(tag: str, name: str) -> bool:
     return _local(tag) == name
 
 
-def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[str, RawCell], bool]:
-    """Non-empty cells in columns 1..max_col, keyed by A1 reference, and sheetProtection presence."""
+def _read_cells(root: Element, strings: _Strings, max_col: int, style_col: int = 0,
+                styles: dict[str, str] | None = None) -> tuple[dict[str, RawCell], bool]:
+    """Non-empty cells in columns 1..max_col, keyed by A1 reference, and sheetProtection presence.
+
+    The style index (``s``) of non-empty cells in column ``style_col`` goes into ``styles``.
+    """
     cells: dict[str, RawCell] = {}
     stored = 0  # cells put into ``cells``; more than its size means a cell appeared twice
     protected = False
@@ -687,6 +787,10 @@ def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[st
                     if col_no > max_col or c.tag != cell_tag:
                         continue
                     a1 = ref if pos is not None and pos[1] == row_no and pos[2] else f"{_col_letters(col_no)}{row_no}"
+                    if col_no == style_col and styles is not None:
+                        style = c.get("s")
+                        if style:
+                            styles[a1] = style
                     if n_children == 1:
                         # Fast paths for the two cells that make up nearly every sheet: a
                         # number or a shared string with one <v>; the same result _cell gives.

@@ -1,0 +1,207 @@
+"""Hostile and careless returns (issue 11): the wrong person, the wrong version, a score that
+shows one thing and holds another, macros, and files made to crash or stall the reader.
+
+Each case is a real workbook issued by the project's writer and then altered the way a
+colleague, a mail client, a wrong clock or an attacker would leave it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from qi_excel import layout as L
+from qi_excel.checks import check_workbook, has_errors
+from qi_excel.evaluation import load_issued, load_project, load_secret
+from qi_excel.returned import read_returned
+from qi_excel.rubric import shipped_rubric
+from xlsx_edit import META_PART, SCORE_PART, edit_part, fill, issued_bytes, read_part, rezip
+
+RUBRIC = shipped_rubric()
+LAY = L.score_sheet_layout(RUBRIC)
+SST = "xl/sharedStrings.xml"
+CORE = "docProps/core.xml"
+
+
+class Ctx:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.secret = load_secret(folder)
+        _, self.panel = load_project(folder)
+        self.issued = load_issued(folder)
+
+    def name(self, expert_id: str) -> str:
+        return self.panel.by_id(expert_id).name
+
+    def email(self, expert_id: str) -> str:
+        return self.panel.by_id(expert_id).email
+
+    def check(self, data: bytes, *, sender: str | None = None, issued=None):
+        rw = read_returned(data, "test.xlsx", rubric=RUBRIC)
+        return check_workbook(rw, rubric=RUBRIC, evaluation_id=self.secret.evaluation_id, key=self.secret.hmac_key,
+                              panel=self.panel, issued=self.issued if issued is None else issued, sender=sender)
+
+    def filled(self, expert_id: str = "E01", **kw) -> bytes:
+        return fill(issued_bytes(self.folder, expert_id), RUBRIC, **kw)
+
+
+@pytest.fixture
+def ctx(issued_folder: Path) -> Ctx:
+    return Ctx(issued_folder)
+
+
+def codes(findings) -> list[str]:
+    return [f.code for f in findings]
+
+
+def only(findings, code):
+    got = [f for f in findings if f.code == code]
+    assert got, f"no {code} in {codes(findings)}"
+    return got
+
+
+# ───────────────────────────── who filled it ─────────────────────────────
+
+
+def test_own_workbook_signed_by_its_expert_from_roster_address_is_clean(ctx: Ctx) -> None:
+    assert ctx.check(ctx.filled("E01"), sender=ctx.email("E01").upper()) == []
+
+
+def test_forwarded_workbook_signed_by_another_expert_is_rejected(ctx: Ctx) -> None:
+    found = ctx.check(ctx.filled("E01", sign=ctx.name("E02")))
+    f = only(found, "SIGNER_MISMATCH")[0]
+    assert f.severity == "error" and f.cell == f"评分表!{LAY.signature_cell}"
+    assert ctx.name("E02") in f.message and ctx.name("E01") in f.message and "E01" in f.message
+
+
+def test_signature_with_spaces_or_a_suffix_still_matches(ctx: Ctx) -> None:
+    spaced = " ".join(ctx.name("E01"))
+    assert "SIGNER_MISMATCH" not in codes(ctx.check(ctx.filled("E01", sign=spaced)))
+    assert "SIGNER_MISMATCH" not in codes(ctx.check(ctx.filled("E01", sign=ctx.name("E01") + "（签名）")))
+
+
+def test_signature_of_a_stranger_is_rejected(ctx: Ctx) -> None:
+    f = only(ctx.check(ctx.filled("E01", sign="张三")), "SIGNER_MISMATCH")[0]
+    assert "张三" in f.message
+
+
+def test_self_evaluation_signed_by_its_head_is_not_a_signer_mismatch(ctx: Ctx) -> None:
+    assert ctx.check(ctx.filled("SELF", sign="黄志强")) == []
+
+
+def test_workbook_mailed_from_another_experts_roster_address_is_rejected(ctx: Ctx) -> None:
+    f = only(ctx.check(ctx.filled("E01"), sender=ctx.email("E02")), "SENDER_MISMATCH")[0]
+    assert f.severity == "error" and ctx.email("E02") in f.message and ctx.name("E02") in f.message
+    assert ctx.name("E01") in f.message
+
+
+def test_workbook_mailed_from_an_unknown_address_is_a_warning(ctx: Ctx) -> None:
+    found = ctx.check(ctx.filled("E01"), sender="someone@home.example")
+    f = only(found, "SENDER_UNKNOWN")[0]
+    assert f.severity == "warning" and "someone@home.example" in f.message and not has_errors(found)
+
+
+def _copied_identity(ctx: Ctx, victim: str, thief: str, **kw) -> bytes:
+    """The thief's own filled file carrying the victim's hidden identity sheet and strings."""
+    own = ctx.filled(thief, **kw)
+    victim_data = issued_bytes(ctx.folder, victim)
+    return rezip(own, {META_PART: read_part(victim_data, META_PART), SST: read_part(victim_data, SST)})
+
+
+def test_copied_identity_sheet_is_caught_by_what_it_leaves_behind(ctx: Ctx) -> None:
+    data = _copied_identity(ctx, "E01", "E02", sign=ctx.name("E01"))
+    rw = read_returned(data, "t.xlsx", rubric=RUBRIC)
+    assert rw.expert_id == "E01" and rw.sign_name == ctx.name("E01")  # the copy is thorough
+    found = ctx.check(data)
+    mismatch = only(found, "IDENTITY_MISMATCH")
+    text = " ".join(f.message for f in mismatch)
+    assert ctx.name("E02") in text and ctx.name("E01") in text
+    assert "改进建议" in text and "文件属性" in text
+    assert has_errors(found)
+
+
+def test_expert_name_cell_disagreeing_with_identity_is_rejected(ctx: Ctx) -> None:
+    data = edit_part(ctx.filled("E01"), SCORE_PART, lambda x: re.sub(
+        rf'<c r="{L.EXPERT_NAME_CELL}"([^>]*?) t="s"><v>\d+</v></c>',
+        rf'<c r="{L.EXPERT_NAME_CELL}"\1 t="inlineStr"><is><t>{ctx.name("E03")}</t></is></c>', x))
+    f = [f for f in only(ctx.check(data), "IDENTITY_MISMATCH") if f.cell == f"评分表!{L.EXPERT_NAME_CELL}"]
+    assert f and ctx.name("E03") in f[0].message
+
+
+def test_file_created_by_another_expert_is_rejected_saved_by_one_is_a_warning(ctx: Ctx) -> None:
+    def core(creator: str | None, by: str | None):
+        def edit(x: str) -> str:
+            if creator:
+                x = re.sub(r"<dc:creator>[^<]*", f"<dc:creator>{creator}", x)
+            if by:
+                x = re.sub(r"<cp:lastModifiedBy>[^<]*", f"<cp:lastModifiedBy>{by}", x)
+            return x
+        return edit
+
+    saved_by_other = edit_part(ctx.filled("E01"), CORE, core(None, ctx.name("E02")))
+    found = ctx.check(saved_by_other)
+    f = only(found, "LAST_SAVED_BY_OTHER")[0]
+    assert f.severity == "warning" and ctx.name("E02") in f.message and not has_errors(found)
+    assistant = edit_part(ctx.filled("E01"), CORE, core(None, "办公室小李"))
+    assert ctx.check(assistant) == []
+    created_by_other = edit_part(ctx.filled("E01"), CORE, core(ctx.name("E02"), None))
+    assert "IDENTITY_MISMATCH" in codes(ctx.check(created_by_other))
+
+
+# ───────────────────────────── which issue, what it shows, what it runs ─────────────────────────────
+
+
+def test_workbook_of_an_earlier_issue_warns_reissued(issued_folder: Path) -> None:
+    from qi_excel.workbook import issue_workbooks
+
+    old = fill(issued_bytes(issued_folder, "E01"), RUBRIC)
+    issue_workbooks(issued_folder, issued_at="2030-01-02T09:00:00+08:00")
+    ctx = Ctx(issued_folder)
+    assert len([r for r in ctx.issued if r.expert_id == "E01"]) == 2  # the history is kept
+    f = only(ctx.check(old), "REISSUED")[0]
+    assert f.severity == "warning" and "2030-01-02T09:00:00+08:00" in f.message
+    assert "REISSUED" not in codes(ctx.check(fill(issued_bytes(issued_folder, "E01"), RUBRIC)))
+
+
+def _with_number_format(data: bytes, ref: str, code: str) -> bytes:
+    """Give one score cell a new cell style whose custom number format is ``code``."""
+    styles = read_part(data, "xl/styles.xml").decode("utf-8")
+    n_xf = int(re.search(r'<cellXfs count="(\d+)"', styles).group(1))
+    styles = re.sub(r'<numFmts count="(\d+)">', lambda m: f'<numFmts count="{int(m.group(1)) + 1}">'
+                    f'<numFmt numFmtId="199" formatCode="{code}"/>', styles)
+    styles = styles.replace(f'<cellXfs count="{n_xf}">', f'<cellXfs count="{n_xf + 1}">').replace(
+        "</cellXfs>", '<xf numFmtId="199" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>')
+    sheet = read_part(data, SCORE_PART).decode("utf-8")
+    sheet = re.sub(rf'(<c r="{ref}") s="\d+"', rf'\1 s="{n_xf}"', sheet)
+    return rezip(data, {"xl/styles.xml": styles.encode("utf-8"), SCORE_PART: sheet.encode("utf-8")})
+
+
+def test_score_cell_showing_another_number_is_rejected(ctx: Ctx) -> None:
+    ref = LAY.inputs[3].score_ref
+    data = _with_number_format(ctx.filled(), ref, "&quot;5&quot;")
+    f = only(ctx.check(data), "SCORE_FORMAT")[0]
+    assert f.severity == "error" and f.cell == f"评分表!{ref}" and '"5"' in f.message
+
+
+@pytest.mark.parametrize("code", ["0", "General", "0.00", "#,##0", "[$-804]General"])
+def test_plain_number_formats_on_score_cells_are_fine(ctx: Ctx, code: str) -> None:
+    data = _with_number_format(ctx.filled(), LAY.inputs[0].score_ref, code)
+    assert "SCORE_FORMAT" not in codes(ctx.check(data))
+
+
+def test_macro_enabled_package_named_xlsx_is_rejected(ctx: Ctx) -> None:
+    from qi_excel.returned import ReadError
+
+    good = ctx.filled()
+    types = read_part(good, "[Content_Types].xml").decode("utf-8")
+    macro = rezip(good, {"[Content_Types].xml": types.replace(
+        "spreadsheetml.sheet.main+xml", "sheet.macroEnabled.main+xml").encode("utf-8")},
+        add={"xl/vbaProject.bin": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600})
+    with pytest.raises(ReadError) as err:
+        read_returned(macro, "t.xlsx", rubric=RUBRIC)
+    assert err.value.code == "MACRO_ENABLED" and "宏" in str(err.value)
+    only_bin = rezip(good, add={"xl/VBAProject.bin": b"x" * 100})
+    with pytest.raises(ReadError) as err:
+        read_returned(only_bin, "t.xlsx", rubric=RUBRIC)
+    assert err.value.code == "MACRO_ENABLED"
