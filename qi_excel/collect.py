@@ -4,7 +4,7 @@ Experts send files by e-mail, sometimes twice, sometimes the wrong file. ``colle
 every candidate (an .xlsx, the .xlsx attachments of an .eml, or a folder of them), checks it,
 copies accepted originals into 回收/ under a content-hash name and keeps a ledger there, so
 a second run over the same files changes nothing and a later return from the same expert
-supersedes the earlier one (by the workbook's own save time, then arrival). Sources are only
+supersedes the earlier one (by arrival, never by the sender's clock; see ``_order_key``). Sources are only
 ever read. One bad file never stops the others: every failure becomes a finding.
 """
 
@@ -18,7 +18,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
@@ -231,11 +231,7 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         sender = parseaddr(str(msg.get("From", "")))[1] or None
-        try:
-            date = msg.get("Date")
-            arrival = _iso(parsedate_to_datetime(str(date))) if date else arrival
-        except (TypeError, ValueError, IndexError, OverflowError):
-            pass
+        arrival = _mail_arrival(msg) or arrival
         parts = list(_attachments(msg))
     except Exception as exc:  # noqa: BLE001 - a broken e-mail is a finding, never a traceback
         yield _Candidate(label, identity, arrival, findings=[finding(
@@ -268,6 +264,26 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
     if workbooks == 0:
         yield _Candidate(label, identity, arrival, sender=sender, findings=[finding(
             "NO_ATTACHMENT", "这封邮件没有附件，找不到评分工作簿；请专家把填好的评分工作簿作为附件重新发送。")])
+
+
+def _mail_arrival(msg: EmailMessage) -> str | None:
+    """When the mail reached the organizer: the topmost Received stamp, else its Date.
+
+    The topmost Received header is added by the organizer's own mail server, with its own
+    clock; Date is written by the sender's program, with the sender's clock.
+    """
+    for name in ("Received", "Date"):
+        try:
+            value = msg.get(name)
+            if value is None:
+                continue
+            text = str(value)
+            if name == "Received":
+                text = text.rpartition(";")[2]
+            return _iso(parsedate_to_datetime(text.strip()))
+        except (TypeError, ValueError, IndexError, OverflowError, AttributeError):
+            continue
+    return None
 
 
 def _attachments(msg: EmailMessage) -> Iterator[tuple[str, bytes | None]]:
@@ -372,6 +388,57 @@ def _load_ledger(folder: Path) -> dict[str, Any]:
         raise QiError(f"{path} 已损坏，无法读取回收记录；请从备份恢复该文件，或删除它后重新回收。") from None
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _usable(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and bool(_SHA256.fullmatch(entry["sha256"]))
+
+
+def _entries(ledger: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ledger entries that can be used, each with fields of the types the code expects.
+
+    A ledger edited by hand or by an older tool may hold an entry that is not an object or
+    has no sha256: it is left in the file untouched (reported by ``collect``), never a crash.
+    """
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for e in ledger.get("entries", []):
+        if not _usable(e) or e["sha256"] in seen:
+            continue
+        seen.add(e["sha256"])
+        if not isinstance(e.get("sources"), list):
+            e["sources"] = []
+        e["sources"] = [str(x) for x in e["sources"]] or [str(e.get("label") or e["sha256"][:16])]
+        if not isinstance(e.get("findings"), list):
+            e["findings"] = []
+        e["findings"] = [f for f in e["findings"] if isinstance(f, dict)]
+        for key in ("kind", "expert_id", "expert_name", "saved_at", "arrival", "stored", "label"):
+            if e.get(key) is not None and not isinstance(e[key], str):
+                e[key] = None
+        if not isinstance(e.get("ok"), bool):
+            e["ok"] = False
+        out.append(e)
+    return out
+
+
+def _ledger_problems(ledger: dict[str, Any]) -> list[Finding]:
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for i, e in enumerate(ledger.get("entries", []), 1):
+        if _usable(e) and e["sha256"] not in seen:
+            seen.add(e["sha256"])
+            continue
+        what = "不是一条完整的记录" if not isinstance(e, dict) else (
+            "与前面的记录重复" if _usable(e) else "缺少文件指纹（sha256）")
+        out.append(finding(
+            "READ_FAILED",
+            f"回收记录 ledger.json 的第 {i} 条{what}，已跳过（原样保留在文件中）；其余记录和文件照常处理。"
+            "如这条记录对应的文件仍需回收，请把该文件重新放入收件箱。",
+        ))
+    return out
+
+
 def _dump(data: Any) -> bytes:
     return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -395,10 +462,38 @@ def _parse_time(text: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+_MIN_TIME = datetime.min.replace(tzinfo=timezone.utc)
+CLOCK_SLACK = timedelta(days=1)  # save times written in local time but marked UTC are up to 14 h off
+
+
+def _seq(entry: Mapping[str, Any]) -> int:
+    seq = entry.get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+
+
+def _plausible_saved(entry: Mapping[str, Any]) -> datetime | None:
+    """The file's own save time, unless it is after the file arrived (a wrong clock)."""
+    saved = _parse_time(entry.get("saved_at"))
+    arrival = _parse_time(entry.get("arrival"))
+    if saved is None or (arrival is not None and saved > arrival + CLOCK_SLACK):
+        return None
+    return saved
+
+
 def _order_key(entry: Mapping[str, Any]) -> tuple[datetime, datetime, int]:
-    arrival = _parse_time(entry.get("arrival")) or datetime.min.replace(tzinfo=timezone.utc)
-    saved = _parse_time(entry.get("saved_at")) or arrival
-    return saved, arrival, int(entry.get("seq", 0))
+    """Which of two returns from one expert is the later one.
+
+    Decided by what the organizer's side recorded: the arrival (the organizer's mail server
+    stamp in the topmost Received header, else the mail's Date, else the time the file landed
+    in the inbox; never later than when ``collect`` first saw it), then, for returns that
+    arrived in the same second, the file's own save time as a hint, then the ledger's
+    sequence. The save time comes from the expert's PC clock, which may say 2099 or nothing
+    at all: it never overrides an arrival. When it disagrees with the arrival order the
+    organizer is told (ORDER_DOUBT, CLOCK_WRONG), and the later arrival stays in use: an
+    expert who sends an older file by mistake fixes it by sending the right one again.
+    """
+    arrival = _parse_time(entry.get("arrival")) or _MIN_TIME
+    return arrival, _plausible_saved(entry) or _MIN_TIME, _seq(entry)
 
 
 def _attributed(entry: Mapping[str, Any]) -> bool:
@@ -408,9 +503,9 @@ def _attributed(entry: Mapping[str, Any]) -> bool:
 
 
 def _resolve_statuses(entries: list[dict[str, Any]]) -> dict[str, str]:
-    """sha256 → status; the current accepted file per (kind, expert) is the latest saved.
+    """sha256 → status; the current accepted file per (kind, expert) is the latest arrived.
 
-    A rejected file of a verified expert that an accepted file saved later replaces is
+    A rejected file of a verified expert that an accepted file arrived later replaces is
     superseded too: once the expert has sent a corrected file, the old one needs no chasing.
     """
     status: dict[str, str] = {}
@@ -441,15 +536,61 @@ def _current(entries: list[dict[str, Any]], statuses: Mapping[str, str], e: Mapp
     )
 
 
-def _superseded_finding(newer: Mapping[str, Any]) -> Finding:
-    stamp = newer.get("saved_at") or newer.get("arrival")
+def local_time_text(stamp: str | None) -> str:
+    """An ISO time as the organizer's wall clock shows it; never raises.
+
+    A file may claim any time (``9999-12-31T23:59:59Z`` overflows when moved to local time).
+    """
     when = _parse_time(stamp)
-    # organizers read local wall-clock time, not ISO 8601 in UTC
-    saved = when.astimezone().strftime("%Y-%m-%d %H:%M") if when else (stamp or "时间不详")
+    if when is None:
+        return _printable(stamp[:40]) if stamp else "时间不详"
+    try:
+        return when.astimezone().strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):
+        return when.strftime("%Y-%m-%d %H:%M") + "（UTC）"
+
+
+def _source(entry: Mapping[str, Any]) -> str:
+    sources = entry.get("sources")
+    return str(sources[0]) if isinstance(sources, list) and sources else str(entry.get("label") or "?")
+
+
+def _superseded_finding(newer: Mapping[str, Any]) -> Finding:
     return finding(
         "SUPERSEDED",
-        f"该专家另交回了更新的工作簿（{newer.get('sources', ['?'])[0]}，保存于 {saved}），以新文件为准；本文件保留备查，不参与汇总。",
+        f"该专家之后又交回了工作簿（{_source(newer)}，收到于 {local_time_text(newer.get('arrival'))}），"
+        "以后收到的文件为准；本文件保留备查，不参与汇总。",
     )
+
+
+def _order_findings(entries: list[dict[str, Any]], statuses: Mapping[str, str], e: Mapping[str, Any]) -> list[Finding]:
+    """Where the file's own save time disagrees with the order the files arrived in."""
+    out: list[Finding] = []
+    saved = _parse_time(e.get("saved_at"))
+    if saved is not None and _plausible_saved(e) is None:
+        out.append(finding(
+            "CLOCK_WRONG",
+            f"文件记录的保存时间为 {local_time_text(e.get('saved_at'))}，晚于收到时间 {local_time_text(e.get('arrival'))}，"
+            "专家电脑的时钟可能有误。先后顺序按收到时间判断，不看保存时间。",
+        ))
+    if statuses.get(e.get("sha256", "")) != "accepted":
+        return out
+    mine = _plausible_saved(e)
+    for other in entries:
+        if (other is e or not other.get("ok") or statuses.get(other.get("sha256", "")) != "superseded"
+                or other.get("kind") != e.get("kind") or other.get("expert_id") != e.get("expert_id")):
+            continue
+        theirs = _plausible_saved(other)
+        if theirs is not None and (mine is None or theirs > mine):
+            own = f"保存于 {local_time_text(e.get('saved_at'))}" if mine is not None else "没有记录保存时间"
+            out.append(finding(
+                "ORDER_DOUBT",
+                f"按收到的先后以本文件为准（收到于 {local_time_text(e.get('arrival'))}，{own}）；但先收到的 {_source(other)} "
+                f"保存于 {local_time_text(other.get('saved_at'))}，保存时间更晚。请向专家确认哪一份是最终版本；"
+                "如应以另一份为准，请专家重新保存该文件后再发送一次。",
+            ))
+            break
+    return out
 
 
 # ───────────────────────────── collect ─────────────────────────────
@@ -513,9 +654,10 @@ def _collect(folder: str | Path, paths: Sequence[str | Path]) -> CollectResult:
     ctx = _context(folder)
     root = ctx.folder
     ledger = _load_ledger(root)
-    entries: list[dict[str, Any]] = ledger["entries"]
+    entries = _entries(ledger)
     by_sha = {e["sha256"]: e for e in entries}
     candidates = _gather(root, paths)
+    now = datetime.now(timezone.utc)
 
     run: list[tuple[_Candidate, dict[str, Any] | None, list[Finding]]] = []
     for cand in candidates:
@@ -529,11 +671,13 @@ def _collect(folder: str | Path, paths: Sequence[str | Path]) -> CollectResult:
             entry = {
                 "sha256": sha,
                 "sources": [],
-                "first_seen": _iso(datetime.now(timezone.utc)),
-                "arrival": cand.arrival,
-                "seq": max((int(e.get("seq", 0)) for e in entries), default=0) + 1,
+                "first_seen": _iso(now),
+                # a file cannot have arrived after collect first saw it (a sender's clock)
+                "arrival": min(cand.arrival, _iso(now), key=lambda t: _parse_time(t) or now),
+                "seq": max((_seq(e) for e in entries), default=0) + 1,
             }
             entries.append(entry)
+            ledger["entries"].append(entry)
             by_sha[sha] = entry
         if cand.identity not in entry["sources"]:
             entry["sources"].append(cand.identity)
@@ -572,6 +716,8 @@ def _collect(folder: str | Path, paths: Sequence[str | Path]) -> CollectResult:
                     status = "superseded"
         if status == "superseded" and not extra:
             extra.append(_superseded_finding(_current(entries, statuses, entry)))
+        if not any(f.code == "DUPLICATE" for f in extra):
+            extra += _order_findings(entries, statuses, entry)
         results.append(FileResult(
             cand.label, entry.get("expert_id"), entry.get("expert_name"), entry.get("kind"), status,  # type: ignore[arg-type]
             tuple(found) + tuple(extra), entry["sha256"], entry.get("stored"), entry.get("saved_at"),
@@ -580,6 +726,8 @@ def _collect(folder: str | Path, paths: Sequence[str | Path]) -> CollectResult:
     for e in entries:
         e["status"] = statuses[e["sha256"]]
     ledger["version"] = LEDGER_VERSION
+    for problem in _ledger_problems(ledger):
+        results.append(FileResult(str(_ledger_path(root)), None, None, None, "rejected", (problem,)))
     _write_if_changed(_ledger_path(root), _dump(ledger))
     report = root / ev.CHECK_REPORT_FILE
     from .check_report import write_check_report
@@ -595,6 +743,7 @@ def _report_rows(entries: list[dict[str, Any]], statuses: Mapping[str, str]) -> 
         found = tuple(Finding.from_json(f) for f in e.get("findings", []))
         if status == "superseded":
             found += (_superseded_finding(_current(entries, statuses, e)),)
+        found += tuple(_order_findings(entries, statuses, e))
         rows.append((e, status, found))
     return rows
 
@@ -606,7 +755,7 @@ def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
     """The workbook in use per expert (and the self-evaluation, if collected), experts first."""
     root = Path(folder)
     ledger = _load_ledger(root)
-    entries = ledger["entries"]
+    entries = _entries(ledger)
     statuses = _resolve_statuses(entries)
     rubric = ev.evaluation_rubric(root)
     out: list[ReturnedWorkbook] = []
@@ -629,7 +778,7 @@ def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: d
     """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings."""
     ctx = _ctx or _context(folder)
     ledger = _ledger if _ledger is not None else _load_ledger(ctx.folder)
-    entries = ledger["entries"]
+    entries = _entries(ledger)
     statuses = _resolve_statuses(entries)
     people: list[tuple[str, str, str, str]] = [(e.expert_id, e.name, e.email, "expert") for e in ctx.panel.experts]
     self_issued = [r for r in ctx.issued if r.kind == "self"]

@@ -205,3 +205,85 @@ def test_macro_enabled_package_named_xlsx_is_rejected(ctx: Ctx) -> None:
     with pytest.raises(ReadError) as err:
         read_returned(only_bin, "t.xlsx", rubric=RUBRIC)
     assert err.value.code == "MACRO_ENABLED"
+
+
+# ───────────────────────────── which version counts ─────────────────────────────
+
+
+def _put(path: Path, data: bytes, mtime: int | None = None) -> Path:
+    import os
+
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def _mail(sender: str, name: str, data: bytes, *, received: str | None, date: str) -> bytes:
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    if received:
+        msg["Received"] = f"from mx.sender.example by mail.organizer.example; {received}"
+    msg["From"] = sender
+    msg["To"] = "organizer@example.cn"
+    msg["Subject"] = "评分表"
+    msg["Date"] = date
+    msg.set_content("附件是评分表。")
+    msg.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return msg.as_bytes()
+
+
+def _by_name(result) -> dict[str, object]:
+    return {Path(f.file).name: f for f in result.files}
+
+
+def test_clock_at_2099_does_not_make_an_old_draft_win(issued_folder: Path, tmp_path: Path) -> None:
+    from qi_excel.collect import collect, load_accepted
+
+    draft = fill(issued_bytes(issued_folder, "E02"), RUBRIC, saved_at="2099-01-01T08:00:00Z")
+    fixed = fill(issued_bytes(issued_folder, "E02"), RUBRIC, {c.id: c.max for c in RUBRIC.score_cells} | {"1.1.1": 9},
+                 remarks={"1.1.1": "更正"}, saved_at="2025-06-19T09:00:00Z")
+    a = _put(tmp_path / "草稿.xlsx", draft, mtime=1_750_240_800)  # arrived 2025-06-18
+    b = _put(tmp_path / "更正.xlsx", fixed, mtime=1_750_327_200)  # arrived 2025-06-19
+    result = _by_name(collect(issued_folder, [a, b]))
+    assert result["更正.xlsx"].status == "accepted" and result["草稿.xlsx"].status == "superseded"
+    clock = only(result["草稿.xlsx"].findings, "CLOCK_WRONG")[0]
+    assert clock.severity == "warning" and "2099" in clock.message
+    assert load_accepted(issued_folder)[0].int_scores()["1.1.1"] == 9
+
+
+def test_old_mail_dropped_in_after_the_final_does_not_win(issued_folder: Path, tmp_path: Path) -> None:
+    from qi_excel.collect import collect, load_accepted
+
+    ctx = Ctx(issued_folder)
+    sender = ctx.email("E03")
+    final = fill(issued_bytes(issued_folder, "E03"), RUBRIC, {c.id: c.max for c in RUBRIC.score_cells} | {"1.1.1": 9},
+                 remarks={"1.1.1": "终稿"}, saved_at="2025-06-19T09:00:00Z")
+    first = _put(tmp_path / "终稿.eml", _mail(sender, "终稿.xlsx", final, received="Thu, 19 Jun 2025 10:00:00 +0000",
+                                             date="Thu, 19 Jun 2025 10:00:00 +0000"))
+    assert collect(issued_folder, [first]).files[0].status == "accepted"
+    # found later in the mailbox and saved into the inbox: received earlier, no save time,
+    # and a sender clock that says it was written after the final
+    draft = fill(issued_bytes(issued_folder, "E03"), RUBRIC, saved_at=None)
+    draft = rezip(draft, {CORE: re.sub(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>", b"", read_part(draft, CORE))})
+    late = _put(tmp_path / "草稿.eml", _mail(sender, "草稿.xlsx", draft, received="Wed, 18 Jun 2025 10:00:00 +0000",
+                                            date="Fri, 20 Jun 2025 10:00:00 +0000"))
+    result = collect(issued_folder, [first, late])
+    status = {f.file.split("[")[0].rsplit("/", 1)[-1]: f.status for f in result.files}
+    assert status == {"终稿.eml": "accepted", "草稿.eml": "superseded"}
+    assert load_accepted(issued_folder)[0].int_scores()["1.1.1"] == 9
+
+
+def test_later_file_with_an_older_save_time_wins_with_a_doubt(issued_folder: Path, tmp_path: Path) -> None:
+    from qi_excel.collect import collect
+
+    final = fill(issued_bytes(issued_folder, "E04"), RUBRIC, saved_at="2025-06-19T09:00:00Z")
+    a = _put(tmp_path / "终稿.xlsx", final, mtime=1_750_327_200)
+    assert collect(issued_folder, [a]).files[0].status == "accepted"
+    older = fill(issued_bytes(issued_folder, "E04"), RUBRIC, saved_at="2025-06-17T09:00:00Z", sign_date="2025-06-17")
+    b = _put(tmp_path / "后到.xlsx", older)  # lands in the inbox now
+    result = _by_name(collect(issued_folder, [a, b]))
+    assert result["后到.xlsx"].status == "accepted" and result["终稿.xlsx"].status == "superseded"
+    doubt = only(result["后到.xlsx"].findings, "ORDER_DOUBT")[0]
+    assert doubt.severity == "warning" and "终稿.xlsx" in doubt.message and "确认" in doubt.message
