@@ -16,7 +16,7 @@ from typing import Iterable, Literal, Mapping, Sequence
 from . import layout as L
 from .evaluation import SELF_ID, IssuedRecord, Panel
 from .identity import verify
-from .returned import ReturnedWorkbook, formula_rows
+from .returned import RawCell, ReturnedWorkbook, formula_rows
 from .rubric import Rubric
 
 Severity = Literal["error", "warning"]
@@ -447,7 +447,7 @@ def _check_structure(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
     for row, id_ref, _, _, _, _ in plan.body:
         got = rw.cell(id_ref).text().strip()
         if got != row.id:
-            shown = f"“{got}”" if got else "空白"
+            shown = f"“{_clip(_shown(rw.cell(id_ref)))}”" if got else "空白"
             return [finding(
                 "STRUCTURE_CHANGED",
                 f"{L.SCORE_SHEET}第 {row.row} 行的编号应为 {row.id}，实际为{shown}：表格中的行被插入、删除或移动过，"
@@ -473,7 +473,7 @@ def _check_structure(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
         if mcell.number() != maximum or mcell.kind not in ("number", "formula"):
             out.append(finding(
                 "RUBRIC_CHANGED",
-                f"{mref}（{row.id}）的分值应为 {row.max}，实际为“{mcell.text() or '空白'}”：评价表内容被改动过。",
+                f"{mref}（{row.id}）的分值应为 {row.max}，实际为“{_clip(_shown(mcell)) or '空白'}”：评价表内容被改动过。",
                 sheet_ref(mref),
             ))
         if expected is not None:
@@ -561,7 +561,7 @@ def _check_scores(rw: ReturnedWorkbook, plan: _Plan) -> tuple[list[Finding], dic
                 "请改正后重新发送。", row.score_ref)
             continue
         if d != d.to_integral_value() or int(d) not in sc.allowed:
-            add("SCORE_NOT_ALLOWED", f"{where}填写了 {raw.text()} 分，该项允许的分值为 {allowed}，请改正后重新发送。",
+            add("SCORE_NOT_ALLOWED", f"{where}填写了 {_shown(raw)} 分，该项允许的分值为 {allowed}，请改正后重新发送。",
                 row.score_ref)
             continue
         values[row.row] = d
@@ -609,7 +609,7 @@ def _check_formats(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
             continue
         assert row.cell is not None
         raw = rw.cell(row.score_ref)
-        held = f"实际保存的是 {raw.text()}，" if raw.kind == "number" else ""
+        held = f"实际保存的是 {_shown(raw)}，" if raw.kind == "number" else ""
         out.append(finding(
             "SCORE_FORMAT",
             f"{L.SCORE_SHEET}!{row.score_ref}（{row.cell.label}）被设置了数字格式“{_clip(code, 40)}”，{held}"
@@ -620,6 +620,24 @@ def _check_formats(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
         if len(out) >= MAX_CELL_FINDINGS:
             break
     return out
+
+
+HUGE = Decimal(10) ** 15  # beyond what a score, a total or a row number can be
+
+
+def _num_text(d: Decimal) -> str:
+    """A number for a message: ``1E+308`` would print as 309 digits, which nobody can read."""
+    if abs(d) >= HUGE:
+        return "过大的数" if d > 0 else "过大的负数"
+    return _plain(d)
+
+
+def _shown(cell: RawCell) -> str:
+    """A cell as a message quotes it: numbers readable, everything else as typed."""
+    if cell.kind == "number":
+        d = cell.number()
+        return _num_text(d) if d is not None else cell.value
+    return cell.text()
 
 
 def _clip(text: str, n: int = 30) -> str:
@@ -665,7 +683,7 @@ def _check_totals(rw: ReturnedWorkbook, plan: _Plan, values: dict[int, Decimal] 
         cell = rw.cell(row.score_ref)
         problem = None
         if cell.kind != "formula":
-            problem = f"被替换为“{_clip(cell.text())}”" if not cell.is_blank else "被清空"
+            problem = f"被替换为“{_clip(_shown(cell))}”" if not cell.is_blank else "被清空"
         elif not _is_sum_of(cell.formula, row.sum_rows):
             problem = f"被改为“={_clip(cell.formula, 60)}”"
         if problem:
@@ -693,7 +711,7 @@ def _check_totals(rw: ReturnedWorkbook, plan: _Plan, values: dict[int, Decimal] 
         row, v = next(((r, v) for r, v in wrong if r.kind == "total"), wrong[0])
         out.append(finding(
             "CACHED_TOTAL_MISMATCH",
-            f"{L.SCORE_SHEET}!{row.score_ref}（{_total_label(row)}）文件中保存的结果为 {_plain(v)}，"
+            f"{L.SCORE_SHEET}!{row.score_ref}（{_total_label(row)}）文件中保存的结果为 {_num_text(v)}，"
             f"按各项得分计算应为 {_plain(expected[row.row])}（共 {len(wrong)} 处合计不一致）。"
             "通常是表格未重新计算就保存（如关闭了自动重算）；汇总时以各项得分为准。"
             "请专家核对自己看到的总分是否与逐项得分一致。",

@@ -11,6 +11,7 @@ ever read. One bad file never stops the others: every failure becomes a finding.
 from __future__ import annotations
 
 import email
+import errno
 import email.policy
 import hashlib
 import json
@@ -29,7 +30,7 @@ from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_er
 from .errors import QiError
 from .fileio import write_bytes_atomic
 from .lock import folder_lock
-from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned
+from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned, sniff
 from .rubric import Rubric
 
 Status = Literal["accepted", "rejected", "superseded"]
@@ -176,12 +177,24 @@ def _iso(ts: float | datetime) -> str:
 
 def safe_name(name: str, fallback: str = "附件") -> str:
     """An attachment's name reduced to a harmless base name (no folders, no control characters)."""
-    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.split(r"[\\/]", _undo_surrogates(name or ""))[-1]
     base = re.sub(r"[\x00-\x1f\x7f<>:\"|?*]", "", base).strip().lstrip(".").strip()
     if len(base) > 120:
         stem, dot, ext = base.rpartition(".")
         base = (stem[: 110] + dot + ext[:9]) if dot else base[:120]
     return base or fallback
+
+
+_OS_REASONS = {
+    errno.EACCES: "没有读取权限", errno.EPERM: "没有读取权限", errno.ENOENT: "文件已不存在",
+    errno.EBUSY: "文件正被占用", errno.EIO: "磁盘读取错误", errno.EISDIR: "这是一个文件夹",
+    errno.ENAMETOOLONG: "文件名过长", errno.EROFS: "磁盘为只读",
+}
+
+
+def _os_reason(exc: OSError) -> str:
+    """The reason of an OS error in Chinese (strerror is English on most systems)."""
+    return _OS_REASONS.get(exc.errno or 0, f"系统错误 {exc.errno}" if exc.errno else "系统错误")
 
 
 def _read_limited(path: Path, limit: int) -> bytes | None:
@@ -194,19 +207,55 @@ def _too_large(size: int, limit: int) -> Finding:
     return finding("TOO_LARGE", f"文件大小为 {size / 1048576:.1f} MB，超过 {limit / 1048576:.0f} MB 的上限，未打开。")
 
 
+def shown_path(text: str) -> str:
+    """A path as text that can be printed and stored, whatever bytes its name is made of.
+
+    On Linux a name that is not UTF-8 (``unzip`` of an archive made on a Chinese Windows
+    gives GBK bytes) reaches Python as lone surrogates, which no file or terminal accepts.
+    Such parts are decoded as GB18030 when they are that, so the organizer sees the name the
+    sender meant; anything else shows replacement characters.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    parts = []
+    for part in text.split(os.sep):
+        parts.append(_undo_surrogates(part))
+    return os.sep.join(parts)
+
+
+def _undo_surrogates(part: str) -> str:
+    if not _SURROGATE.search(part):
+        return part
+    try:
+        raw = part.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that stand for no byte
+        return _SURROGATE.sub("\ufffd", part)
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("utf-8", "replace")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
-    identity = str(path.resolve())
+    label = shown_path(label)
+    identity = shown_path(str(path.resolve()))
     try:
         st = path.stat()
         arrival = _iso(st.st_mtime)
     except OSError as exc:
-        yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{exc.strerror}。")])
+        yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{_os_reason(exc)}。")])
         return
     if not stat.S_ISREG(st.st_mode):  # a pipe or device named on the command line would block or never end
         yield _Candidate(label, identity, arrival, findings=[finding(
             "READ_FAILED", "这不是普通文件（可能是管道或设备），未读取。")])
         return
-    if path.suffix.lower() == ".eml":
+    if path.suffix.lower() == ".eml" and not _starts_like_workbook(path):
+        # a workbook renamed .eml is read as the workbook it is
         yield from _eml_candidates(path, label, identity, arrival, st.st_size)
         return
     cand = _Candidate(label, identity, arrival)
@@ -218,8 +267,25 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
             if cand.data is None:
                 cand.findings.append(_too_large(MAX_FILE_BYTES + 1, MAX_FILE_BYTES))
         except OSError as exc:
-            cand.findings.append(finding("READ_FAILED", f"无法读取文件（{exc.strerror}），可能正被其他程序占用。"))
+            cand.findings.append(finding("READ_FAILED", f"无法读取文件（{_os_reason(exc)}），可能正被其他程序占用。"))
     yield cand
+
+
+def _starts_like_workbook(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0")
+
+
+_HEADER_LINE = re.compile(rb"(?:From |[!-9;-~]{1,76}:)")
+
+
+def _looks_like_mail(raw: bytes) -> bool:
+    """A message starts with a header line (``Name: value``) or an mbox ``From `` line."""
+    return bool(_HEADER_LINE.match(raw.lstrip(b"\xef\xbb\xbf\r\n \t")))
 
 
 def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: int) -> Iterator[_Candidate]:
@@ -228,6 +294,16 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
         return
     try:
         raw = _read_limited(path, MAX_EML_BYTES) or b""
+    except OSError as exc:
+        yield _Candidate(label, identity, arrival, findings=[finding(
+            "READ_FAILED", f"无法读取文件（{_os_reason(exc)}），可能正被其他程序占用。")])
+        return
+    if not _looks_like_mail(raw):
+        code, what = sniff(raw) or ("NOT_WORKBOOK", "无法识别的文件格式")
+        yield _Candidate(label, identity, arrival, findings=[finding(
+            code, f"文件扩展名是 .eml，但它不是邮件：{what}。请把专家的邮件另存为 .eml，或把其中的评分工作簿单独放入收件箱。")])
+        return
+    try:
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         sender = parseaddr(str(msg.get("From", "")))[1] or None
@@ -350,7 +426,7 @@ def _link_candidate(path: Path) -> _Candidate:
         arrival = _iso(path.lstat().st_mtime)
     except OSError:
         arrival = _iso(0)
-    return _Candidate(str(path), f"link:{path.absolute()}", arrival, findings=[finding(
+    return _Candidate(shown_path(str(path)), f"link:{shown_path(str(path.absolute()))}", arrival, findings=[finding(
         "READ_FAILED", "这是一个链接（快捷方式），为安全起见不跟随读取；请把评分工作簿文件本身放入收件箱。")])
 
 
@@ -364,7 +440,8 @@ def _walk(root: Path) -> Iterator[Path]:
             if name.startswith(("~$", ".~lock", ".")) or low in _SKIP_NAMES:
                 continue
             p = Path(dirpath) / name
-            if p.is_symlink() or p.is_file():
+            # links, and pipes or devices (reported by _file_candidates, never opened)
+            if not p.is_dir() or p.is_symlink():
                 yield p
 
 

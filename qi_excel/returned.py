@@ -727,7 +727,15 @@ def _unescape_ooxml(text: str) -> str:
     """Undo ST_Xstring escapes (``_x000D_``) that Excel writes for control characters."""
     if "_x" not in text:
         return text
-    return _X_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    text = _X_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    if _SURROGATE.search(text):
+        # ``_xD83D__xDE00_`` is one emoji written as a UTF-16 pair; a lone half (``_xD800_``)
+        # is no character at all and could not be written to any file: shown as U+FFFD
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _is(tag: str, name: str) -> bool:
@@ -1016,17 +1024,22 @@ def _mb(n: int) -> str:
 
 
 def _looks_like_text(head: bytes) -> bool:
+    """Whether the first bytes are UTF-8 or GB18030 text.
+
+    ``head`` is a fixed-size slice and may end inside a character (up to 3 bytes of a UTF-8
+    sequence, 3 of a four-byte GB18030 one): an incomplete last character is no evidence.
+    """
     if b"\x00" in head:
         return False
-    try:
-        head.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        try:
-            head.decode("gb18030")
-            return True
-        except UnicodeDecodeError:
-            return False
+    for codec in ("utf-8", "gb18030"):
+        for cut in range(4):
+            try:
+                head[: len(head) - cut].decode(codec)
+                return True
+            except UnicodeDecodeError as exc:
+                if exc.end < len(head) - cut or cut == 3:
+                    break  # an error before the end: not this encoding
+    return False
 
 
 def formula_rows(formula: str, column: str) -> tuple[list[int], str] | None:

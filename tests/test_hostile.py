@@ -287,3 +287,180 @@ def test_later_file_with_an_older_save_time_wins_with_a_doubt(issued_folder: Pat
     assert result["后到.xlsx"].status == "accepted" and result["终稿.xlsx"].status == "superseded"
     doubt = only(result["后到.xlsx"].findings, "ORDER_DOUBT")[0]
     assert doubt.severity == "warning" and "终稿.xlsx" in doubt.message and "确认" in doubt.message
+
+
+# ───────────────────────────── one file never stops the others ─────────────────────────────
+
+
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from qi_excel.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def test_save_time_at_the_end_of_time_is_no_crash(issued_folder: Path, tmp_path: Path) -> None:
+    from qi_excel.collect import collect
+
+    far = fill(issued_bytes(issued_folder, "E05"), RUBRIC, saved_at="9999-12-31T23:59:59Z")
+    later = fill(issued_bytes(issued_folder, "E05"), RUBRIC, saved_at="2025-06-19T09:00:00Z", sign_date="2025-06-19")
+    a = _put(tmp_path / "远.xlsx", far, mtime=1_750_240_800)
+    b = _put(tmp_path / "近.xlsx", later, mtime=1_750_327_200)
+    other = _put(tmp_path / "他人.xlsx", fill(issued_bytes(issued_folder, "E06"), RUBRIC))
+    res = _cli("collect", str(issued_folder), str(a), str(b), str(other))
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.output
+    assert "Traceback" not in res.output and res.output.count("[接收]") == 2
+    result = _by_name(collect(issued_folder, [a, b, other]))
+    assert result["远.xlsx"].status == "superseded" and "9999" in only(result["远.xlsx"].findings, "CLOCK_WRONG")[0].message
+    # the far one alone, then replaced: its time appears in the SUPERSEDED text of others
+    assert _cli("status", str(issued_folder)).exit_code == 0
+
+
+def test_lone_surrogate_in_a_score_cell_is_a_finding(issued_folder: Path, tmp_path: Path) -> None:
+    from qi_excel.collect import collect
+
+    ref = LAY.inputs[0].score_ref
+    bad = edit_part(fill(issued_bytes(issued_folder, "E01"), RUBRIC), SCORE_PART,
+                    lambda x: re.sub(rf'<c r="{ref}"( s="\d+")?><v>\d+</v></c>',
+                                     rf'<c r="{ref}"\1 t="inlineStr"><is><t>十_xD800_分</t></is></c>', x))
+    a = _put(tmp_path / "怪字.xlsx", bad)
+    b = _put(tmp_path / "好.xlsx", fill(issued_bytes(issued_folder, "E02"), RUBRIC))
+    result = _by_name(collect(issued_folder, [a, b]))
+    assert result["好.xlsx"].status == "accepted" and result["怪字.xlsx"].status == "rejected"
+    f = only(result["怪字.xlsx"].findings, "SCORE_TEXT")[0]
+    assert f.cell == f"评分表!{ref}" and "\ufffd" in f.message
+    f.message.encode("utf-8")  # writable anywhere
+    assert (issued_folder / "检查报告.xlsx").is_file()
+
+
+def test_lone_surrogate_in_a_remark_consolidates(issued_folder: Path, tmp_path: Path) -> None:
+    from qi_excel.collect import collect
+    from qi_excel.consolidate import consolidate_folder
+
+    names = {e.expert_id: e.name for e in load_project(issued_folder)[1].experts}
+    paths = []
+    for eid in names:
+        scores = {c.id: c.max for c in RUBRIC.score_cells} | {"1.1.1": 8}
+        remark = "缺会议记录_xD800_" if eid == "E01" else "缺会议记录"
+        paths.append(_put(tmp_path / f"{eid}.xlsx", fill(issued_bytes(issued_folder, eid), RUBRIC, scores,
+                                                         remarks={"1.1.1": remark})))
+    assert all(f.status == "accepted" for f in collect(issued_folder, paths).files)
+    cons = consolidate_folder(issued_folder)
+    assert cons is not None
+    res = _cli("consolidate", str(issued_folder))
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fsencode") or __import__("sys").platform == "win32",
+                    reason="byte file names exist on POSIX file systems only")
+def test_inbox_file_name_not_utf8_is_read_and_shown(issued_folder: Path) -> None:
+    import os
+
+    from qi_excel.collect import collect
+    from qi_excel import evaluation as ev
+
+    inbox = os.fsencode(issued_folder / ev.INBOX_DIR)
+    gbk_name = "周立新评分表.xlsx".encode("gbk")
+    with open(os.path.join(inbox, gbk_name), "wb") as fh:
+        fh.write(fill(issued_bytes(issued_folder, "E01"), RUBRIC))
+    _put(issued_folder / ev.INBOX_DIR / "陈晓岚.xlsx", fill(issued_bytes(issued_folder, "E02"), RUBRIC))
+    result = collect(issued_folder)
+    assert sorted(f.status for f in result.files) == ["accepted", "accepted"]
+    labels = [f.file for f in result.files]
+    assert any(label.endswith("周立新评分表.xlsx") for label in labels)  # shown as the sender meant it
+    for f in result.files:
+        f.summary().encode("utf-8")
+    res = _cli("collect", str(issued_folder))
+    assert res.exit_code == 0 and "Traceback" not in res.output
+
+
+def test_ledger_entries_without_sha_or_not_objects_are_skipped(issued_folder: Path, tmp_path: Path) -> None:
+    import json
+
+    from qi_excel.collect import collect, load_accepted
+    from qi_excel import evaluation as ev
+
+    a = _put(tmp_path / "a.xlsx", fill(issued_bytes(issued_folder, "E01"), RUBRIC))
+    collect(issued_folder, [a])
+    ledger = issued_folder / ev.LEDGER_FILE
+    data = json.loads(ledger.read_text(encoding="utf-8"))
+    data["entries"] += ["垃圾", {"label": "无指纹.xlsx", "ok": True}, 42, None]
+    data["entries"][0]["seq"] = "七"
+    data["entries"][0]["sources"] = "not a list"
+    ledger.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    b = _put(tmp_path / "b.xlsx", fill(issued_bytes(issued_folder, "E02"), RUBRIC))
+    result = collect(issued_folder, [a, b])
+    assert [f.status for f in result.files[:2]] == ["accepted", "accepted"]
+    skipped = [f for f in result.files if f.file.endswith("ledger.json")]
+    assert len(skipped) == 4 and all("已跳过" in f.findings[0].message for f in skipped)
+    assert sorted(rw.expert_id for rw in load_accepted(issued_folder)) == ["E01", "E02"]
+    kept = json.loads(ledger.read_text(encoding="utf-8"))["entries"]
+    assert "垃圾" in kept and 42 in kept  # never dropped silently from the organizer's file
+    assert _cli("status", str(issued_folder)).exit_code == 0
+
+
+# ───────────────────────────── clearer messages ─────────────────────────────
+
+
+def test_huge_numbers_are_named_not_printed(ctx: Ctx) -> None:
+    from xlsx_edit import set_cell
+
+    ref = LAY.inputs[0].score_ref
+    data = edit_part(ctx.filled(), SCORE_PART, lambda x: set_cell(x, ref, number="1E+308"))
+    found = ctx.check(data)
+    f = only(found, "SCORE_NOT_ALLOWED")[0]
+    assert "过大的数" in f.message and "0000000000" not in f.message
+    total = LAY.total_row.score_ref
+    data = edit_part(ctx.filled(), SCORE_PART, lambda x: set_cell(x, total, number="1E+308"))
+    t = only(ctx.check(data), "TOTAL_FORMULA_CHANGED")[0]
+    assert "过大的数" in t.message and "0000000000" not in t.message
+    assert all(len(f.message) < 400 for f in ctx.check(data))
+
+
+def test_workbook_renamed_eml_is_read_as_the_workbook_it_is(issued_folder: Path, tmp_path: Path) -> None:
+    from qi_excel.collect import collect
+
+    p = _put(tmp_path / "回复.eml", fill(issued_bytes(issued_folder, "E01"), RUBRIC))
+    f = collect(issued_folder, [p]).files[0]
+    assert f.status == "accepted" and f.expert_id == "E01"
+    assert not any("没有附件" in x.message for x in f.findings)
+
+
+@pytest.mark.parametrize("content, words", [
+    (bytes(range(256)) * 8, "不是邮件"),
+    (b"%PDF-1.4\n" + b"\0" * 200, "PDF"),
+])
+def test_non_mail_named_eml_says_what_it_is(issued_folder: Path, tmp_path: Path, content: bytes, words: str) -> None:
+    from qi_excel.collect import collect
+
+    p = _put(tmp_path / "x.eml", content)
+    f = collect(issued_folder, [p]).files[0]
+    assert f.status == "rejected"
+    text = " ".join(x.message for x in f.findings)
+    assert words in text and "没有附件" not in text
+
+
+def test_utf8_text_split_at_the_sniff_boundary_is_still_text() -> None:
+    from qi_excel.returned import sniff
+
+    data = b"a" * 4095 + "评分".encode("utf-8") * 100  # byte 4096 falls inside a character
+    code, what = sniff(data)
+    assert "纯文本" in what
+    data = b"a" * 4094 + "评分".encode("gbk") * 100
+    assert "纯文本" in sniff(data)[1]
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="FIFOs are POSIX")
+def test_fifo_in_the_inbox_is_reported_not_skipped(issued_folder: Path) -> None:
+    import os
+
+    from qi_excel.collect import collect
+    from qi_excel import evaluation as ev
+
+    os.mkfifo(issued_folder / ev.INBOX_DIR / "管道.xlsx")
+    _put(issued_folder / ev.INBOX_DIR / "好.xlsx", fill(issued_bytes(issued_folder, "E01"), RUBRIC))
+    result = _by_name(collect(issued_folder))
+    assert result["好.xlsx"].status == "accepted"
+    fifo = result["管道.xlsx"]
+    assert fifo.status == "rejected" and "不是普通文件" in fifo.findings[0].message
