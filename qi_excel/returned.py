@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import io
 import re
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -43,6 +44,14 @@ MAX_TOTAL_BYTES = 200 * 1024 * 1024  # declared uncompressed size of the whole p
 MAX_RATIO = 200  # compression ratio above which a large member is treated as a bomb
 RATIO_FLOOR = 1024 * 1024  # small members may compress very well (repetitive XML) harmlessly
 MAX_MEMBERS = 10_000
+# Work per file: a package within the size limits above can still hold a 40 MB sheet whose
+# parse takes half a minute and gigabytes. An issued workbook's largest part is ~80 KB and
+# it has ~1,000 cells and ~300 strings; these bounds are a hundred times that and more.
+MAX_XML_PART = 8 * 1024 * 1024  # any one part this reader looks at
+MAX_XML_TOTAL = 16 * 1024 * 1024  # all of them together
+MAX_SHEET_CELLS = 100_000  # cells in one worksheet that is read
+MAX_STRINGS = 100_000  # entries of the shared-string table
+TIME_BUDGET = 10.0  # seconds of reading per file, checked before each part
 
 CellKind = Literal["blank", "number", "text", "formula", "bool", "error"]
 
@@ -56,6 +65,14 @@ class ReadError(QiError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def too_complex(what: str) -> ReadError:
+    return ReadError(
+        "TOO_COMPLEX",
+        f"工作簿内容过多：{what}，远超评分工作簿的正常范围。为免拖慢其他文件的检查，已拒绝读取。"
+        "请在发给您的原工作簿上填写（不要粘贴大量数据或图片）后重新发送。",
+    )
 
 
 class RawCell(NamedTuple):
@@ -333,6 +350,8 @@ class _Package:
         self.zf = zf
         self.names = {n.lstrip("/"): n for n in zf.namelist()}
         self._lower = {n.lower(): n for n in self.names}
+        self._read_total = 0
+        self._deadline = time.monotonic() + TIME_BUDGET
 
     def find(self, part: str) -> str | None:
         part = part.lstrip("/")
@@ -342,14 +361,25 @@ class _Package:
         real = self.find(part)
         if real is None:
             return None
+        if time.monotonic() > self._deadline:
+            raise too_complex(f"读取用时超过 {TIME_BUDGET:.0f} 秒")
+        try:
+            size = self.zf.getinfo(real).file_size
+        except KeyError:
+            size = 0
+        if size > MAX_XML_PART:
+            raise too_complex(f"内部文件 {part[:80]} 解压后有 {_mb(size)}（评分工作簿的内部文件通常不到 1 MB，上限 {_mb(MAX_XML_PART)}）")
+        self._read_total += size
+        if self._read_total > MAX_XML_TOTAL:
+            raise too_complex(f"需要读取的内部文件解压后共超过 {_mb(MAX_XML_TOTAL)}")
         try:
             with self.zf.open(real) as fh:
-                data = fh.read(MAX_MEMBER_BYTES + 1)
+                data = fh.read(MAX_XML_PART + 1)
         except RuntimeError:  # member-level zip encryption
             raise ReadError("ENCRYPTED", "工作簿的内部文件被加密，无法读取。") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError):
             raise ReadError("CORRUPT", f"文件已损坏：内部文件 {part} 无法解压，请重新保存后发送。") from None
-        if len(data) > MAX_MEMBER_BYTES:
+        if len(data) > MAX_XML_PART:  # the directory understated the size
             raise ReadError("ZIP_BOMB", f"内部文件 {part} 解压后超过上限，疑似“压缩炸弹”，已拒绝打开。")
         return data
 
@@ -357,6 +387,9 @@ class _Package:
         data = self.read(part)
         if data is None:
             return None
+        return self.parse(part, data, head_only=head_only)
+
+    def parse(self, part: str, data: bytes, *, head_only: bool = False) -> Element:
         try:
             return parse_sheet_head(data) if head_only else parse_xml(data)
         except DefusedXmlException:
@@ -447,7 +480,12 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
     rels = pkg.rels(wb_part)
     by_id = {rid: target for rid, _, target in rels}
     sst_part = next((t for _, ty, t in rels if ty.endswith("/sharedStrings")), None)
-    strings = _shared_strings(pkg.xml(sst_part) if sst_part else None)
+    sst_data = pkg.read(sst_part) if sst_part else None
+    if sst_data is not None:
+        n_strings = sst_data.count(b"<si>") + sst_data.count(b"<si ") + sst_data.count(b":si>") + sst_data.count(b":si ")
+        if n_strings > MAX_STRINGS:
+            raise too_complex(f"共享字符串表有约 {n_strings} 条（上限 {MAX_STRINGS}）")
+    strings = _shared_strings(pkg.parse(sst_part, sst_data) if sst_part and sst_data is not None else None)
 
     sheets: list[SheetInfo] = []
     sheet_parts: dict[str, str | None] = {}
@@ -484,9 +522,14 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         if sheet not in sheet_parts:
             return None
         part = sheet_parts[sheet]
-        if part and sheet == L.SUGGESTION_SHEET:
-            headers[sheet] = _odd_header(pkg.read(part) or b"")
-        root = pkg.xml(part, head_only=True) if part else None
+        raw = pkg.read(part) if part else None
+        if raw is not None:
+            cells = raw.count(b"<c ") + raw.count(b"<c>") + raw.count(b":c ")
+            if cells > MAX_SHEET_CELLS:
+                raise too_complex(f"工作表“{sheet[:40]}”有约 {cells} 个单元格（上限 {MAX_SHEET_CELLS}）")
+            if sheet == L.SUGGESTION_SHEET:
+                headers[sheet] = _odd_header(raw)
+        root = pkg.parse(part, raw, head_only=True) if part and raw is not None else None
         if root is None:
             raise ReadError("CORRUPT", f"文件已损坏：找不到工作表“{sheet}”的内容，请重新保存后发送。")
         try:

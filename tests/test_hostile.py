@@ -464,3 +464,69 @@ def test_fifo_in_the_inbox_is_reported_not_skipped(issued_folder: Path) -> None:
     assert result["好.xlsx"].status == "accepted"
     fifo = result["管道.xlsx"]
     assert fifo.status == "rejected" and "不是普通文件" in fifo.findings[0].message
+
+
+# ───────────────────────────── bounded work per file ─────────────────────────────
+
+
+def _padded_sheet(data: bytes, rows: int, per_row: int = 1) -> bytes:
+    """The score sheet with ``rows`` extra rows of varied numbers far below the form."""
+    import random
+
+    rng = random.Random(7)
+    xml = read_part(data, SCORE_PART).decode("utf-8")
+    extra = "".join(
+        f'<row r="{1000 + i}">' + "".join(f'<c r="{c}{1000 + i}"><v>{rng.randrange(10**9)}</v></c>'
+                                        for c in "JKLMNOPQRS"[:per_row]) + "</row>"
+        for i in range(rows))
+    xml = xml.replace("</sheetData>", extra + "</sheetData>")
+    return rezip(data, {SCORE_PART: xml.encode("utf-8")})
+
+
+@pytest.mark.parametrize("rows, per_row, words", [
+    (300_000, 1, "内部文件"),  # a sheet part of ~12 MB
+    (20_000, 8, "单元格"),  # 160,000 cells in ~5 MB
+])
+def test_oversized_sheet_is_rejected_as_too_complex(ctx: Ctx, rows: int, per_row: int, words: str) -> None:
+    from qi_excel.returned import ReadError
+
+    data = _padded_sheet(ctx.filled(), rows, per_row)
+    with pytest.raises(ReadError) as err:
+        read_returned(data, "t.xlsx", rubric=RUBRIC)
+    assert err.value.code == "TOO_COMPLEX" and words in str(err.value)
+
+
+def test_huge_shared_string_table_is_rejected(ctx: Ctx) -> None:
+    from qi_excel.returned import ReadError
+
+    data = ctx.filled()
+    sst = read_part(data, SST).decode("utf-8")
+    sst = sst.replace("</sst>", "".join(f"<si><t>{i}</t></si>" for i in range(150_000)) + "</sst>")
+    with pytest.raises(ReadError) as err:
+        read_returned(rezip(data, {SST: sst.encode("utf-8")}), "t.xlsx", rubric=RUBRIC)
+    assert err.value.code == "TOO_COMPLEX" and "共享字符串" in str(err.value)
+
+
+@pytest.mark.parametrize("words, what", [(20_000, "超过 64 KB"), (3_000, "编码文字")])
+def test_mail_with_an_attachment_name_of_many_encoded_words_is_refused(
+        issued_folder: Path, tmp_path: Path, words: int, what: str) -> None:
+    import base64
+
+    from qi_excel.collect import collect
+
+    good = fill(issued_bytes(issued_folder, "E01"), RUBRIC)
+    name = " ".join("=?utf-8?q?a?=" for _ in range(words))
+    body = base64.encodebytes(good).decode("ascii")
+    raw = (
+        "From: zhoulixin@example.com\r\nTo: organizer@example.cn\r\nSubject: x\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n"
+        "--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        f"--BB\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        f"Content-Disposition: attachment; filename=\"{name}\"\r\n\r\n{body}\r\n--BB--\r\n"
+    ).encode("ascii")
+    mail = _put(tmp_path / "长名.eml", raw)
+    other = _put(tmp_path / "好.xlsx", fill(issued_bytes(issued_folder, "E02"), RUBRIC))
+    result = _by_name(collect(issued_folder, [mail, other]))
+    assert result["好.xlsx"].status == "accepted"
+    f = result["长名.eml"]
+    assert f.status == "rejected" and f.findings[0].code == "TOO_COMPLEX" and what in f.findings[0].message
