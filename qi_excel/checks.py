@@ -319,7 +319,15 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
         e = others.get(key) or next((e for k, e in others.items() if k in key), None)
         return f"（专家组成员 {e.name}，{e.expert_id}）" if e is not None else ""
 
-    if rw.kind != "self" and rw.sign_name:
+    sig_cell = rw.cell(lay.signature_cell)
+    if rw.kind != "self" and sig_cell.kind == "formula":
+        out.append(finding(
+            "SIGNER_MISMATCH",
+            f"{L.SCORE_SHEET}!{lay.signature_cell}（专家签名）是公式“={_clip(sig_cell.formula)}”，不是专家本人输入的姓名。"
+            f"请 {meta_name} 本人在签名处输入姓名后重新发送。",
+            sheet_ref(lay.signature_cell),
+        ))
+    elif rw.kind != "self" and rw.sign_name:
         key = _name_key(rw.sign_name)
         if not any(n in key for n in own):
             out.append(finding(
@@ -595,12 +603,49 @@ def _check_scores(rw: ReturnedWorkbook, plan: _Plan) -> tuple[list[Finding], dic
 # decimals (a score is a whole number, so 10 shows as 10 or 10.00), with a locale prefix
 # as WPS writes it. Anything else (literal text such as "5", percent, scaling, sections,
 # colours, dates) can make a cell that holds 10 show something else.
-_FAITHFUL_FORMAT = re.compile(r"(?:\[\$-[0-9A-Fa-f]{1,8}\])?(?:General|@|0|#,##0)(?:\.0{1,10})?", re.I)
+_FAITHFUL_FORMAT = re.compile(
+    r"(?:\[\$-[0-9A-Fa-f]{1,8}\])?(?:\[(?:Black|Blue|Cyan|Green|Magenta|Red|White|Yellow|Color\d{1,2})\])?"
+    r"(?:General|@|0|#,##0)(?:\.0{1,10})?", re.I)
+
+
+_RANGE_REF = re.compile(r"\$?([A-Z]{1,3})\$?(\d{1,7})(?::\$?([A-Z]{1,3})\$?(\d{1,7}))?")
+
+
+def _first_score_ref(sqref: str, plan: _Plan) -> str | None:
+    """The first score cell a conditional-format range covers, if any."""
+    inputs = {row.score_ref for row in plan.inputs}
+    col = _col_number(L.COL_SCORE)
+    for m in _RANGE_REF.finditer(sqref.upper()):
+        c1, r1 = _col_number(m.group(1)), int(m.group(2))
+        c2, r2 = (_col_number(m.group(3)), int(m.group(4))) if m.group(3) else (c1, r1)
+        if min(c1, c2) <= col <= max(c1, c2):
+            lo, hi = min(r1, r2), max(r1, r2)
+            hit = next((row.score_ref for row in plan.inputs if lo <= row.row <= hi), None)
+            if hit in inputs:
+                return hit
+    return None
+
+
+def _col_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
 
 
 def _check_formats(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
     """A score cell must show what it holds: what the expert sees is what is counted."""
     out: list[Finding] = []
+    for sqref, code in rw.conditional_formats.items():
+        first = _first_score_ref(sqref, plan)
+        if first is not None and not _FAITHFUL_FORMAT.fullmatch(code.strip()):
+            out.append(finding(
+                "SCORE_FORMAT",
+                f"{L.SCORE_SHEET}的条件格式（范围 {_clip(sqref, 40)}）会把得分格的数字格式改为“{_clip(code, 40)}”，"
+                "满足条件时显示的可能是另一个数：看到的分数与计入的分数不一致。请删除该条件格式后重新发送，"
+                "或使用发给您的原工作簿填写。",
+                sheet_ref(first),
+            ))
     if not rw.score_formats:
         return out
     for row in plan.inputs:

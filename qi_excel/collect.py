@@ -345,7 +345,7 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
         parts = list(_attachments(msg))
     except Exception as exc:  # noqa: BLE001 - a broken e-mail is a finding, never a traceback
         yield _Candidate(label, identity, arrival, findings=[finding(
-            "READ_FAILED", f"无法解析这封邮件（{type(exc).__name__}），请把其中的评分工作簿另存后单独放入收件箱。")])
+            "READ_FAILED", "无法解析这封邮件（格式异常），请把其中的评分工作簿另存后单独放入收件箱。")])
         return
     workbooks = 0
     used: set[str] = set()
@@ -495,7 +495,9 @@ def _load_ledger(folder: Path) -> dict[str, Any]:
         if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
             raise ValueError
         return data
-    except (ValueError, UnicodeDecodeError):
+    except OSError as exc:
+        raise QiError(f"无法读取回收记录 {path}（{_os_reason(exc)}）。") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise QiError(f"{path} 已损坏，无法读取回收记录；请从备份恢复该文件，或删除它后重新回收。") from None
 
 
@@ -732,14 +734,14 @@ def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, li
     except ReadError as err:
         return None, [finding(err.code, err.message)]
     except Exception as exc:  # noqa: BLE001 - one strange file must not stop the others
-        return None, [finding("READ_FAILED", f"读取文件时出现意外问题（{type(exc).__name__}），无法检查，请重新保存后发送。")]
+        return None, [finding("READ_FAILED", "读取文件时出现意外问题，无法检查，请重新保存后发送（如反复出现，请把该文件交给软件维护人员）。")]
     try:
         found = check_workbook(
             rw, rubric=ctx.rubric, evaluation_id=ctx.secret.evaluation_id, key=ctx.secret.hmac_key,
             panel=ctx.panel, issued=ctx.issued, sender=cand.sender,
         )
     except Exception as exc:  # noqa: BLE001
-        found = [finding("READ_FAILED", f"检查文件时出现意外问题（{type(exc).__name__}），无法检查，请重新保存后发送。")]
+        found = [finding("READ_FAILED", "检查文件时出现意外问题，无法检查，请重新保存后发送（如反复出现，请把该文件交给软件维护人员）。")]
     return rw, found
 
 

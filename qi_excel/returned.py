@@ -158,6 +158,8 @@ class ReturnedWorkbook:
     suggestion_header: str = ""
     # score cell ref → its number format code, for score cells whose format is not General
     score_formats: Mapping[str, str] = field(default_factory=dict)
+    # 评分表 conditional-format ranges (sqref) → the number format the rule applies
+    conditional_formats: Mapping[str, str] = field(default_factory=dict)
 
     def cell(self, ref: str) -> RawCell:
         return self.grid.get(ref) or RawCell(ref)
@@ -516,6 +518,7 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
             protected = any(_truthy(v) for k, v in child.attrib.items() if _local(k) in ("lockStructure", "lockWindows"))
 
     headers: dict[str, str] = {}
+    raws: dict[str, bytes] = {}
 
     def sheet_cells(sheet: str, max_col: int, style_col: int = 0,
                     styles: dict[str, str] | None = None) -> tuple[dict[str, RawCell], bool] | None:
@@ -529,6 +532,8 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
                 raise too_complex(f"工作表“{sheet[:40]}”有约 {cells} 个单元格（上限 {MAX_SHEET_CELLS}）")
             if sheet == L.SUGGESTION_SHEET:
                 headers[sheet] = _odd_header(raw)
+            elif sheet == L.SCORE_SHEET:
+                raws[sheet] = raw
         root = pkg.parse(part, raw, head_only=True) if part and raw is not None else None
         if root is None:
             raise ReadError("CORRUPT", f"文件已损坏：找不到工作表“{sheet}”的内容，请重新保存后发送。")
@@ -554,6 +559,8 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
     sheet_protected = False
     score_styles: dict[str, str] = {}
     got = sheet_cells(L.SCORE_SHEET, 8, _col_index(L.COL_SCORE), score_styles)
+    score_raw = raws.get(L.SCORE_SHEET, b"")
+    has_score_sheet = got is not None
     if got is not None:
         grid, sheet_protected = got
 
@@ -580,15 +587,24 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
             remarks[row_id] = text
 
     formats: dict[str, str] = {}
-    if score_styles:
+    conditional: dict[str, str] = {}
+    if has_score_sheet:
         styles_part = next((t for _, ty, t in rels if ty.endswith("/styles")), None) or "xl/styles.xml"
-        xf_formats = _cell_formats(pkg.read(styles_part) or b"")
+        xf_formats, dxf_formats = _cell_formats(pkg.read(styles_part) or b"")
         for cell in scores.values():
-            style = score_styles.get(cell.ref)
-            if style is not None and style.isdigit() and int(style) < len(xf_formats):
+            if cell.kind == "blank":
+                continue
+            style = score_styles.get(cell.ref, "0")  # a cell without ``s`` has the default style
+            if style.isdigit() and int(style) < len(xf_formats):
                 code = xf_formats[int(style)]
                 if code is not None:
                     formats[cell.ref] = code
+        if any(dxf_formats) and score_raw:
+            # a conditional format can change the number format too (Excel 2007+)
+            for sqref, ids in _conditional_formats(score_raw):
+                for i in ids:
+                    if i < len(dxf_formats) and dxf_formats[i] is not None:
+                        conditional[sqref] = dxf_formats[i]  # type: ignore[assignment]
     props = _core_properties(pkg, root_rels)
     core = props.pop("modified", None)
     app = _application(pkg, root_rels)
@@ -614,6 +630,7 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         properties=MappingProxyType(props),
         suggestion_header=headers.get(L.SUGGESTION_SHEET, ""),
         score_formats=MappingProxyType(formats),
+        conditional_formats=MappingProxyType(conditional),
     )
 
 
@@ -639,11 +656,29 @@ _NUM_FMT = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?numFmt\b([^>]*)>")
 _CELL_XFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?cellXfs\b[^>]*>(.*?)</(?:[A-Za-z_][\w.\-]*:)?cellXfs>", re.S)
 _XF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?xf\b([^>]*)>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
-_FORMATS_SEEN: dict[bytes, tuple[str | None, ...]] = {}
+_DXFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxfs\b[^>]*>(.*?)</(?:[A-Za-z_][\w.\-]*:)?dxfs>", re.S)
+_DXF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxf\b[^>]*?(?:/>|>(.*?)</(?:[A-Za-z_][\w.\-]*:)?dxf>)", re.S)
+_Formats = tuple[tuple[str | None, ...], tuple[str | None, ...]]
+_FORMATS_SEEN: dict[bytes, _Formats] = {}
+_CF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting\b([^>]*)>(.*?)</(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting>", re.S)
+_DXF_ID = re.compile(rb"\bdxfId\s*=\s*[\"']?(\d{1,6})")
+_SQREF = re.compile(rb"\bsqref\s*=\s*[\"']([^\"']{0,2000})")
 
 
-def _cell_formats(styles: bytes) -> tuple[str | None, ...]:
-    """Number format code per cell style (cellXfs index); None for General.
+def _conditional_formats(sheet: bytes) -> list[tuple[str, list[int]]]:
+    """(sqref, dxf ids) of every conditional format of a worksheet."""
+    out: list[tuple[str, list[int]]] = []
+    for m in _CF.finditer(sheet, max(0, sheet.find(b"conditionalFormatting") - 64)):
+        ref = _SQREF.search(m.group(1))
+        out.append((ref.group(1).decode("ascii", "replace") if ref else "", [int(i) for i in _DXF_ID.findall(m.group(2))]))
+        if len(out) > 1000:
+            break
+    return out
+
+
+def _cell_formats(styles: bytes) -> _Formats:
+    """Number format code per cell style (cellXfs index) and per differential (conditional)
+    format (dxfs index); None for General / none.
 
     Read with patterns, not a parse: styles.xml is the same in every file of an evaluation
     (memoised) and only numFmt codes and each xf's numFmtId are needed.
@@ -671,7 +706,14 @@ def _cell_formats(styles: bytes) -> tuple[str | None, ...]:
         out.append(None if n == 0 else codes.get(n) or _BUILTIN_FORMATS.get(n) or f"内置格式 {n}")
         if len(out) > 65_000:
             break
-    result = tuple(out)
+    dxfs: list[str | None] = []
+    block = _DXFS.search(styles)
+    for m in _DXF.finditer(block.group(1) if block else b""):
+        fmt = _NUM_FMT.search(m.group(1) or b"")
+        dxfs.append(attrs(fmt.group(1)).get(b"formatCode", "") if fmt else None)
+        if len(dxfs) > 65_000:
+            break
+    result = (tuple(out), tuple(dxfs))
     if len(styles) < 1_000_000 and len(_FORMATS_SEEN) < 64:
         _FORMATS_SEEN[styles] = result
     return result

@@ -530,3 +530,63 @@ def test_mail_with_an_attachment_name_of_many_encoded_words_is_refused(
     assert result["好.xlsx"].status == "accepted"
     f = result["长名.eml"]
     assert f.status == "rejected" and f.findings[0].code == "TOO_COMPLEX" and what in f.findings[0].message
+
+
+# ───────────────────────────── beyond the reported cases ─────────────────────────────
+
+
+def test_default_cell_style_with_a_number_format_is_caught(ctx: Ctx) -> None:
+    """A score cell without its own style shows through the workbook's default style (xf 0)."""
+    ref = LAY.inputs[2].score_ref
+    data = ctx.filled()
+    styles = read_part(data, "xl/styles.xml").decode("utf-8")
+    styles = re.sub(r'<numFmts count="(\d+)">', lambda m: f'<numFmts count="{int(m.group(1)) + 1}">'
+                    '<numFmt numFmtId="198" formatCode="&quot;5&quot;"/>', styles)
+    styles = re.sub(r'(<cellXfs count="\d+"><xf) numFmtId="0"', r'\1 numFmtId="198"', styles)
+    sheet = re.sub(rf'(<c r="{ref}") s="\d+"', r"\1", read_part(data, SCORE_PART).decode("utf-8"))
+    data = rezip(data, {"xl/styles.xml": styles.encode("utf-8"), SCORE_PART: sheet.encode("utf-8")})
+    f = only(ctx.check(data), "SCORE_FORMAT")
+    assert [x.cell for x in f] == [f"评分表!{ref}"]
+
+
+def test_conditional_format_changing_the_shown_number_is_caught(ctx: Ctx) -> None:
+    data = ctx.filled()
+    styles = read_part(data, "xl/styles.xml").decode("utf-8")
+    styles = styles.replace('<dxfs count="2"><dxf>', '<dxfs count="2"><dxf><numFmt numFmtId="200" formatCode="&quot;5&quot;"/>', 1)
+    f = only(ctx.check(rezip(data, {"xl/styles.xml": styles.encode("utf-8")})), "SCORE_FORMAT")[0]
+    assert f.cell == f"评分表!{LAY.inputs[0].score_ref}" and "条件格式" in f.message
+
+
+@pytest.mark.parametrize("code", [";;;", "0;0;0;\"5\"", "0%", "0,", "[>5]\"5\";0", "yyyy-mm-dd"])
+def test_number_formats_that_hide_or_change_a_score(ctx: Ctx, code: str) -> None:
+    from html import escape
+
+    ref = LAY.inputs[1].score_ref
+    data = _with_number_format(ctx.filled(), ref, escape(code))
+    assert [f.cell for f in only(ctx.check(data), "SCORE_FORMAT")] == [f"评分表!{ref}"]
+
+
+def test_red_whole_numbers_are_still_faithful(ctx: Ctx) -> None:
+    data = _with_number_format(ctx.filled(), LAY.inputs[1].score_ref, "[Red]0")
+    assert "SCORE_FORMAT" not in codes(ctx.check(data))
+
+
+def test_signature_by_formula_is_not_a_signature(ctx: Ctx) -> None:
+    """=G2 copies the issued name into the signature: nobody signed."""
+    from xlsx_edit import set_cell
+
+    data = edit_part(ctx.filled(), SCORE_PART,
+                     lambda x: set_cell(x, LAY.signature_cell, formula=L.EXPERT_NAME_CELL, cached=ctx.name("E01")))
+    f = only(ctx.check(data), "SIGNER_MISMATCH")[0]
+    assert "公式" in f.message and f.cell == f"评分表!{LAY.signature_cell}"
+
+
+def test_deeply_nested_ledger_is_a_clear_message(issued_folder: Path) -> None:
+    from qi_excel import evaluation as ev
+
+    ledger = issued_folder / ev.LEDGER_FILE
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.write_text('{"entries": ' + "[" * 200_000 + "]" * 200_000 + "}", encoding="utf-8")
+    res = _cli("collect", str(issued_folder))
+    assert res.exit_code != 0 and "ledger.json" in res.output and "损坏" in res.output
+    assert not isinstance(res.exception, RecursionError)
