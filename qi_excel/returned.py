@@ -483,7 +483,7 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
     by_id = {rid: target for rid, _, target in rels}
     sst_part = next((t for _, ty, t in rels if ty.endswith("/sharedStrings")), None)
     sst_data = pkg.read(sst_part) if sst_part else None
-    if sst_data is not None:
+    if sst_data is not None and len(sst_data) > 5 * MAX_STRINGS:  # <si/> is 5 bytes
         n_strings = sst_data.count(b"<si>") + sst_data.count(b"<si ") + sst_data.count(b":si>") + sst_data.count(b":si ")
         if n_strings > MAX_STRINGS:
             raise too_complex(f"共享字符串表有约 {n_strings} 条（上限 {MAX_STRINGS}）")
@@ -527,7 +527,8 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         part = sheet_parts[sheet]
         raw = pkg.read(part) if part else None
         if raw is not None:
-            cells = raw.count(b"<c ") + raw.count(b"<c>") + raw.count(b":c ")
+            # a cell takes at least 4 bytes (<c/>): only a part this large can hold too many
+            cells = raw.count(b"<c ") + raw.count(b"<c>") + raw.count(b":c ") if len(raw) > 4 * MAX_SHEET_CELLS else 0
             if cells > MAX_SHEET_CELLS:
                 raise too_complex(f"工作表“{sheet[:40]}”有约 {cells} 个单元格（上限 {MAX_SHEET_CELLS}）")
             if sheet == L.SUGGESTION_SHEET:
