@@ -92,3 +92,22 @@ def test_cli_collect_while_locked_is_a_clear_message(issued_folder: Path, monkey
     res = CliRunner().invoke(main, ["collect", str(issued_folder)])
     assert res.exit_code != 0 and "Traceback" not in res.output
     assert "发放（issue）" in res.output
+
+
+@pytest.mark.parametrize("args", [["issue"], ["consolidate"], ["report"], ["application"], ["archive"]])
+def test_every_writing_command_waits_for_the_lock(issued_folder: Path, monkeypatch, args: list[str]) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    import qi_excel.lock as lk
+    from qi_excel.cli import main
+
+    monkeypatch.setattr(lk, "WAIT_SECONDS", 0.2)
+    lock = issued_folder / LOCK_FILE
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": "collect",
+                                "time": time.time()}), encoding="utf-8")
+    before = sorted(p.name for p in issued_folder.rglob("*"))
+    res = CliRunner().invoke(main, [*args, str(issued_folder)])
+    assert res.exit_code != 0 and "回收检查（collect）" in res.output, res.output
+    assert sorted(p.name for p in issued_folder.rglob("*")) == before  # nothing written
