@@ -15,10 +15,11 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from .errors import QiError
 
@@ -125,12 +126,16 @@ def folder_lock(folder: str | Path, *, command: str, wait: float | None = None) 
     while True:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        except (FileExistsError, PermissionError) as exc:
+            # Windows answers PermissionError while a released lock is still being deleted
             holder = _read_holder(path)
             if holder is None:
+                if isinstance(exc, PermissionError) and time.monotonic() >= deadline:
+                    raise QiError(f"无法在 {path.parent} 中建立锁文件：没有写入权限。") from None
+                time.sleep(0.01)
                 continue  # released between our two looks
             if _is_stale(path, holder):
-                _break(path)
+                _break(path, holder)
                 continue
             if time.monotonic() >= deadline:
                 raise QiError(
@@ -152,17 +157,31 @@ def folder_lock(folder: str | Path, *, command: str, wait: float | None = None) 
         yield
     finally:
         held.pop(key, None)
-        try:
-            path.unlink()
-        except OSError:
-            pass
+        if _read_holder(path) == json.loads(body):  # never remove a lock another run has since taken
+            try:
+                path.unlink()
+            except OSError:
+                pass
 
 
-def _break(path: Path) -> None:
-    """Remove a stale lock; renaming first means two runs cannot both break and both take it."""
+def _break(path: Path, judged: dict[str, object]) -> None:
+    """Remove a stale lock without removing a live one that replaced it meanwhile.
+
+    Two runs may judge the same dead lock at once: the first moves it aside and takes the
+    lock; the second would then move the first one's live lock aside. So the lock moved
+    aside is compared with the one judged, and a different one is put back.
+    """
     aside = path.with_name(f"lock.stale-{os.getpid()}-{time.monotonic_ns()}")
     try:
         os.replace(path, aside)
+    except OSError:
+        return
+    if _read_holder(aside) != judged:
+        try:
+            os.link(aside, path)  # fails if yet another run holds the lock by now
+        except OSError:
+            pass
+    try:
         aside.unlink()
     except OSError:
         pass

@@ -10,13 +10,21 @@ import re
 from pathlib import Path
 
 import pytest
+from xlsx_edit import (
+    META_PART,
+    SCORE_PART,
+    edit_part,
+    fill,
+    issued_bytes,
+    read_part,
+    rezip,
+)
 
 from qi_excel import layout as L
 from qi_excel.checks import check_workbook, has_errors
 from qi_excel.evaluation import load_issued, load_project, load_secret
 from qi_excel.returned import read_returned
 from qi_excel.rubric import shipped_rubric
-from xlsx_edit import META_PART, SCORE_PART, edit_part, fill, issued_bytes, read_part, rezip
 
 RUBRIC = shipped_rubric()
 LAY = L.score_sheet_layout(RUBRIC)
@@ -357,8 +365,8 @@ def test_lone_surrogate_in_a_remark_consolidates(issued_folder: Path, tmp_path: 
 def test_inbox_file_name_not_utf8_is_read_and_shown(issued_folder: Path) -> None:
     import os
 
-    from qi_excel.collect import collect
     from qi_excel import evaluation as ev
+    from qi_excel.collect import collect
 
     inbox = os.fsencode(issued_folder / ev.INBOX_DIR)
     gbk_name = "周立新评分表.xlsx".encode("gbk")
@@ -378,8 +386,8 @@ def test_inbox_file_name_not_utf8_is_read_and_shown(issued_folder: Path) -> None
 def test_ledger_entries_without_sha_or_not_objects_are_skipped(issued_folder: Path, tmp_path: Path) -> None:
     import json
 
-    from qi_excel.collect import collect, load_accepted
     from qi_excel import evaluation as ev
+    from qi_excel.collect import collect, load_accepted
 
     a = _put(tmp_path / "a.xlsx", fill(issued_bytes(issued_folder, "E01"), RUBRIC))
     collect(issued_folder, [a])
@@ -444,7 +452,7 @@ def test_non_mail_named_eml_says_what_it_is(issued_folder: Path, tmp_path: Path,
 def test_utf8_text_split_at_the_sniff_boundary_is_still_text() -> None:
     from qi_excel.returned import sniff
 
-    data = b"a" * 4095 + "评分".encode("utf-8") * 100  # byte 4096 falls inside a character
+    data = b"a" * 4095 + "评分".encode() * 100  # byte 4096 falls inside a character
     code, what = sniff(data)
     assert "纯文本" in what
     data = b"a" * 4094 + "评分".encode("gbk") * 100
@@ -455,8 +463,8 @@ def test_utf8_text_split_at_the_sniff_boundary_is_still_text() -> None:
 def test_fifo_in_the_inbox_is_reported_not_skipped(issued_folder: Path) -> None:
     import os
 
-    from qi_excel.collect import collect
     from qi_excel import evaluation as ev
+    from qi_excel.collect import collect
 
     os.mkfifo(issued_folder / ev.INBOX_DIR / "管道.xlsx")
     _put(issued_folder / ev.INBOX_DIR / "好.xlsx", fill(issued_bytes(issued_folder, "E01"), RUBRIC))

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from xlsx_edit import fill, issued_bytes
 
 from qi_excel import evaluation as ev
 from qi_excel.collect import load_accepted
 from qi_excel.errors import QiError
 from qi_excel.lock import LOCK_FILE, folder_lock
 from qi_excel.rubric import shipped_rubric
-from xlsx_edit import fill, issued_bytes
 
 RUBRIC = shipped_rubric()
 
@@ -62,7 +62,7 @@ def test_held_lock_names_command_and_time(issued_folder: Path) -> None:
 
 def test_lock_of_a_dead_process_is_taken_over(issued_folder: Path) -> None:
     import socket
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     dead = int(proc.stdout)
     lock = issued_folder / LOCK_FILE
     lock.write_text(json.dumps({"pid": dead, "host": socket.gethostname(), "command": "collect",
@@ -86,8 +86,9 @@ def test_cli_collect_while_locked_is_a_clear_message(issued_folder: Path, monkey
     lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": "issue",
                                 "time": time.time()}), encoding="utf-8")
     from click.testing import CliRunner
-    from qi_excel.cli import main
+
     import qi_excel.lock as lk
+    from qi_excel.cli import main
     monkeypatch.setattr(lk, "WAIT_SECONDS", 0.2)
     res = CliRunner().invoke(main, ["collect", str(issued_folder)])
     assert res.exit_code != 0 and "Traceback" not in res.output
