@@ -301,7 +301,7 @@ def _package_kind(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | Non
     """Name a zip that is not an .xlsx package; None when it looks like one."""
     if "mimetype" in names:
         try:
-            mimetype = zf.read("mimetype")[:100].decode("ascii", "replace")
+            mimetype = _head(zf, "mimetype", 100).decode("ascii", "replace")
         except Exception:
             mimetype = ""
         if "opendocument.spreadsheet" in mimetype:
@@ -317,7 +317,7 @@ def _package_kind(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | Non
     if "xl/workbook.bin" in names:
         return "WRONG_TYPE", "这是 Excel 二进制工作簿（.xlsb），请另存为 Excel 工作簿（.xlsx）后发送。"
     if any(n.lower().rsplit("/", 1)[-1] in ("vbaproject.bin", "vbaprojectsignature.bin") for n in names) or (
-        "[Content_Types].xml" in names and b"macroenabled" in (zf.read("[Content_Types].xml")[:200_000]).lower()
+        "[Content_Types].xml" in names and b"macroenabled" in _head(zf, "[Content_Types].xml", 200_000).lower()
     ):
         return "MACRO_ENABLED", (
             "这是启用宏的工作簿（含 VBA 宏代码，实际是 .xlsm 格式），只是扩展名为 .xlsx。为安全起见不打开、不归档。"
@@ -326,6 +326,15 @@ def _package_kind(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | Non
     if "[Content_Types].xml" not in names or not any(n.startswith("xl/") or n.endswith("workbook.xml") for n in names):
         return "NOT_WORKBOOK", "这是一个普通的 ZIP 压缩包，不是 Excel 工作簿；如评分工作簿在其中，请解压后发送。"
     return None
+
+
+def _head(zf: zipfile.ZipFile, name: str, n: int) -> bytes:
+    """The first ``n`` bytes of a member, without decompressing the rest of it."""
+    try:
+        with zf.open(name) as fh:
+            return fh.read(n)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError, KeyError):
+        return b""
 
 
 def _sniff_cfb(data: bytes) -> tuple[str, str]:

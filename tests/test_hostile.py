@@ -598,3 +598,21 @@ def test_deeply_nested_ledger_is_a_clear_message(issued_folder: Path) -> None:
     res = _cli("collect", str(issued_folder))
     assert res.exit_code != 0 and "ledger.json" in res.output and "损坏" in res.output
     assert not isinstance(res.exception, RecursionError)
+
+
+def test_mail_of_thousands_of_parts_is_refused(issued_folder: Path, tmp_path: Path) -> None:
+    from qi_excel.collect import collect
+
+    parts = "".join("--BB\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(5_000))
+    raw = ("From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n"
+           + parts + "--BB--\r\n").encode("ascii")
+    f = collect(issued_folder, [_put(tmp_path / "多.eml", raw)]).files[0]
+    assert f.status == "rejected" and f.findings[0].code == "TOO_COMPLEX" and "部分" in f.findings[0].message
+
+
+def test_display_name_pretending_to_be_the_expert_does_not_hide_the_sender(ctx: Ctx) -> None:
+    from email.utils import parseaddr
+
+    header = f'"{ctx.email("E01")}" <{ctx.email("E02")}>'
+    found = ctx.check(ctx.filled("E01"), sender=parseaddr(header)[1])
+    assert "SENDER_MISMATCH" in codes(found)
