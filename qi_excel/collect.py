@@ -588,7 +588,7 @@ def _plausible_saved(entry: Mapping[str, Any]) -> datetime | None:
     """The file's own save time, unless it is after the file arrived (a wrong clock)."""
     saved = _parse_time(entry.get("saved_at"))
     arrival = _parse_time(entry.get("arrival"))
-    if saved is None or (arrival is not None and saved > arrival + CLOCK_SLACK):
+    if saved is None or (arrival is not None and saved - arrival > CLOCK_SLACK):  # never overflows
         return None
     return saved
 
@@ -658,9 +658,14 @@ def local_time_text(stamp: str | None) -> str:
     if when is None:
         return _printable(stamp[:40]) if stamp else "时间不详"
     try:
-        return when.astimezone().strftime("%Y-%m-%d %H:%M")
+        return _chinese_time(when.astimezone())
     except (OverflowError, ValueError, OSError):
-        return when.strftime("%Y-%m-%d %H:%M") + "（UTC）"
+        return _chinese_time(when) + "（世界时）"
+
+
+def _chinese_time(when: datetime) -> str:
+    """``2025年6月19日 18:00``: how dates are written for people (GB/T 9704), never ISO."""
+    return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}"
 
 
 def _source(entry: Mapping[str, Any]) -> str:

@@ -129,8 +129,9 @@ def test_later_arrival_wins_save_time_breaks_ties(issued_folder: Path) -> None:
     assert result["第一版.xlsx"].status == "superseded"
     sup = result["第一版.xlsx"].findings[-1]
     assert sup.code == "SUPERSEDED" and "第二版.xlsx" in sup.message
-    local = datetime(2025, 6, 19, 10, 0, tzinfo=timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M")
-    assert f"收到于 {local}）" in sup.message  # wall-clock time, not ISO 8601
+    local = datetime(2025, 6, 19, 10, 0, tzinfo=timezone.utc).astimezone()
+    shown = f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    assert f"收到于 {shown}）" in sup.message  # wall-clock time as people write it, not ISO 8601
     assert (issued_folder / result["第一版.xlsx"].stored).is_file()  # kept
     assert load_accepted(issued_folder)[0].int_scores()["1.1.1"] == 9
     assert not [f for f in result["第二版.xlsx"].findings if f.code == "ORDER_DOUBT"]
