@@ -314,6 +314,10 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
     who = f"{meta_name}（{rw.expert_id}）"
     out: list[Finding] = []
 
+    def mentions_own(text: str) -> bool:
+        key = _name_key(text)
+        return any(n in key for n in own)
+
     def other_named(text: str) -> str:
         key = _name_key(text)
         e = others.get(key) or next((e for k, e in others.items() if k in key), None)
@@ -328,8 +332,7 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
             sheet_ref(lay.signature_cell),
         ))
     elif rw.kind != "self" and rw.sign_name:
-        key = _name_key(rw.sign_name)
-        if not any(n in key for n in own):
+        if not mentions_own(rw.sign_name):
             out.append(finding(
                 "SIGNER_MISMATCH",
                 f"{L.SCORE_SHEET}!{lay.signature_cell}（专家签名）写的是“{_clip(rw.sign_name)}”{other_named(rw.sign_name)}，"
@@ -338,7 +341,7 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
                 sheet_ref(lay.signature_cell),
             ))
     shown = rw.cell(L.EXPERT_NAME_CELL).text().strip()
-    if shown and _name_key(shown) not in own:
+    if shown and not mentions_own(shown):
         out.append(finding(
             "IDENTITY_MISMATCH",
             f"{L.SCORE_SHEET}!{L.EXPERT_NAME_CELL} 显示的评价专家为“{_clip(shown)}”{other_named(shown)}，"
@@ -346,7 +349,7 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
             sheet_ref(L.EXPERT_NAME_CELL),
         ))
     person = _header_person(rw.suggestion_header)
-    if person and _name_key(person) not in own:
+    if person and not mentions_own(person):
         out.append(finding(
             "IDENTITY_MISMATCH",
             f"“{L.SUGGESTION_SHEET}”工作表的页眉写的是“{_clip(person)}”{other_named(person)}，而隐藏的身份信息是发给 {who} 的："
@@ -355,21 +358,21 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
         ))
     title = rw.properties.get("title", "")
     m = _TITLE_PERSON.search(title)
-    if m and _name_key(m.group(1)) not in own:
+    if m and not mentions_own(title):
         out.append(finding(
             "IDENTITY_MISMATCH",
             f"文件属性中的标题为“{_clip(title, 60)}”，指向“{m.group(1)}”{other_named(m.group(1))}，而隐藏的身份信息是发给 {who} 的："
             "这份文件原本是发给另一个人的。请使用发给本人的原工作簿填写后发送。",
         ))
     creator = rw.properties.get("creator", "")
-    if creator and other_named(creator) and _name_key(creator) not in own:
+    if creator and other_named(creator) and not mentions_own(creator):
         out.append(finding(
             "IDENTITY_MISMATCH",
             f"文件属性中的创建者为“{_clip(creator)}”{other_named(creator)}，而隐藏的身份信息是发给 {who} 的："
             "这份文件是另一位专家新建的，不是发放的工作簿。请使用发给本人的原工作簿填写后发送。",
         ))
     saver = rw.properties.get("lastModifiedBy", "")
-    if saver and other_named(saver) and not any(n in _name_key(saver) for n in own):
+    if saver and other_named(saver) and not mentions_own(saver):
         out.append(finding(
             "LAST_SAVED_BY_OTHER",
             f"文件属性显示最后保存者为“{_clip(saver)}”{other_named(saver)}，而这份工作簿是发给 {who} 的。"

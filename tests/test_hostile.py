@@ -616,3 +616,23 @@ def test_display_name_pretending_to_be_the_expert_does_not_hide_the_sender(ctx: 
     header = f'"{ctx.email("E01")}" <{ctx.email("E02")}>'
     found = ctx.check(ctx.filled("E01"), sender=parseaddr(header)[1])
     assert "SENDER_MISMATCH" in codes(found)
+
+
+def test_names_with_brackets_in_the_roster_are_not_a_mismatch(sample_folder: Path) -> None:
+    """A roster name such as 张丽（女） ends the document title with two closing brackets."""
+    from openpyxl import load_workbook
+
+    from qi_excel.evaluation import PANEL_SHEET, PROJECT_FILE
+    from qi_excel.workbook import issue_workbooks
+
+    book = load_workbook(sample_folder / PROJECT_FILE)
+    ws = book[PANEL_SHEET]
+    row = next(r for r in ws.iter_rows() if any(c.value == "周立新" for c in r))
+    cell = next(c for c in row if c.value == "周立新")
+    cell.value = "周立新（女）"
+    book.save(sample_folder / PROJECT_FILE)
+    issue_workbooks(sample_folder)
+    ctx = Ctx(sample_folder)
+    data = ctx.filled("E01")
+    assert read_returned(data, "t.xlsx", rubric=RUBRIC).properties["title"].endswith("（周立新（女））")
+    assert ctx.check(data) == []
