@@ -51,6 +51,7 @@ MAX_XML_PART = 8 * 1024 * 1024  # any one part this reader looks at
 MAX_XML_TOTAL = 16 * 1024 * 1024  # all of them together
 MAX_SHEET_CELLS = 100_000  # cells in one worksheet that is read
 MAX_STRINGS = 100_000  # entries of the shared-string table
+MAX_SHEETS = 1_000  # Excel's own sheet tab bar is unusable long before this
 TIME_BUDGET = 10.0  # seconds of reading per file, checked before each part
 
 CellKind = Literal["blank", "number", "text", "formula", "bool", "error"]
@@ -499,6 +500,7 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
     strings = _shared_strings(pkg.parse(sst_part, sst_data) if sst_part and sst_data is not None else None)
 
     sheets: list[SheetInfo] = []
+    sheet_keys: set[str] = set()
     sheet_parts: dict[str, str | None] = {}
     names: dict[str, str] = {}
     protected = False
@@ -509,13 +511,16 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
                 if _local(sh.tag) != "sheet":
                     continue
                 sname = sh.get("name", "")
-                if any(s.name.lower() == sname.lower() for s in sheets):
+                if len(sheets) >= MAX_SHEETS:
+                    raise too_complex(f"工作簿有超过 {MAX_SHEETS} 个工作表")
+                if sname.lower() in sheet_keys:
                     # Excel refuses such a file; other programs show one copy, this reader another
                     raise ReadError(
                         "CORRUPT",
                         f"文件已损坏：工作簿中有两个名为“{sname[:40]}”的工作表，无法确定专家填写的是哪一个。"
                         "请在 Excel/WPS 中打开后重新保存发送。",
                     )
+                sheet_keys.add(sname.lower())
                 sheets.append(SheetInfo(sname, sh.get("state", "visible") or "visible"))
                 sheet_parts[sname] = by_id.get(_attr(sh, "id") or "")
         elif tag == "definedNames":

@@ -636,3 +636,15 @@ def test_names_with_brackets_in_the_roster_are_not_a_mismatch(sample_folder: Pat
     data = ctx.filled("E01")
     assert read_returned(data, "t.xlsx", rubric=RUBRIC).properties["title"].endswith("（周立新（女））")
     assert ctx.check(data) == []
+
+
+def test_workbook_listing_thousands_of_sheets_is_refused(ctx: Ctx) -> None:
+    from qi_excel.returned import ReadError
+
+    data = ctx.filled()
+    wb = read_part(data, "xl/workbook.xml").decode("utf-8")
+    extra = "".join(f'<sheet name="s{i}" sheetId="{100 + i}" r:id="rIdX{i}"/>' for i in range(5_000))
+    wb = wb.replace("</sheets>", extra + "</sheets>")
+    with pytest.raises(ReadError) as err:
+        read_returned(rezip(data, {"xl/workbook.xml": wb.encode("utf-8")}), "t.xlsx", rubric=RUBRIC)
+    assert err.value.code == "TOO_COMPLEX" and "工作表" in str(err.value)
