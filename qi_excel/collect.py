@@ -313,7 +313,7 @@ def _mail_too_complex(raw: bytes) -> str | None:
 
 def _looks_like_mail(raw: bytes) -> bool:
     """A message starts with a header line (``Name: value``) or an mbox ``From `` line."""
-    return bool(_HEADER_LINE.match(raw.lstrip(b"\xef\xbb\xbf\r\n \t")))
+    return bool(_HEADER_LINE.match(raw[:4096].lstrip(b"\xef\xbb\xbf\r\n \t")))
 
 
 def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: int) -> Iterator[_Candidate]:

@@ -84,7 +84,7 @@ def _is_stale(path: Path, holder: dict[str, object]) -> bool:
 def _describe(holder: dict[str, object] | None) -> str:
     if not holder:
         return "另一个 qi-excel 操作"
-    command = str(holder.get("command") or "")
+    command = _plain(holder.get("command"))
     label = _COMMAND_LABEL.get(command, command or "另一个 qi-excel 操作")
     since = ""
     try:
@@ -92,9 +92,14 @@ def _describe(holder: dict[str, object] | None) -> str:
         since = f"自 {when.year}年{when.month}月{when.day}日 {when:%H:%M:%S} 起"
     except (TypeError, ValueError, OverflowError, OSError):
         pass
-    host = holder.get("host")
-    where = f"（计算机 {host}，进程 {holder.get('pid')}）" if host else ""
+    host = _plain(holder.get("host"))
+    where = f"（计算机 {host}，进程 {_plain(holder.get('pid'))}）" if host else ""
     return f"{label}{where}{since}"
+
+
+def _plain(value: object) -> str:
+    """Text from the lock file as a message may show it: short, no control characters."""
+    return "".join(ch for ch in str(value or "")[:60] if ch.isprintable())
 
 
 @contextmanager
