@@ -252,8 +252,13 @@ def body_section(doc):
     """Start the numbered part after the cover: new page, own footer, numbering from 1."""
     section = doc.add_section(WD_SECTION.NEW_PAGE)
     _page(section)
-    section.footer.is_linked_to_previous = False
     section.header.is_linked_to_previous = False
+    return page_numbers(doc, section)
+
+
+def page_numbers(doc, section):
+    """"— 1 —" centred in the footer, numbering from 1."""
+    section.footer.is_linked_to_previous = False
     footer = section.footer.paragraphs[0]
     footer.style = doc.styles["Footer"]
     run(footer, "— ")
@@ -377,8 +382,17 @@ def cover(doc, title_lines: list[str], fields: list[tuple[str, str]], bottom: st
         para(doc, bottom, "QI 封面栏目").alignment = WD_ALIGN_PARAGRAPH.CENTER
 
 
+def _drop_styles_with_effects(doc) -> None:
+    """python-docx's blank document carries Word 2010's stylesWithEffects.xml, a stale copy of
+    styles.xml our styles never reach; validators (and Word 2010) see the two disagree."""
+    for rid, rel in list(doc.part.rels.items()):
+        if rel.reltype.endswith("/stylesWithEffects"):
+            doc.part.drop_rel(rid)
+
+
 def new_document():
     doc = Document()
+    _drop_styles_with_effects(doc)
     _setup(doc)
     _page(doc.sections[0])
     return doc
@@ -485,9 +499,10 @@ PROCESS = (
 )
 
 
-def _numbered(doc, var: str, tag: str) -> None:
+def _paragraphs(doc, var: str) -> None:
+    """One body paragraph per list entry, printed as given (the text carries its own numbering)."""
     para(doc, "{%%p for t in %s %%}" % var)
-    para(doc, "{{ loop.index }}．{{ t }}")
+    para(doc, "{{ t }}")
     para(doc, "{%p endfor %}")
 
 
@@ -528,6 +543,9 @@ def build_report() -> object:
 
     para(doc, "三、评价过程", "Heading 1")
     para(doc, "{{ process_text }}")
+    para(doc, "{%p if excused_text %}")
+    para(doc, "{{ excused_text }}")
+    para(doc, "{%p endif %}")
     t = table(doc, [2.2, 4.6, 8.8], 1)
     _row_props(t.rows[0], header=True, height_cm=0.9)
     for cell, text in zip(t.rows[0].cells, ("阶段", "时间、地点", "主要内容")):
@@ -580,23 +598,24 @@ def build_report() -> object:
     loop_row(t, "{%tr endfor %}")
     para(doc, "{{ rule_text }}", "QI 说明")
 
+    # 五 and 六 are the panel's own words: the paragraphs of 专家组意见.docx, copied verbatim.
     para(doc, "五、专家组意见", "Heading 1")
-    para(doc, "（一）亮点", "Heading 2")
-    _numbered(doc, "highlights", "t")
+    para(doc, "（一）主要亮点", "Heading 2")
+    _paragraphs(doc, "highlights")
     para(doc, "（二）存在问题", "Heading 2")
-    _numbered(doc, "problems", "t")
-    para(doc, "{%p if problems_note %}")
-    para(doc, "{{ problems_note }}")
-    para(doc, "{%p endif %}")
+    _paragraphs(doc, "problems")
     para(doc, "（三）改进建议", "Heading 2")
-    _numbered(doc, "suggestions", "t")
+    _paragraphs(doc, "suggestions")
 
     para(doc, "六、评价结论", "Heading 1")
-    para(doc, "{{ conclusion }}")
+    _paragraphs(doc, "conclusions")
 
     p = para(doc, "专家组签字表", "Title")
     p.paragraph_format.page_break_before = True
     para(doc, "专家组成员对本报告的评价过程、评分结果和评价结论确认如下：")
+    para(doc, "{%p if signature_note %}")
+    para(doc, "{{ signature_note }}")
+    para(doc, "{%p endif %}")
     widths = [1.3, 1.9, 3.1, 5.4, 1.4, 2.5]
     t = table(doc, widths, 1)
     _row_props(t.rows[0], header=True, height_cm=1.0)
@@ -614,9 +633,39 @@ def build_report() -> object:
     return doc
 
 
+# ───────────────────────────── 专家组意见 (clause 8.3.1) ─────────────────────────────
+
+OPINION_HEADINGS = ("一、主要亮点", "二、存在问题", "三、改进建议", "四、评价结论")
+
+
+def build_opinion() -> object:
+    """The panel leader's draft: exactly four level-1 headings, plain paragraphs under each.
+
+    qi-excel report copies the paragraphs under each heading into the report verbatim, so
+    the headings are fixed text and the draft's lists are plain paragraphs.
+    """
+    doc = new_document()
+    doc.core_properties.title = "质量基础设施“一站式”服务评价专家组意见"
+    page_numbers(doc, doc.sections[0])
+    para(doc, "质量基础设施“一站式”服务评价专家组意见", "Title")
+    p = para(doc, "服务名称：{{ service_name }}", "QI 说明")
+    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    p = para(doc, "申报单位：{{ applicant }}", "QI 说明")
+    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    p = para(doc, "（草稿：由程序根据专家评分表整理，请专家组组长修改定稿。四个一级标题请勿改动或增删；"
+                  "生成评价报告时，各标题下的文字将原样写入报告的“五、专家组意见”和“六、评价结论”。"
+                  "本段说明可删除。）", "QI 说明")
+    p.paragraph_format.space_after = Pt(6)
+    for heading, var in zip(OPINION_HEADINGS, ("highlights", "problems", "suggestions", "conclusion")):
+        para(doc, heading, "Heading 1")
+        _paragraphs(doc, var)
+    return doc
+
+
 def main(out: Path = HERE) -> list[Path]:
     written = []
-    for name, build in (("评价申请表.docx", build_application), ("评价报告.docx", build_report)):
+    for name, build in (("评价申请表.docx", build_application), ("评价报告.docx", build_report),
+                        ("专家组意见.docx", build_opinion)):
         target = out / name
         build().save(target)
         written.append(target)

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from . import evaluation as ev
 from .errors import QiError
 from .lock import locked
 from .fileio import atomic_path
+from .folder_state import confine
 
 MANIFEST = "manifest.json"
 FORMAT = "qi-excel-archive"
@@ -35,9 +37,14 @@ FORMAT_VERSION = 1
 ARCHIVE_PREFIX = "评价档案-"
 _CHUNK = 1 << 20
 _MAX_MANIFEST = 4 << 20
+# Bounds of one verification (an evaluation's archive holds a few dozen files, some MB each).
+MAX_MEMBERS = 5000
+MAX_INFLATED_BYTES = 2 << 30
+MAX_SECONDS = 300
 
 # Optional companions written by other commands; archived when present.
 _OPTIONAL = ("评价申请表.pdf", "评价报告.pdf")
+OPINION_ROLE = "专家组意见"
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ def _accepted_workbooks(folder: Path) -> list[str]:
     out = []
     for e in entries:
         if statuses.get(e["sha256"]) == "accepted" and e.get("stored"):
+            confine(folder, e["stored"], ev.LEDGER_FILE)  # never pack a file from outside the folder
             out.append(str(e["stored"]).replace("\\", "/"))
     return sorted(out)
 
@@ -89,6 +97,10 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
         raise QiError("归档材料不全，未生成档案。缺少：" + "；".join(missing) + "。")
     if (folder / ev.APPLICATION_FILE).is_file():
         entries.append(ArchiveEntry(ev.APPLICATION_FILE, "评价申请表"))
+    from .opinion import OPINION_FILE
+
+    if (folder / OPINION_FILE).is_file():
+        entries.append(ArchiveEntry(OPINION_FILE, OPINION_ROLE))
     for name in _OPTIONAL:
         if (folder / name).is_file():
             entries.append(ArchiveEntry(name, "PDF 版本"))
@@ -100,11 +112,113 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
         if load_consolidation(folder).draft:
             raise QiError("当前汇总结果是草稿，不能归档。请补齐专家评分后重新运行 qi-excel consolidate 和 qi-excel report。")
         report = folder / ev.REPORT_FILE
-        if report.stat().st_mtime < consolidation.stat().st_mtime:
+        if report.stat().st_mtime < consolidation.stat().st_mtime or _made_from_other_consolidation(folder, ev.REPORT_FILE):
             raise QiError(
                 f"{ev.REPORT_FILE} 生成于最近一次汇总之前，可能与汇总表不一致。请先运行 qi-excel report 重新生成评价报告。"
             )
+        opinion = folder / OPINION_FILE
+        if opinion.is_file() and report.stat().st_mtime < opinion.stat().st_mtime:
+            raise QiError(
+                f"{OPINION_FILE} 在评价报告生成后又修改过，报告中的专家组意见可能不是定稿。"
+                "请先运行 qi-excel report 重新生成评价报告。"
+            )
+    stale = [f"{name}（{why}）" for name in _OPTIONAL if (why := _stale_pdf(folder, name))]
+    if stale:
+        raise QiError(
+            "以下文件早于它所依据的评价报告或汇总结果，归档会带上过时的内容，未生成档案：" + "；".join(stale)
+            + "。请用 --pdf 重新生成（如 qi-excel report --pdf），或删除这些 PDF 后再归档。"
+        )
     return entries
+
+
+def excused_entries(folder: Path) -> list[dict[str, str]]:
+    """Each excused member and the reason, listed where their score sheet would be."""
+    consolidation = folder / ev.CONSOLIDATION_FILE
+    if not consolidation.is_file():
+        return []
+    from .consolidate import load_consolidation
+
+    return [{**x.to_json(), "role": "评分表（未提交：专家请假）"} for x in load_consolidation(folder).excused]
+
+
+_ABSOLUTE = re.compile(r"^(?:link:)?(?:/|[A-Za-z]:[\\/]|\\\\)")
+
+
+def local_path_free(text: str, roots: tuple[str, ...]) -> str:
+    """A ledger source without the computer's own folders.
+
+    Inside the evaluation folder it becomes the relative name (收件箱/张三.xlsx, with an
+    e-mail attachment's ``[1:name]`` kept); anywhere else only the file name is kept, so
+    the archive does not reveal a colleague's user name or directory layout.
+    """
+    if not _ABSOLUTE.match(text):
+        return text
+    body = text[5:] if text.startswith("link:") else text
+    for root in roots:
+        base = root.rstrip("/\\")
+        if base and body.startswith(base) and body[len(base):len(base) + 1] in ("/", "\\"):
+            return body[len(base) + 1:].replace("\\", "/")
+    name = re.split(r"[\\/]", body)[-1]
+    return name
+
+
+def ledger_for_archive(data: bytes, roots: tuple[str, ...]) -> bytes:
+    """回收/ledger.json as archived: every absolute path made relative (or reduced to a name)."""
+    try:
+        ledger = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return data
+    if not isinstance(ledger, dict) or not isinstance(ledger.get("entries"), list):
+        return data
+    for entry in ledger["entries"]:
+        if not isinstance(entry, dict):
+            continue
+        if isinstance(entry.get("sources"), list):
+            entry["sources"] = [local_path_free(x, roots) if isinstance(x, str) else x for x in entry["sources"]]
+        if isinstance(entry.get("label"), str):
+            entry["label"] = local_path_free(entry["label"], roots)
+    return (json.dumps(ledger, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _made_from_other_consolidation(folder: Path, name: str) -> bool:
+    """The document's own record says it was rendered from a consolidation other than the current one."""
+    from .documents import _file_sha, rendered_records
+
+    record = rendered_records(folder).get(name)
+    if record is None or "consolidation" not in record:
+        return False
+    consolidation = folder / ev.CONSOLIDATION_FILE
+    current = _file_sha(consolidation) if consolidation.is_file() else ""
+    return record["consolidation"] != current
+
+
+def _stale_pdf(folder: Path, name: str) -> str | None:
+    """Why the PDF ``name`` must not be archived, or None when it is current (or absent).
+
+    A PDF is current when it was made from the .docx now beside it and, for the report, from
+    the current consolidation. Folders from before these records fall back to file times.
+    """
+    from .documents import _file_sha, rendered_records
+
+    pdf = folder / name
+    docx = pdf.with_suffix(".docx")
+    if not pdf.is_file():
+        return None
+    if not docx.is_file():
+        return f"对应的 {docx.name} 不存在"
+    record = rendered_records(folder).get(name)
+    consolidation = folder / ev.CONSOLIDATION_FILE
+    if record is not None and record.get("from"):
+        if record["from"] != _file_sha(docx):
+            return f"由较早的 {docx.name} 转换而来"
+        if docx.name == ev.REPORT_FILE and _made_from_other_consolidation(folder, name):
+            return "依据的是较早的汇总结果"
+        return None
+    if pdf.stat().st_mtime < docx.stat().st_mtime:
+        return f"早于 {docx.name}"
+    if docx.name == ev.REPORT_FILE and consolidation.is_file() and pdf.stat().st_mtime < consolidation.stat().st_mtime:
+        return "早于最近一次汇总"
+    return None
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:
@@ -145,12 +259,16 @@ def write_archive(folder: str | Path) -> Path:
     now = datetime.now().astimezone()
     target = folder / f"{ARCHIVE_PREFIX}{now:%Y%m%d-%H%M%S}.zip"
     files: list[dict[str, Any]] = []
+    roots = tuple(dict.fromkeys((str(folder.resolve()), str(folder.absolute()))))
+    excused = excused_entries(folder)
     with atomic_path(target) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for entry in entries:
                 source = folder / entry.path
                 # Hash exactly the bytes that go into the zip (read once, never re-read).
                 data = source.read_bytes()
+                if entry.path == ev.LEDGER_FILE:
+                    data = ledger_for_archive(data, roots)
                 info = zipfile.ZipInfo(entry.path, date_time=_zip_time(source))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.flag_bits |= 0x800  # names are UTF-8
@@ -159,6 +277,15 @@ def write_archive(folder: str | Path) -> Path:
                     "path": entry.path, "role": entry.role, "size": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
                 })
+            from .audit import archive_members  # issue 14: the operation log and its readable copy
+
+            audit_files, audit_head = archive_members(folder)
+            for name, data, role in audit_files:
+                info = zipfile.ZipInfo(name, date_time=now.timetuple()[:6])
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.flag_bits |= 0x800
+                zf.writestr(info, data)
+                files.append({"path": name, "role": role, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
             secret = _secret(folder)
             manifest: dict[str, Any] = {
                 "format": FORMAT,
@@ -169,6 +296,11 @@ def write_archive(folder: str | Path) -> Path:
                 "standard": "《质量基础设施“一站式”服务评价规范》第 9 章 评价结果处置",
                 "files": files,
             }
+            if audit_head is not None:
+                manifest["audit"] = audit_head
+            if excused:
+                # In place of the missing score sheet: who did not take part, and why.
+                manifest["excused"] = excused
             if secret is not None:
                 manifest["signature"] = _signature(secret.hmac_key, manifest)
             info = zipfile.ZipInfo(MANIFEST, date_time=now.timetuple()[:6])
@@ -210,13 +342,43 @@ def _read_manifest(zf: zipfile.ZipFile, name: str) -> dict[str, Any]:
     return manifest
 
 
-def _hash_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[str, int]:
+class _Budget:
+    """What one verification may inflate and how long it may take.
+
+    An archive is untrusted once it has left the folder: a member that inflates to gigabytes
+    or a zip of a million members must end in a refusal, never in 校验通过 after minutes.
+    """
+
+    def __init__(self) -> None:
+        self.left = MAX_INFLATED_BYTES
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+    def expired(self) -> bool:
+        return time.monotonic() > self.deadline
+
+
+class _TooBig(Exception):
+    """A member inflated past what the manifest says it holds (or past the budget)."""
+
+
+class _OutOfTime(Exception):
+    pass
+
+
+def _hash_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, budget: _Budget) -> tuple[str, int]:
+    """SHA-256 and size of a member, reading at most ``limit`` + 1 bytes of it."""
     h = hashlib.sha256()
     size = 0
+    limit = max(limit, 0)  # read(-1) would mean "everything"
     with zf.open(info) as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
+        while chunk := fh.read(max(1, min(_CHUNK, limit + 1 - size, budget.left + 1))):
             size += len(chunk)
+            budget.left -= len(chunk)
+            if size > limit or budget.left < 0:
+                raise _TooBig
+            h.update(chunk)
+            if budget.expired():
+                raise _OutOfTime
     return h.hexdigest(), size
 
 
@@ -233,15 +395,19 @@ def verify_archive(zip_path: str | Path, *, key: bytes | None = None) -> list[st
     With ``key`` (the evaluation's, see ``archive_key``) the manifest's signature is checked
     as well. Nothing is extracted: members are hashed as streams, so a tampered member named
     ``../x`` can do no harm here, and it is reported so nobody unpacks the archive blindly.
+    Work is bounded: names are matched through dictionaries, a member is never inflated past
+    the size the manifest gives it, and members, total size and time have caps; going past
+    one is a problem, so a zip bomb is never 校验通过.
     """
     path = Path(zip_path)
     if not path.is_file():
         raise QiError(f"档案文件 {path} 不存在。")
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError):
         raise QiError(f"{path.name} 不是有效的 zip 文件，无法校验。") from None
     problems: list[str] = []
+    budget = _Budget()
     with zf:
         manifest = _read_manifest(zf, path.name)
         if key is not None:
@@ -249,6 +415,16 @@ def verify_archive(zip_path: str | Path, *, key: bytes | None = None) -> list[st
             if not isinstance(signature, str) or not hmac.compare_digest(signature, _signature(key, manifest)):
                 problems.append(f"{MANIFEST} 的签名与本评价目录的密钥不符：清单在生成档案后被改动过，清单中的哈希值不可信。")
         infos = [i for i in zf.infolist() if not i.is_dir()]
+        listed_files = manifest["files"]
+        if len(infos) > MAX_MEMBERS or len(listed_files) > MAX_MEMBERS:
+            problems.insert(0, f"档案中有 {len(infos)} 个文件、清单列出 {len(listed_files)} 个，超过 {MAX_MEMBERS} 个的上限，"
+                               "不像是评价档案，未逐个校验。")
+            return problems
+        claimed = sum(max(f["size"], 0) for f in listed_files)
+        if claimed > MAX_INFLATED_BYTES:
+            problems.insert(0, f"清单列出的文件共 {claimed / 1048576:.0f} MB，超过 {MAX_INFLATED_BYTES >> 20} MB 的上限，"
+                               "不像是评价档案，未逐个校验。")
+            return problems
         for name in sorted({i.filename for i in infos if _unsafe_name(i.filename)}):
             problems.append(f"不安全的文件名（解压时可能写到档案目录之外，请勿解压）：{name}")
         counts: dict[str, int] = {}
@@ -257,34 +433,56 @@ def verify_archive(zip_path: str | Path, *, key: bytes | None = None) -> list[st
         for name in sorted(n for n, k in counts.items() if k > 1):
             problems.append(f"档案中有 {counts[name]} 个同名文件（解压时会互相覆盖）：{name}")
         members = {i.filename: i for i in infos}
-        listed = {f["path"] for f in manifest["files"]}
+        listed = {f["path"] for f in listed_files}
         extra = sorted(set(members) - listed - {MANIFEST})
-        extra_hashes: dict[str, str] = {}
-        for name in extra:
-            try:
-                extra_hashes[name] = _hash_member(zf, members[name])[0]
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-                pass
-        renamed: set[str] = set()
-        for f in manifest["files"]:
-            name = f["path"]
-            info = members.get(name)
-            if info is None:
-                target = next((n for n, h in extra_hashes.items() if h == f["sha256"] and n not in renamed), None)
-                if target is not None:
-                    renamed.add(target)
-                    problems.append(f"文件被改名：{name} → {target}")
-                else:
-                    problems.append(f"缺少文件：{name}")
-                continue
-            try:
-                digest, size = _hash_member(zf, info)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-                problems.append(f"文件已损坏，无法读取：{name}")
-                continue
-            if digest != f["sha256"] or size != f["size"]:
-                problems.append(f"文件已被改动（SHA-256 与清单不符）：{name}")
+        # A missing file may have been renamed: only extras whose size matches a missing file's
+        # are worth hashing, and each is read no further than that size.
+        missing_sizes = {f["size"] for f in listed_files if f["path"] not in members}
+        by_hash: dict[tuple[str, int], list[str]] = {}
+        try:
+            for name in extra:
+                size = members[name].file_size
+                if size not in missing_sizes:
+                    continue
+                try:
+                    digest, got = _hash_member(zf, members[name], size, budget)
+                except (_TooBig, zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+                    continue
+                if got == size:
+                    by_hash.setdefault((digest, size), []).append(name)
+            renamed: set[str] = set()
+            for f in listed_files:
+                name = f["path"]
+                info = members.get(name)
+                if info is None:
+                    candidates = by_hash.get((f["sha256"], f["size"]))
+                    if candidates:
+                        target = candidates.pop(0)
+                        renamed.add(target)
+                        problems.append(f"文件被改名：{name} → {target}")
+                    else:
+                        problems.append(f"缺少文件：{name}")
+                    continue
+                try:
+                    digest, size = _hash_member(zf, info, f["size"], budget)
+                except _TooBig:
+                    problems.append(f"文件已被改动（解压后比清单所列的 {f['size']} 字节大）：{name}")
+                    if budget.left < 0:
+                        problems.append(f"档案解压后的总大小超过 {MAX_INFLATED_BYTES >> 20} MB 的上限，校验已停止。")
+                        return problems
+                    continue
+                except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+                    problems.append(f"文件已损坏，无法读取：{name}")
+                    continue
+                if digest != f["sha256"] or size != f["size"]:
+                    problems.append(f"文件已被改动（SHA-256 与清单不符）：{name}")
+        except _OutOfTime:
+            problems.append(f"校验超过 {MAX_SECONDS} 秒仍未完成，已停止：档案可能被构造成难以校验的样子，请勿使用。")
+            return problems
         for name in extra:
             if name not in renamed:
                 problems.append(f"清单之外多出的文件：{name}")
+        from .audit import verify_archived_log
+
+        problems.extend(verify_archived_log(zf, manifest))  # issue 14: the hash chain, record by record
     return problems

@@ -10,28 +10,27 @@ ever read. One bad file never stops the others: every failure becomes a finding.
 
 from __future__ import annotations
 
-import email
-import errno
-import email.policy
 import hashlib
 import json
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
-from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Sequence
 
 from . import evaluation as ev
 from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_errors
 from .errors import QiError
+from .errors import os_error_text
 from .fileio import write_bytes_atomic
 from .lock import folder_lock
 from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned, sniff
 from .rubric import Rubric
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 Status = Literal["accepted", "rejected", "superseded"]
 STATUS_LABEL = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
@@ -185,18 +184,6 @@ def safe_name(name: str, fallback: str = "附件") -> str:
     return base or fallback
 
 
-_OS_REASONS = {
-    errno.EACCES: "没有读取权限", errno.EPERM: "没有读取权限", errno.ENOENT: "文件已不存在",
-    errno.EBUSY: "文件正被占用", errno.EIO: "磁盘读取错误", errno.EISDIR: "这是一个文件夹",
-    errno.ENAMETOOLONG: "文件名过长", errno.EROFS: "磁盘为只读",
-}
-
-
-def _os_reason(exc: OSError) -> str:
-    """The reason of an OS error in Chinese (strerror is English on most systems)."""
-    return _OS_REASONS.get(exc.errno or 0, f"系统错误 {exc.errno}" if exc.errno else "系统错误")
-
-
 def _read_limited(path: Path, limit: int) -> bytes | None:
     with path.open("rb") as fh:
         data = fh.read(limit + 1)
@@ -248,7 +235,7 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
         st = path.stat()
         arrival = _iso(st.st_mtime)
     except OSError as exc:
-        yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{_os_reason(exc)}。")])
+        yield _Candidate(label, identity, _iso(0), findings=[finding("READ_FAILED", f"无法读取文件：{os_error_text(exc)}。")])
         return
     if not stat.S_ISREG(st.st_mode):  # a pipe or device named on the command line would block or never end
         yield _Candidate(label, identity, arrival, findings=[finding(
@@ -267,7 +254,7 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
             if cand.data is None:
                 cand.findings.append(_too_large(MAX_FILE_BYTES + 1, MAX_FILE_BYTES))
         except OSError as exc:
-            cand.findings.append(finding("READ_FAILED", f"无法读取文件（{_os_reason(exc)}），可能正被其他程序占用。"))
+            cand.findings.append(finding("READ_FAILED", f"无法读取文件（{os_error_text(exc)}），可能正被其他程序占用。"))
     yield cand
 
 
@@ -320,11 +307,16 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
     if size > MAX_EML_BYTES:
         yield _Candidate(label, identity, arrival, findings=[_too_large(size, MAX_EML_BYTES)])
         return
+    import email  # only for mails: status and .xlsx-only runs need not load the email package
+    import email.policy
+    from email.message import EmailMessage
+    from email.utils import parseaddr
+
     try:
         raw = _read_limited(path, MAX_EML_BYTES) or b""
     except OSError as exc:
         yield _Candidate(label, identity, arrival, findings=[finding(
-            "READ_FAILED", f"无法读取文件（{_os_reason(exc)}），可能正被其他程序占用。")])
+            "READ_FAILED", f"无法读取文件（{os_error_text(exc)}），可能正被其他程序占用。")])
         return
     problem = _mail_too_complex(raw)
     if problem:
@@ -382,6 +374,8 @@ def _mail_arrival(msg: EmailMessage) -> str | None:
     The topmost Received header is added by the organizer's own mail server, with its own
     clock; Date is written by the sender's program, with the sender's clock.
     """
+    from email.utils import parsedate_to_datetime
+
     for name in ("Received", "Date"):
         try:
             value = msg.get(name)
@@ -496,7 +490,7 @@ def _load_ledger(folder: Path) -> dict[str, Any]:
             raise ValueError
         return data
     except OSError as exc:
-        raise QiError(f"无法读取回收记录 {path}（{_os_reason(exc)}）。") from None
+        raise QiError(f"无法读取回收记录 {path}（{os_error_text(exc)}）。") from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise QiError(f"{path} 已损坏，无法读取回收记录；请从备份恢复该文件，或删除它后重新回收。") from None
 
@@ -723,13 +717,19 @@ class _Context:
     issued: tuple[ev.IssuedRecord, ...]
 
 
-def _context(folder: str | Path) -> _Context:
+def _context(folder: str | Path, *, with_rubric: bool = True) -> _Context:
     root = Path(folder)
     if not root.is_dir():
         raise QiError(f"评价目录 {root} 不存在。")
     secret = ev.load_secret(root)
-    _, panel = ev.load_project(root)
-    return _Context(root, ev.evaluation_rubric(root), secret, panel, tuple(ev.load_issued(root)))
+    info, panel = ev.load_project(root)
+    # status needs no rubric: parsing it is a tenth of what a person waits for
+    rubric = ev.evaluation_rubric(root) if with_rubric else None
+    from .folder_state import check_binding
+
+    # a folder copied for another applicant stops here
+    check_binding(root, info, ev.rubric_fingerprint(root), secret)
+    return _Context(root, rubric, secret, panel, tuple(ev.load_issued(root)))  # type: ignore[arg-type]
 
 
 def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, list[Finding]]:
@@ -810,7 +810,7 @@ def _collect(folder: str | Path, paths: Sequence[str | Path]) -> CollectResult:
         })
         if entry["ok"]:
             stored = entry.get("stored") or _stored_name(rw, sha)  # type: ignore[arg-type]
-            target = root / stored
+            target = _stored_path(root, stored)
             if not target.is_file() or hashlib.sha256(target.read_bytes()).hexdigest() != sha:
                 write_bytes_atomic(target, cand.data)
             entry["stored"] = stored
@@ -818,6 +818,7 @@ def _collect(folder: str | Path, paths: Sequence[str | Path]) -> CollectResult:
             entry["stored"] = None
         run.append((cand, entry, found))
 
+    _reverify_earlier(ctx, entries, {e["sha256"] for _, e, _ in run if e is not None})
     statuses = _resolve_statuses(entries)
     results: list[FileResult] = []
     for cand, entry, found in run:
@@ -870,33 +871,36 @@ def _report_rows(entries: list[dict[str, Any]], statuses: Mapping[str, str]) -> 
 
 
 def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
-    """The workbook in use per expert (and the self-evaluation, if collected), experts first."""
-    root = Path(folder)
+    """The workbook in use per expert (and the self-evaluation, if collected), experts first.
+
+    Each one is verified again as it is counted (signature, evaluation id, expert, rubric):
+    the ledger only says which file is current, never that a file is genuine, so a 回收/
+    copied from another evaluation counts nothing here.
+    """
+    ctx = _context(folder)
+    root = ctx.folder
     ledger = _load_ledger(root)
     entries = _entries(ledger)
     statuses = _resolve_statuses(entries)
-    rubric = ev.evaluation_rubric(root)
     out: list[ReturnedWorkbook] = []
     for e in entries:
         if statuses[e["sha256"]] != "accepted" or not e.get("stored"):
             continue
-        path = root / e["stored"]
-        try:
-            data = path.read_bytes()
-        except OSError:
-            raise QiError(f"回收文件 {path} 丢失或无法读取：请从收件箱重新运行 qi-excel collect。") from None
-        if hashlib.sha256(data).hexdigest() != e["sha256"]:
-            raise QiError(f"回收文件 {path} 已被改动（与回收时的内容不符）：请从收件箱重新运行 qi-excel collect。")
-        out.append(read_returned(data, Path(e.get("label") or path.name).name, rubric=rubric))
+        rw, found = _reverify(ctx, e)
+        if rw is not None and not has_errors(found):
+            out.append(rw)
     out.sort(key=lambda rw: (rw.kind == "self", rw.expert_id))
     return out
 
 
 def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: dict[str, Any] | None = None) -> list[ExpertStatus]:
     """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings."""
-    ctx = _ctx or _context(folder)
+    ctx = _ctx or _context(folder, with_rubric=False)
     ledger = _ledger if _ledger is not None else _load_ledger(ctx.folder)
     entries = _entries(ledger)
+    if ctx.rubric is None and any(e.get("ok") for e in entries):
+        # what is shown as accepted is re-verified, and that needs the rubric
+        ctx = replace(ctx, rubric=ev.evaluation_rubric(ctx.folder))
     statuses = _resolve_statuses(entries)
     people: list[tuple[str, str, str, str]] = [(e.expert_id, e.name, e.email, "expert") for e in ctx.panel.experts]
     self_issued = [r for r in ctx.issued if r.kind == "self"]
@@ -908,10 +912,69 @@ def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: d
         mine = [e for e in entries if e.get("expert_id") == expert_id and (e.get("kind") or kind) == kind]
         current = next((e for e in mine if statuses[e["sha256"]] == "accepted"), None)
         shown = current or (max(mine, key=_order_key) if mine else None)
+        shown_findings = tuple(Finding.from_json(f) for f in shown.get("findings", [])) if shown else ()
+        if current is not None:
+            found = _reverify_findings(ctx, current)
+            if has_errors(found):  # the ledger says accepted, the file itself does not verify
+                current, shown_findings = None, tuple(found)
         out.append(ExpertStatus(
             expert_id, name, mail, bool(issued), issued[-1].issued_at if issued else None, len(mine),
             current is not None, current.get("stored") if current else None,
             shown.get("saved_at") if shown else None,
-            tuple(Finding.from_json(f) for f in shown.get("findings", [])) if shown else (),
+            shown_findings,
         ))
     return out
+
+
+# ───────────────────────────── re-verifying what is counted ─────────────────────────────
+
+
+def _stored_path(root: Path, stored: object) -> Path:
+    """Where a ledger entry's file lives; a path leading out of the folder is refused."""
+    from .folder_state import confine
+
+    return confine(root, stored, ev.LEDGER_FILE)
+
+
+def _reverify(ctx: _Context, entry: Mapping[str, Any]) -> tuple[ReturnedWorkbook | None, list[Finding]]:
+    """Read an accepted entry's stored file and run every check again, as collect did.
+
+    The ledger is a file in the folder like any other: it can be copied from another
+    evaluation or edited. Only the file's own signature, evaluation id, expert and rubric,
+    verified with this folder's key, decide whether it counts.
+    """
+    path = _stored_path(ctx.folder, entry.get("stored"))
+    try:
+        data = _read_limited(path, MAX_FILE_BYTES)
+    except OSError:
+        raise QiError(f"回收文件 {path} 丢失或无法读取：请从收件箱重新运行 qi-excel collect。") from None
+    if data is None or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise QiError(f"回收文件 {path} 已被改动（与回收时的内容不符）：请从收件箱重新运行 qi-excel collect。")
+    label = Path(str(entry.get("label") or path.name)).name
+    rw, found = _check(ctx, _Candidate(label, str(path), str(entry.get("arrival") or ""), data))
+    if rw is not None and not has_errors(found):
+        if (rw.kind or "") != (entry.get("kind") or "") or (rw.expert_id or "") != (entry.get("expert_id") or ""):
+            found = [finding(
+                "BAD_SIGNATURE",
+                f"回收记录把这份工作簿登记为 {entry.get('expert_id')}，工作簿本身属于 {rw.expert_id}："
+                "回收记录被改动过，本文件不计入汇总。请从收件箱重新运行 qi-excel collect。",
+            )]
+    return rw, found
+
+
+def _reverify_findings(ctx: _Context, entry: Mapping[str, Any]) -> list[Finding]:
+    try:
+        return _reverify(ctx, entry)[1]
+    except QiError as err:
+        return [finding("READ_FAILED", str(err))]
+
+
+def _reverify_earlier(ctx: _Context, entries: list[dict[str, Any]], checked: set[str]) -> None:
+    """Entries accepted in earlier runs are checked again; one that no longer verifies is
+    recorded as rejected, with the reason, so the ledger and 检查报告 tell the truth too."""
+    for e in entries:
+        if not e.get("ok") or e["sha256"] in checked or not e.get("stored"):
+            continue
+        found = _reverify_findings(ctx, e)
+        if has_errors(found):
+            e.update({"ok": False, "stored": None, "findings": [f.to_json() for f in found]})

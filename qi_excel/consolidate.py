@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from .errors import QiError
 from .lock import locked
+from .excuse import Excusal, PanelAccount
 from .rubric import Item, Rubric
 
 METHODS: dict[str, str] = {
@@ -175,6 +176,17 @@ class Consolidation:
     applicant: str = ""
     created_at: str = ""
     not_counted: tuple[str, ...] = ()  # panel members without an accepted workbook
+    members: int = 0  # roster size (0: not recorded, a result made before excusals existed)
+    excused: tuple[Excusal, ...] = ()  # members excused by the organizer, with the reason
+
+    @property
+    def panel_members(self) -> int:
+        return self.members or len(self.experts)
+
+    def panel_json(self) -> dict[str, Any]:
+        """The ``panel`` block: roster size, members counted, who was excused and why."""
+        return {"members": self.panel_members, "counted": len(self.experts),
+                "excused": [e.to_json() for e in self.excused]}
 
     @property
     def method_label(self) -> str:
@@ -207,12 +219,14 @@ class Consolidation:
             "level2": {s.name: str(s.score) for s in self.level2},
             "items": {k: str(v) for k, v in self.items.items()},
             "divergent": list(self.divergent),
+            **_agreement_json(self),
+            "panel": self.panel_json(),
         }
 
     # lossless (de)serialisation for .qi/consolidation.json -------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, **_encode(self)}
+        return {"schema": SCHEMA_VERSION, **_encode(self), **_agreement_json(self)}
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
@@ -258,11 +272,21 @@ class Consolidation:
             rubric_title=d["rubric_title"], rubric_fingerprint=d["rubric_fingerprint"],
             service_name=d["service_name"], applicant=d["applicant"], created_at=d["created_at"],
             not_counted=tuple(d.get("not_counted", ())),
+            members=int(d.get("members", 0)),
+            excused=tuple(Excusal(str(x["expert_id"]), str(x["expert"]), str(x["reason"]))
+                          for x in d.get("excused", ())),
         )
 
     @classmethod
     def loads(cls, text: str) -> "Consolidation":
         return cls.from_dict(json.loads(text))
+
+
+def _agreement_json(c: "Consolidation") -> dict[str, Any]:
+    """Panel agreement and leniency (qi_excel/agreement.py), derived: from_dict ignores them."""
+    from .agreement import agreement_json
+
+    return agreement_json(c)
 
 
 def _indicator(s: Mapping[str, Any]) -> IndicatorScore:
@@ -535,7 +559,15 @@ def sheet_from_returned(rw: Any) -> ExpertSheet:
     )
 
 
-@locked("consolidate")
+@dataclass(frozen=True)
+class FolderConsolidation:
+    """What ``run_consolidation`` did: the result, who counted, and the panel's opinion draft."""
+
+    result: Consolidation
+    panel: PanelAccount
+    opinion: Any  # opinion.OpinionWrite: where the draft went and why
+
+
 def consolidate_folder(
     folder: str | Path,
     *,
@@ -546,19 +578,42 @@ def consolidate_folder(
     deviation_threshold: Decimal | None = None,
     created_at: str | None = None,
 ) -> Consolidation:
-    """Consolidate the accepted workbooks of ``folder``; write 汇总表.xlsx and the JSON record.
+    """Consolidate ``folder`` (see ``run_consolidation``) and return the result only."""
+    return run_consolidation(
+        folder, method=method, decimals=decimals, draft=draft, spread_share=spread_share,
+        deviation_threshold=deviation_threshold, created_at=created_at,
+    ).result
+
+
+@locked("consolidate")
+def run_consolidation(
+    folder: str | Path,
+    *,
+    method: str = "mean",
+    decimals: int = DEFAULT_DECIMALS,
+    draft: bool = False,
+    spread_share: Decimal = DEFAULT_SPREAD_SHARE,
+    deviation_threshold: Decimal | None = None,
+    created_at: str | None = None,
+) -> FolderConsolidation:
+    """Consolidate the accepted workbooks of ``folder``; write 汇总表.xlsx, the JSON record and
+    the panel's opinion draft 专家组意见.docx.
 
     ``created_at`` (ISO 8601) defaults to now; the demo and the samples pass their own clock.
 
-    Only the collector's current accepted workbook per expert counts (superseded and rejected
-    returns never reach here). Both outputs are written atomically, the workbook first, so a
-    workbook left open in Excel stops the run before the record changes.
+    A final result needs every roster member: an accepted workbook or an excusal with a
+    reason (clauses 7.2, 8.3.2); otherwise only ``draft`` goes ahead. An excused member's
+    workbook is left out even if one was accepted: the organizer decided they did not take
+    part. Only the collector's current accepted workbook per expert counts (superseded and
+    rejected returns never reach here). Outputs are written atomically, the workbook first,
+    so a workbook left open in Excel stops the run before the record changes.
     """
     from datetime import datetime
 
     from . import evaluation as ev
     from .collect import load_accepted
-    from .fileio import write_text_atomic
+    from .excuse import account, folder_excusals, refusal
+    from .opinion import write_opinion_draft
     from .summary import write_summary
 
     root = Path(folder)
@@ -566,19 +621,25 @@ def consolidate_folder(
         raise QiError(f"评价目录 {root} 不存在。")
     info, panel = ev.load_project(root)
     rubric = ev.evaluation_rubric(root)
-    sheets = [sheet_from_returned(rw) for rw in load_accepted(root)]
-    counted = {s.expert_id for s in sheets}
-    not_counted = tuple(f"{e.name}（{e.expert_id}）" for e in panel.experts if e.expert_id not in counted)
+    excused = folder_excusals(root, panel)
+    excused_ids = {x.expert_id for x in excused}
+    returned = load_accepted(root)
+    panel_account = account(panel.experts, (rw.expert_id for rw in returned if rw.kind == EXPERT_KIND), excused)
+    if not draft and not (panel_account.complete and panel_account.enough):
+        raise QiError(refusal(panel_account, str(folder)))
+    sheets = [sheet_from_returned(rw) for rw in returned if rw.expert_id not in excused_ids]
+    not_counted = tuple(f"{name}（{ident}）" for ident, name in panel_account.missing)
     result = consolidate(
         rubric, sheets, method=method, decimals=decimals, draft=draft, spread_share=spread_share,
         deviation_threshold=deviation_threshold,
         created_at=created_at or datetime.now().astimezone().replace(microsecond=0).isoformat(),
         service_name=info.service_name, applicant=info.applicant,
     )
-    result = replace(result, not_counted=not_counted)
+    result = replace(result, not_counted=not_counted, members=len(panel.experts), excused=excused)
     write_summary(result, root / ev.SUMMARY_FILE)
-    write_text_atomic(root / ev.CONSOLIDATION_FILE, result.dumps() + "\n")
-    return result
+    save_consolidation(root, result)
+    opinion = write_opinion_draft(root, result, rubric)
+    return FolderConsolidation(result, panel_account, opinion)
 
 
 def load_consolidation(folder: str | Path) -> Consolidation:
@@ -592,7 +653,32 @@ def load_consolidation(folder: str | Path) -> Consolidation:
         raise QiError(f"{Path(folder)} 还没有汇总结果：请先运行 qi-excel consolidate。") from None
     except (OSError, UnicodeDecodeError):
         raise QiError(f"无法读取汇总结果 {path}：请重新运行 qi-excel consolidate。") from None
+    from .folder_state import verify_record
+
+    secret = ev.load_secret(folder)
     try:
-        return Consolidation.loads(text)
-    except (ValueError, KeyError, TypeError, ArithmeticError):
+        data = json.loads(text)
+        signed = isinstance(data, dict) and verify_record(secret.hmac_key, data)
+    except ValueError:
         raise QiError(f"汇总结果 {path} 已损坏或版本不符：请重新运行 qi-excel consolidate。") from None
+    if not signed:
+        # a total edited by hand must never reach the report or the archive
+        raise QiError(
+            f"汇总结果 {path} 的签名与本评价目录的密钥不符：它在汇总之后被改动过（或由旧版本生成），其中的分数不可信。"
+            "请重新运行 qi-excel consolidate，再生成评价报告。"
+        )
+    try:
+        return Consolidation.from_dict({k: v for k, v in data.items() if k != "signature"})
+    except (ValueError, KeyError, TypeError, ArithmeticError, AttributeError):
+        raise QiError(f"汇总结果 {path} 已损坏或版本不符：请重新运行 qi-excel consolidate。") from None
+
+
+def save_consolidation(folder: str | Path, result: Consolidation) -> Path:
+    """Write .qi/consolidation.json signed with the evaluation key (checked by ``load_consolidation``)."""
+    from . import evaluation as ev
+    from .fileio import write_text_atomic
+    from .folder_state import sign_record
+
+    secret = ev.load_secret(folder)
+    data = sign_record(secret.hmac_key, json.loads(result.dumps()))
+    return write_text_atomic(Path(folder) / ev.CONSOLIDATION_FILE, json.dumps(data, ensure_ascii=False, indent=1) + "\n")

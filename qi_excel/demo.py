@@ -124,7 +124,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     """
     from .archive import write_archive
     from .collect import collect
-    from .consolidate import consolidate_folder
+    from .consolidate import run_consolidation
     from .documents import write_application, write_report
     from .evaluation import INBOX_DIR, STATE_DIR, new_evaluation
     from .fileio import write_bytes_atomic
@@ -163,11 +163,14 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     second = collect(root)
     step("被拒收的专家发回更正后的文件，再次回收（qi-excel collect）",
          [inbox_copy, second.report], _collect_lines(second))
-    cons = consolidate_folder(root, created_at=(start + timedelta(hours=3)).isoformat())
+    # Every member's workbook is accepted after the correction, so the result is final.
+    run = run_consolidation(root, created_at=(start + timedelta(hours=3)).isoformat())
+    cons = run.result
     from .consolidate import plain_number
     from .evaluation import SUMMARY_FILE
-    notes = [f"专家 {len(cons.experts)} 人，算术平均，总分 {plain_number(cons.total)} 分；分歧项 {len(cons.divergent)} 个"]
-    step("汇总专家评分（qi-excel consolidate）", [root / SUMMARY_FILE], notes)
+    notes = [f"专家 {len(cons.experts)} 人，算术平均，总分 {plain_number(cons.total)} 分；分歧项 {len(cons.divergent)} 个",
+             "专家组意见.docx 是供专家组组长修改定稿的草稿；生成报告时逐段写入“五、专家组意见”“六、评价结论”"]
+    step("汇总专家评分，整理专家组意见草稿（qi-excel consolidate）", [root / SUMMARY_FILE, run.opinion.path], notes)
     step("生成评价申请表（qi-excel application）", write_application(root))
     step("生成评价报告（qi-excel report）", write_report(root))
     step("归档（qi-excel archive）", [write_archive(root)])

@@ -7,6 +7,11 @@ every placeholder it uses must be one this module fills (a typo would otherwise 
 empty cell in a signed document), and the parts a template cannot do without (the report's
 signature rows, the score table) must be there. Expert text is escaped by docxtpl, so a
 remark such as ``<w:p>`` or ``=HYPERLINK(...)`` prints literally.
+
+A template is also code: every document is rendered by ``render_template`` only, which
+refuses what a document template has no use for (see ``template_guard``: calls, ``{% set %}``,
+imports, underscore attributes, external links and fetching fields) and renders in jinja2's
+sandbox. A new document needs only its template, its context and its required names.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from .fileio import atomic_path, write_bytes_atomic
 
 if TYPE_CHECKING:  # imported lazily at run time: docx and the consolidation are heavy
     from .consolidate import Consolidation
+    from .opinion import Opinion
 
 TEMPLATE_KIND = "docx_templates"
 APPLICATION_TEMPLATE = APPLICATION_FILE  # 评价申请表.docx
@@ -45,9 +51,6 @@ DRAFT_HEADER = "草稿　未经专家组签字确认，不作为正式评价结�
 
 NOT_GIVEN = "—"
 HANDWRITTEN_DATE = "　　　　年　　月　　日"
-MAX_PROBLEMS = 10  # the report lists the largest losses; the rest are in 汇总表.xlsx
-MAX_HIGHLIGHTS = 5
-REMARK_BUDGET = 150  # characters of remarks quoted per problem; all of them are in 汇总表.xlsx
 
 # What a template cannot do without; any other placeholder may be deleted by the organizer.
 APPLICATION_REQUIRED = frozenset({"service_name", "applicant"})
@@ -156,76 +159,26 @@ def _iso(day: str) -> tuple[int, ...]:
     return tuple(int(x) for x in day.split("-"))
 
 
-def _highlights(cons: "Consolidation") -> list[str]:
-    """Second-level indicators the panel scored highest: full or ≥ 90 %, else the best three."""
-    places = cons.decimals
-    ranked = sorted(cons.level2, key=lambda s: (-s.rate, s.id))
-    strong = [s for s in ranked if s.rate >= 90]
-    chosen = (strong or ranked[:3])[:MAX_HIGHLIGHTS]
-    out = []
-    for s in chosen:
-        if s.score == s.max:
-            out.append(f"“{s.name}”（{s.max} 分）获得满分。")
-        else:
-            out.append(
-                f"“{s.name}”得分 {fmt_decimal(s.score, places)} 分（满分 {s.max} 分），"
-                f"得分率 {fmt_decimal(s.rate, places)}%。"
-            )
-    return out
+def method_note(cons: "Consolidation") -> str:
+    """How the panel score was formed, in one sentence for a reader of the report."""
+    d = cons.decimals
+    places = f"保留 {d} 位小数" if d else "取整数"
+    return (f"注：各打分格的专家组得分取 {len(cons.experts)} 名专家评分的{cons.method_label}，"
+            f"四舍五入{places}；各级指标得分和总分为其所含评分项得分之和。")
 
 
-def _one_line(text: str) -> str:
-    """Remarks of items with parts come one per line; in a report sentence they become clauses."""
-    parts = [p.strip().rstrip("。；;，,") for p in clean_text(text).split("\n")]
-    return "；".join(p for p in parts if p)
+def _because(reason: str) -> str:
+    text = clean_text(reason).strip().rstrip("。；;，,")
+    return text if text.startswith(("因", "由于")) else "因" + text
 
 
-def _problems(cons: "Consolidation") -> list[str]:
-    """The largest losses with what the experts wrote about them (names left out: one panel)."""
-    places = cons.decimals
-    losses = [lp for lp in cons.lost if lp.lost > 0]
-    out = []
-    for lp in losses[:MAX_PROBLEMS]:
-        text = (
-            f"{clean_text(lp.label)}：满分 {lp.max} 分，专家组得分 {fmt_decimal(lp.score, places)} 分，"
-            f"失分 {fmt_decimal(lp.lost, places)} 分"
-        )
-        remarks: list[str] = []
-        for entry in getattr(lp, "remarks", ()):
-            remark = _one_line(entry[1] if isinstance(entry, (tuple, list)) else entry)
-            if remark and remark not in remarks:
-                remarks.append(remark)
-        shown: list[str] = []
-        for remark in remarks:
-            used = sum(len(r) for r in shown)
-            if shown and used + len(remark) > REMARK_BUDGET:
-                break
-            shown.append(remark if len(remark) <= REMARK_BUDGET else remark[:REMARK_BUDGET] + "……")
-        if shown:
-            more = f"（另有 {len(remarks) - len(shown)} 条意见见汇总表）" if len(remarks) > len(shown) else ""
-            text += "。专家意见：" + "；".join(shown) + more
-        out.append(text + "。")
-    return out or ["各评分项均获满分，未发现失分问题。"]
-
-
-def _problems_note(cons: "Consolidation") -> str:
-    losses = sum(1 for lp in cons.lost if lp.lost > 0)
-    if losses > MAX_PROBLEMS:
-        return f"以上为失分最多的 {MAX_PROBLEMS} 个评分项，其余 {losses - MAX_PROBLEMS} 个评分项的失分情况见汇总表。"
-    return ""
-
-
-def _suggestions(cons: "Consolidation") -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    for s in cons.suggestions:
-        text = clean_text(s.text).strip()
-        if not text or text in seen:
-            continue
-        seen.add(text)
-        ref = clean_text(s.ref).strip()
-        out.append(f"{text}（涉及：{ref}）" if ref else text)
-    return out or ["专家组未提出书面改进建议。"]
+def excused_sentence(cons: "Consolidation") -> str:
+    """Who was excused and why, as the report states it (empty when nobody was)."""
+    if not cons.excused:
+        return ""
+    who = "；".join(f"{clean_text(x.expert)}{_because(x.reason)}" for x in cons.excused)
+    return (f"专家组成员{who}，未参加本次评价，其评分不计入评价结果；"
+            f"实到 {len(cons.experts)} 名专家参加评价并在评价报告上签字。")
 
 
 def _indicator_row(s: Any, places: int) -> dict[str, Any]:
@@ -233,7 +186,12 @@ def _indicator_row(s: Any, places: int) -> dict[str, Any]:
             "rate": fmt_decimal(s.rate, places)}
 
 
-def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", *, draft: bool = False) -> dict[str, Any]:
+def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", opinion: "Opinion | None" = None,
+                   *, draft: bool = False) -> dict[str, Any]:
+    """The report's values; ``opinion`` (专家组意见.docx's text) fills 五 and 六 verbatim.
+
+    Without ``opinion`` the draft prepared from the data is used (tests, previews).
+    """
     places = cons.decimals
     level1_names = {s.id: s.name for s in cons.level1}
     leader = next((e for e in panel.experts if e.role == "组长"), None)
@@ -243,9 +201,19 @@ def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", *,
     total = fmt_decimal(cons.total, places)
     rate = fmt_decimal(cons.rate, places)
 
+    excused_ids = {x.expert_id for x in cons.excused}
     panel_text = f"共 {len(panel.experts)} 人"
+    if cons.excused:
+        panel_text += f"，实到 {len(cons.experts)} 人"
     if leader is not None:
         panel_text += f"，组长 {clean_text(leader.name)}"
+    if cons.excused:
+        panel_text += "；" + "；".join(f"{clean_text(x.expert)}请假（{clean_text(x.reason).rstrip('。')}）"
+                                      for x in cons.excused)
+    if opinion is None:
+        from .opinion import draft_opinion
+
+        opinion = draft_opinion(cons)
     self_score = (
         f"{fmt_points(cons.self_total)} 分" if cons.self_total is not None else "未提交自查评分表"
     )
@@ -254,7 +222,7 @@ def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", *,
         "按照首次会议、现场考察、内部沟通、末次会议的程序实施，各阶段情况如下。"
     )
     score_text = (
-        f"专家组 {len(cons.experts)} 名专家按照附录 A 独立量化打分，各打分格的专家组得分取"
+        f"{'实到的 ' if cons.excused else '专家组 '}{len(cons.experts)} 名专家按照附录 A 独立量化打分，各打分格的专家组得分取"
         f"{cons.method_label}。评价总得分为 {total} 分（满分 {cons.max_total} 分），得分率 {rate}%"
     )
     if cons.self_total is not None:
@@ -264,19 +232,6 @@ def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", *,
     level1 = [_indicator_row(s, places) for s in cons.level1]
     level2 = [dict(_indicator_row(s, places), parent=s.parent, level1=level1_names.get(s.parent, ""))
               for s in cons.level2]
-    ranked = sorted(cons.level1, key=lambda s: (-s.rate, s.id))
-    conclusion = (
-        f"经专家组现场考察、独立评分和内部沟通，{applicant}承担的{service}评价总得分为 {total} 分"
-        f"（满分 {cons.max_total} 分），得分率 {rate}%。"
-    )
-    if len(ranked) >= 2:
-        best, worst = ranked[0], ranked[-1]
-        conclusion += (
-            f"一级指标中“{best.name}”得分率最高（{fmt_decimal(best.rate, places)}%），"
-            f"“{worst.name}”得分率最低（{fmt_decimal(worst.rate, places)}%）。"
-        )
-    conclusion += "专家组建议申请方针对本报告所列存在问题和改进建议持续改进。"
-
     return {
         "draft_mark": DRAFT_MARK if draft else "",
         "service_name": service,
@@ -293,8 +248,9 @@ def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", *,
         "panel_text": panel_text,
         "self_score": self_score,
         "process_text": process_text,
+        "excused_text": excused_sentence(cons),
         "score_text": score_text,
-        "rule_text": clean_text(cons.rule_text()),
+        "rule_text": method_note(cons),
         # level1 rows carry their own level2 rows (for a table grouped by first-level
         # indicator); the flat level2 list is there for templates that want one loop.
         "level1": [dict(row, level2=[r for r in level2 if r["parent"] == row["id"]]) for row in level1],
@@ -302,16 +258,24 @@ def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", *,
         "max_total": cons.max_total,
         "total": total,
         "total_rate": rate,
-        "highlights": _highlights(cons),
-        "problems": _problems(cons),
-        "problems_note": _problems_note(cons),
-        "suggestions": _suggestions(cons),
-        "conclusion": conclusion,
+        # 五、专家组意见 (一)(二)(三) and 六、评价结论: 专家组意见.docx paragraph for paragraph.
+        "highlights": [clean_text(t) for t in opinion.highlights],
+        "problems": [clean_text(t) for t in opinion.problems],
+        "problems_note": "",  # kept for templates exported by earlier versions
+        "suggestions": [clean_text(t) for t in opinion.suggestions],
+        "conclusions": [clean_text(t) for t in opinion.conclusion],
+        "conclusion": "\n".join(clean_text(t) for t in opinion.conclusion),  # earlier templates
+        # The signature table lists the members who took part (excused members do not sign).
         "experts": [
             {"number": e.number, "name": clean_text(e.name), "title": clean_text(e.title),
              "employer": clean_text(e.employer), "role": clean_text(e.role)}
-            for e in sorted(panel.experts, key=lambda e: e.number)
+            for e in sorted(panel.experts, key=lambda e: e.number) if e.expert_id not in excused_ids
         ],
+        "signature_note": (
+            "未参加评价、不在本表签字的专家：" + "；".join(
+                f"{clean_text(x.expert)}（{clean_text(x.reason).rstrip('。')}）" for x in cons.excused) + "。"
+            if cons.excused else ""
+        ),
     }
 
 
@@ -345,63 +309,213 @@ def _open_template(path: Path):
 
 
 def _jinja_env():
+    """The only environment a template is ever parsed or rendered in (see template_guard)."""
+    from .template_guard import TemplateSandbox
+
+    return TemplateSandbox()
+
+
+def _parsed_sources(tpl, path: Path, env) -> list[tuple[str, Any]]:
+    """(part, Jinja AST) of every part docxtpl will render; a syntax error is the organizer's."""
     import jinja2
 
-    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    from .template_guard import docx_sources, syntax_error_text
+
+    out = []
+    for part, source in docx_sources(tpl):
+        try:
+            out.append((part, env.parse(source)))
+        except jinja2.TemplateSyntaxError as exc:
+            raise QiError(
+                f"模板文件 {Path(path).name} 中的占位符写法有误（{part}）：{syntax_error_text(exc.message or '')}。"
+                "请检查 {{ }} 与 {% %} 是否完整、成对。"
+            ) from None
+    return out
 
 
 def template_variables(path: Path) -> set[str]:
     """The names a template's placeholders use (loop variables excluded)."""
-    import jinja2
+    from .template_guard import used_names
 
+    env = _jinja_env()
+    used: set[str] = set()
+    for _part, ast in _parsed_sources(_open_template(path), path, env):
+        used |= used_names(ast)
+    return used
+
+
+def _checked_template(path: Path, provided: Mapping[str, Any], required: frozenset[str]):
+    """Open a template and refuse it unless it is safe to render with ``provided``.
+
+    In this order: what the package would fetch from outside, constructs a document template
+    has no use for (the sandbox's allow-list), then placeholders that do not match.
+    """
+    from .template_guard import field_names, jinja_problems, package_problems, used_names
+
+    name = Path(path).name
     tpl = _open_template(path)
-    try:
-        return set(tpl.get_undeclared_template_variables(_jinja_env()))
-    except jinja2.TemplateSyntaxError as exc:
+    external = package_problems(Path(path))
+    if external:
         raise QiError(
-            f"模板文件 {Path(path).name} 中的占位符写法有误：{exc.message}。"
-            "请检查 {{ }} 与 {% %} 是否完整、成对。"
-        ) from None
+            f"模板文件 {name} 含有指向外部的链接或域，生成的文档在打开时会去读取这些外部内容，已拒绝使用："
+            + "；".join(external[:10]) + (f"；另有 {len(external) - 10} 处" if len(external) > 10 else "")
+            + "。请在 Word/WPS 中删除这些链接、链接的图片或域后重新保存模板。"
+        )
+    env = _jinja_env()
+    fields = field_names(provided)
+    problems: list[str] = []
+    unknown: set[str] = set()
+    used: set[str] = set()
+    for part, ast in _parsed_sources(tpl, path, env):
+        found, names = jinja_problems(ast, provided, fields)
+        problems += [f"{p}（{part}）" for p in found if f"{p}（{part}）" not in problems]
+        unknown |= names
+        used |= used_names(ast)
+    if problems:
+        problems += ["名称“%s”" % n for n in sorted(unknown)]
+        raise QiError(
+            f"模板文件 {name} 含有不允许的模板代码，已拒绝使用（模板只能使用占位符 {{{{ 名称 }}}}、"
+            "{% if %} 和 {% for %}，以防模板在本机执行命令）：" + "；".join(problems[:12])
+            + (f"；另有 {len(problems) - 12} 处" if len(problems) > 12 else "") + "。"
+        )
+    missing = sorted(required - used)
+    messages = []
+    if unknown:
+        messages.append("无法识别的占位符：" + "、".join("{{ %s }}" % n for n in sorted(unknown)))
+    if missing:
+        messages.append("缺少必需的占位符：" + "、".join(missing))
+    if messages:
+        known = "、".join(sorted(provided))
+        raise QiError(
+            f"模板文件 {name} 与程序不匹配。" + "；".join(messages)
+            + f"。可用的占位符有：{known}。可用 qi-excel templates export 导出内置模板对照修改。"
+        )
+    return tpl
 
 
 def check_template(path: Path, provided: Mapping[str, Any], required: frozenset[str]) -> None:
-    """Refuse a template whose placeholders do not match what this module fills in."""
-    used = template_variables(path)
-    unknown = sorted(used - set(provided))
-    missing = sorted(required - used)
-    problems = []
-    if unknown:
-        problems.append("无法识别的占位符：" + "、".join("{{ %s }}" % n for n in unknown))
-    if missing:
-        problems.append("缺少必需的占位符：" + "、".join(missing))
-    if problems:
-        known = "、".join(sorted(provided))
-        raise QiError(
-            f"模板文件 {Path(path).name} 与程序不匹配。" + "；".join(problems)
-            + f"。可用的占位符有：{known}。可用 qi-excel templates export 导出内置模板对照修改。"
-        )
+    """Refuse a template that is unsafe or whose placeholders do not match what is filled in."""
+    _checked_template(path, provided, required)
 
 
 def render_template(path: Path, context: Mapping[str, Any], required: frozenset[str], target: Path,
                     *, watermark: str | None = None) -> Path:
-    """Check, fill and atomically save one document."""
-    import jinja2
+    """Check, fill and atomically save one document: the one way every document is rendered.
 
-    check_template(path, context, required)
-    tpl = _open_template(path)
+    The template is checked first (``_checked_template``: no external links, only allowed
+    constructs, matching placeholders) and then rendered in the sandbox; table-cell
+    properties are put back into schema order afterwards (docxtpl's ``{% vm %}`` appends
+    ``w:vMerge`` after ``w:vAlign``, which Word's schema forbids).
+    """
+    import jinja2
+    from jinja2.exceptions import SecurityError
+
+    from .template_guard import undefined_text, syntax_error_text
+
+    tpl = _checked_template(path, context, required)
     if watermark:
         # Before rendering: docxtpl re-creates the header parts it renders, so a change made
         # afterwards would land on a discarded copy.
         add_watermark(tpl.docx, watermark, DRAFT_HEADER)
     try:
         tpl.render(dict(context), _jinja_env(), autoescape=True)
+    except SecurityError as exc:
+        ours = str(exc) if re.search("[\u4e00-\u9fff]", str(exc)) else "访问了不允许的属性或函数"
+        raise QiError(f"模板文件 {Path(path).name} 含有不允许的模板代码，已停止填写：{ours}。") from None
     except jinja2.UndefinedError as exc:
-        raise QiError(f"模板文件 {Path(path).name} 引用了不存在的字段：{exc.message}") from None
+        name = undefined_text(exc.message or "")
+        raise QiError(f"模板文件 {Path(path).name} 引用了不存在的字段{('“' + name + '”') if name else ''}。") from None
     except jinja2.TemplateError as exc:
-        raise QiError(f"模板文件 {Path(path).name} 无法填写：{exc.message}") from None
+        raise QiError(f"模板文件 {Path(path).name} 无法填写：{syntax_error_text(exc.message or '')}。") from None
+    fix_cell_property_order(tpl.docx)
+    drop_styles_with_effects(tpl.docx)
     with atomic_path(target) as tmp:
         tpl.save(str(tmp))
+    record_rendered(target)
     return target
+
+
+RENDERED_FILE = ".qi/rendered.json"
+
+
+def _file_sha(path: Path) -> str:
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def rendered_records(folder: str | Path) -> dict[str, dict[str, str]]:
+    """What each document in the folder was made from (see ``record_rendered``); {} if unknown."""
+    import json
+
+    try:
+        data = json.loads((Path(folder) / RENDERED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, dict)
+            and all(isinstance(x, str) for x in v.values())}
+
+
+def record_rendered(target: Path, *, source: Path | None = None) -> None:
+    """Note in the evaluation folder which consolidation (and, for a PDF, which .docx) a written
+    document comes from, so the archive can refuse a document older than the results it
+    would be filed with (a PDF left from before a correction)."""
+    import json
+
+    target = Path(target)
+    folder = target.parent
+    if not (folder / ".qi").is_dir():
+        return  # not an evaluation folder (a document written elsewhere)
+    records = rendered_records(folder)
+    consolidation = folder / CONSOLIDATION_FILE
+    records[target.name] = {
+        "sha256": _file_sha(target),
+        "consolidation": _file_sha(consolidation) if consolidation.is_file() else "",
+        "from": _file_sha(source) if source is not None else "",
+    }
+    write_bytes_atomic(folder / RENDERED_FILE,
+                       (json.dumps(records, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def drop_styles_with_effects(document) -> None:
+    """Drop Word 2010's stylesWithEffects.xml: a second copy of the styles that an edited
+    template no longer keeps in step with styles.xml (Word 2013 and later ignore it; a stale
+    one is what validators report as a styles mismatch)."""
+    for rid, rel in list(document.part.rels.items()):
+        if rel.reltype.endswith("/stylesWithEffects"):
+            document.part.drop_rel(rid)
+
+
+# CT_TcPr's sequence (ECMA-376 Part 1, 17.4.70): Word refuses children out of this order.
+_TCPR_ORDER = ("cnfStyle", "tcW", "gridSpan", "hMerge", "vMerge", "tcBorders", "shd", "noWrap", "tcMar",
+               "textDirection", "tcFitText", "vAlign", "hideMark", "headers", "cellIns", "cellDel",
+               "cellMerge", "tcPrChange")
+
+
+def fix_cell_property_order(document) -> int:
+    """Put every table cell's properties into schema order in every part; returns cells fixed."""
+    from docx.oxml.ns import qn
+
+    rank = {qn("w:" + n): i for i, n in enumerate(_TCPR_ORDER)}
+    fixed = 0
+    for part in document.part.package.iter_parts():
+        element = getattr(part, "_element", None)
+        if element is None:
+            continue
+        for tcpr in element.iter(qn("w:tcPr")):
+            children = list(tcpr)
+            ordered = sorted(children, key=lambda c: rank.get(c.tag, len(rank)))
+            if ordered != children:
+                for child in children:
+                    tcpr.remove(child)
+                tcpr.extend(ordered)
+                fixed += 1
+    return fixed
 
 
 # ───────────────────────────── draft watermark ─────────────────────────────
@@ -501,42 +615,109 @@ def _pdf(docx_path: Path) -> list[Path]:
         produced = office.convert(docx_path, "pdf", tmp)
         target = docx_path.with_suffix(".pdf")
         write_bytes_atomic(target, produced.read_bytes())
+    record_rendered(target, source=docx_path)
     return [target]
 
 
+NO_SELF_EVALUATION = ("注意：尚未回收申请方的自我评价记录表，申请表中“自查得分”一栏为“—”。"
+                      "请发放自评表（qi-excel issue --self）并回收（qi-excel collect）后重新生成。")
+
+
+@dataclass(frozen=True)
+class Written:
+    """Files a document command wrote, and what the organizer should be told about them."""
+
+    paths: tuple[Path, ...]
+    notes: tuple[str, ...] = ()
+
+
 @locked("application")
-def write_application(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
-    """评价申请表.docx (and .pdf) from 评价项目.xlsx and the collected self-evaluation."""
+def make_application(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False) -> Written:
+    """评价申请表.docx (and .pdf), with a note when no self-evaluation was collected."""
     from .evaluation import load_project
 
     folder = Path(folder)
     info, _panel = load_project(folder)
-    context = application_context(info, self_score(folder))
+    score = self_score(folder)
+    context = application_context(info, score)
     source = Path(template) if template else shipped_template(APPLICATION_TEMPLATE)
     target = render_template(source, context, APPLICATION_REQUIRED, folder / APPLICATION_FILE)
-    return [target] + (_pdf(target) if pdf else [])
+    notes = () if score.total is not None else (NO_SELF_EVALUATION,)
+    return Written(tuple([target] + (_pdf(target) if pdf else [])), notes)
+
+
+def write_application(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
+    """评价申请表.docx (and .pdf) from 评价项目.xlsx and the collected self-evaluation."""
+    return list(make_application(folder, template=template, pdf=pdf).paths)
+
+
+REPORT_STATE = ".qi/report.json"
+NEW_REPORT_FILE = "评价报告（新生成）.docx"
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _report_recorded(folder: Path) -> str:
+    import json
+
+    try:
+        data = json.loads((folder / REPORT_STATE).read_text(encoding="utf-8"))
+        return str(data.get("sha256", "")) if isinstance(data, dict) else ""
+    except (OSError, ValueError):
+        return ""
 
 
 @locked("report")
-def write_report(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False,
-                 draft: bool = False) -> list[Path]:
-    """评价报告.docx from the consolidation; a draft consolidation only with ``draft=True``."""
+def make_report(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False,
+                draft: bool = False) -> Written:
+    """评价报告.docx from the consolidation and 专家组意见.docx.
+
+    A draft consolidation only with ``draft=True``. An 评价报告.docx someone edited after we
+    wrote it (its SHA-256 differs from the one recorded) is kept, and the new report goes
+    beside it, so a re-run never silently discards the panel's corrections.
+    """
+    import json
+
     from .consolidate import load_consolidation
     from .evaluation import load_project
+    from .fileio import write_text_atomic
+    from .opinion import OPINION_FILE, opinion_for_report
 
     folder = Path(folder)
     cons = load_consolidation(folder)
     if cons.draft and not draft:
         raise QiError(
             "当前汇总结果是草稿（专家评分未全部回收或人数不足），不能据此出具正式评价报告。"
-            "请补齐专家评分后重新汇总；如只需预览，请加 --draft 生成带“草稿”水印的报告。"
+            "请补齐专家评分或登记请假（qi-excel excuse）后重新汇总；如只需预览，请加 --draft 生成带“草稿”水印的报告。"
         )
     info, panel = load_project(folder)
-    context = report_context(info, panel, cons, draft=draft)
+    opinion, notes = opinion_for_report(folder, cons)
+    context = report_context(info, panel, cons, opinion, draft=draft)
     source = Path(template) if template else shipped_template(REPORT_TEMPLATE)
-    target = folder / (DRAFT_REPORT_FILE if draft else REPORT_FILE)
+    notes = list(notes)
+    if draft:
+        target = folder / DRAFT_REPORT_FILE
+    else:
+        target = folder / REPORT_FILE
+        if target.is_file() and _sha256(target) != _report_recorded(folder):
+            kept = target
+            target = folder / NEW_REPORT_FILE
+            notes.append(f"{kept.name} 在上次生成后被修改过，未覆盖；新生成的报告另存为 {target.name}，请对照后自行取舍。")
     render_template(source, context, REPORT_REQUIRED, target, watermark=WATERMARK_TEXT if draft else None)
-    return [target] + (_pdf(target) if pdf else [])
+    if target.name == REPORT_FILE:
+        write_text_atomic(folder / REPORT_STATE, json.dumps({"file": REPORT_FILE, "sha256": _sha256(target)}) + "\n")
+    notes.insert(0, f"“五、专家组意见”和“六、评价结论”取自 {OPINION_FILE}（逐段原样写入）。")
+    return Written(tuple([target] + (_pdf(target) if pdf else [])), tuple(notes))
+
+
+def write_report(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False,
+                 draft: bool = False) -> list[Path]:
+    """评价报告.docx (see ``make_report``); the paths written."""
+    return list(make_report(folder, template=template, pdf=pdf, draft=draft).paths)
 
 
 def export_templates(dest: str | Path) -> list[Path]:

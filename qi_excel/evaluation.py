@@ -9,10 +9,16 @@ Folder layout, all names relative to the evaluation folder DIR:
   .qi/rubric.toml        the rubric this evaluation uses, frozen at `new` (an upgrade of qi-excel
                          that corrects the shipped rubric must not invalidate workbooks already out)
   .qi/issued.json        what `issue` wrote: [{"expert_id", "name", "file", "kind", "issued_at", "sha256"}]
+  .qi/binding.json       written at the first `issue`, signed with the key: the service, applicant and
+                         year the key belongs to, and the rubric copy's fingerprint (folder_state.py)
+  .qi/consolidation.json the last consolidation, signed with the key
+  .qi/excused.json       members excused by `excuse`: {"excused": [{"expert_id", "expert", "reason"}]}
+  .qi/opinion.json       SHA-256 of the 专家组意见.docx draft last written (an edited file is never overwritten)
+  .qi/report.json        SHA-256 of the 评价报告.docx last written (likewise)
   发放/                  issued workbooks (and .eml drafts)
   收件箱/                default place `collect` reads from
   回收/                  accepted originals under content-hash names + 回收/ledger.json
-  检查报告.xlsx, 汇总表.xlsx, 评价申请表.docx, 评价报告.docx, 评价档案-*.zip
+  检查报告.xlsx, 汇总表.xlsx, 专家组意见.docx, 评价申请表.docx, 评价报告.docx, 评价档案-*.zip
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import json
 import re
 import secrets
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
@@ -90,6 +96,7 @@ class Expert:
     phone: str
     email: str
     role: str  # 组长 / 成员
+    excused: str = ""  # 未参加原因 typed in 专家组 (optional column; see excuse.py)
 
     @property
     def expert_id(self) -> str:
@@ -313,25 +320,37 @@ def cell_text(value: object, *, multiline: bool = False) -> str:
 
 
 def _open_project(path: Path) -> Any:
-    from openpyxl import load_workbook
+    """评价项目.xlsx through the project's light reader (``xlsx_read``), not openpyxl.
 
-    name = path.name
+    Every command reads it, and ``collect``/``status`` are where a person waits; the file is
+    also untrusted (a colleague's copy), so only the sheets' real extent is read.
+    """
+    from .xlsx_read import open_book
+
     if not path.is_file():
         raise QiError(f"找不到 {path}：请先用 qi-excel new 建立评价目录，或检查目录是否正确。")
-    try:
-        return load_workbook(path, data_only=True)
-    except PermissionError:
-        raise QiError(f"无法读取 {name}：文件可能正在被其他程序占用。") from None
-    except Exception:  # noqa: BLE001 - any parser failure means "not a usable xlsx"
-        raise QiError(
-            f"{name} 不是有效的 Excel 工作簿（.xlsx）：请用 Excel 或 WPS 打开后另存为“Excel 工作簿 (*.xlsx)”。"
-        ) from None
+    return open_book(path)
 
 
 def _sheet(wb: Any, title: str, source: str) -> Any:
     if title not in wb.sheetnames:
         raise QiError(f"{source} 缺少工作表“{title}”（现有：{'、'.join(wb.sheetnames)}）。")
-    return wb[title]
+    return wb.sheet(title)
+
+
+# 基本信息 rows that hold a date (with a time and place after it, as typed)
+_DATE_FIELDS = frozenset({"application_date", "evaluation_date", "first_meeting", "site_visit",
+                          "internal_meeting", "last_meeting"})
+
+
+def _info_value(value: object, attr: str) -> object:
+    """A date typed into a General cell is stored as its serial number (45826): read it as the
+    date Excel would show once formatted, with Excel's calendar (serial 60 is 1900-02-29)."""
+    from .xlsx_read import excel_date
+
+    if attr in _DATE_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value < 2958466:
+        return excel_date(value) or value
+    return value
 
 
 def read_info(wb: Any, source: str = PROJECT_FILE) -> EvaluationInfo:
@@ -339,22 +358,32 @@ def read_info(wb: Any, source: str = PROJECT_FILE) -> EvaluationInfo:
     ws = _sheet(wb, INFO_SHEET, source)
     values: dict[str, str] = {}
     cells: dict[str, str] = {}
+    formulas: dict[str, str] = {}
     labels = {label: (attr, required) for label, attr, required, _ in INFO_FIELDS}
-    for row in ws.iter_rows(min_row=1, max_row=min(ws.max_row, 200), max_col=2):
-        label = cell_text(row[0].value).replace("*", "").replace("＊", "").replace(" ", "").rstrip("：:")
+    for r, row in ws.iter_rows(1, 200):
+        label = cell_text(row[0] if row else None).replace("*", "").replace("＊", "").replace(" ", "").rstrip("：:")
         if label in labels and labels[label][0] not in values:
             attr = labels[label][0]
-            values[attr] = cell_text(row[1].value if len(row) > 1 else None, multiline=(attr in _MULTILINE))
+            value = _info_value(row[1] if len(row) > 1 else None, attr)
+            values[attr] = cell_text(value, multiline=(attr in _MULTILINE))
             if attr in ("head_email", "contact_email"):
                 values[attr] = email_text(values[attr])
-            cells[attr] = f"B{row[0].row}"
+            cells[attr] = f"B{r}"
+            formula = ws.uncached_formula(r, 2)
+            if formula is not None:
+                formulas[attr] = formula
     missing = [label for label, attr, required, _ in INFO_FIELDS if required and not values.get(attr)]
     if missing:
-        where = "、".join(
-            f"{label}（{cells[attr]}）" if attr in cells else f"{label}（找不到这一行）"
-            for label, attr, _, _ in INFO_FIELDS if label in missing
-        )
-        raise QiError(f"{source} 工作表“{INFO_SHEET}”中必填项为空：{where}。")
+        def where(label: str, attr: str) -> str:
+            if attr not in cells:
+                return f"{label}（找不到这一行）"
+            if attr in formulas:
+                return (f"{label}（{cells[attr]} 是公式 ={formulas[attr][:60]}，文件中没有保存它的计算结果；"
+                        "请在 Excel/WPS 中打开后保存，或直接填写文字）")
+            return f"{label}（{cells[attr]}）"
+
+        text = "、".join(where(label, attr) for label, attr, _, _ in INFO_FIELDS if label in missing)
+        raise QiError(f"{source} 工作表“{INFO_SHEET}”中必填项为空：{text}。")
     return EvaluationInfo(**{attr: values.get(attr, "") for _, attr, _, _ in INFO_FIELDS})
 
 
@@ -362,19 +391,25 @@ _MULTILINE = {"goals", "self_summary", "address"}
 
 
 def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[int], list[PanelProblem]]:
-    """Roster rows of 专家组 with their Excel rows; blank rows (only a 序号) are skipped."""
+    """Roster rows of 专家组 with their Excel rows; blank rows (only a 序号) are skipped.
+
+    Hidden rows that name an expert are reported (the expert would be issued a workbook the
+    organizer cannot see), and so is content far below the roster that was not read.
+    """
+    from .xlsx_read import EMPTY_RUN, MAX_ROWS
+
     ws = _sheet(wb, PANEL_SHEET, source)
     wanted = dict((h, a) for h, a in PANEL_COLUMNS) | _PANEL_ALIASES
     header_row = None
     columns: dict[str, int] = {}
-    for row in ws.iter_rows(min_row=1, max_row=min(ws.max_row, 10)):
+    for r, row in ws.iter_rows(1, 10):
         found = {}
-        for c in row:
-            key = cell_text(c.value).replace(" ", "").replace("*", "")
+        for i, value in enumerate(row):
+            key = cell_text(value).replace(" ", "").replace("*", "")
             if key in wanted and wanted[key] not in found:
-                found[wanted[key]] = c.column - 1
+                found[wanted[key]] = i
         if "name" in found:
-            header_row, columns = row[0].row, found
+            header_row, columns = r, found
             break
     if header_row is None:
         raise QiError(f"{source} 工作表“{PANEL_SHEET}”中找不到表头行（应含“姓名”“职称”“角色”等列）。")
@@ -384,15 +419,18 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
     experts: list[Expert] = []
     rows: list[int] = []
     problems: list[PanelProblem] = []
-    for row in ws.iter_rows(min_row=header_row + 1, max_row=ws.max_row):
+    for r, row in ws.iter_rows(header_row + 1):
         def get(attr: str) -> str:
             i = columns.get(attr)
-            return cell_text(row[i].value) if i is not None and i < len(row) else ""
+            return cell_text(row[i]) if i is not None and i < len(row) else ""
 
         fields = {a: get(a) for _, a in PANEL_COLUMNS}
         if not any(v for a, v in fields.items() if a != "number"):
             continue  # blank row (the template pre-numbers rows)
-        r = row[0].row
+        if r in ws.hidden_rows:
+            problems.append(PanelProblem(
+                r, f"这一行被隐藏了，但填有专家“{fields['name'] or fields['number']}”：隐藏行中的专家同样会收到评分表。"
+                   "请取消隐藏后确认该专家参加评价，或删除这一行"))
         raw_number = fields["number"]
         try:
             number = int(raw_number)
@@ -403,6 +441,15 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
         experts.append(Expert(number, person_name(fields["name"]), fields["title"], fields["employer"],
                               fields["field"], fields["phone"], email_text(fields["email"]), role))
         rows.append(r)
+    if ws.truncated:
+        problems.append(PanelProblem(
+            None, f"第 {ws.last_row} 行之后还有内容，但与名单相隔超过 {EMPTY_RUN} 个空行（或名单超过 {MAX_ROWS} 行），"
+                  "没有读取。请删除名单下方无关的内容，名单须连续填写"))
+    from .excuse import reasons_from_rows  # the optional 未参加原因 column
+
+    dense = (ws.rows.get(r, ()) for r in range(1, ws.last_row + 1))
+    reasons = reasons_from_rows(dense)
+    experts = [replace(e, excused=reasons.get(r, "")) for e, r in zip(experts, rows)]
     return experts, rows, problems
 
 
@@ -427,11 +474,8 @@ class Project:
 def read_project(folder: str | Path) -> Project:
     path = Path(folder) / PROJECT_FILE
     wb = _open_project(path)
-    try:
-        info = read_info(wb)
-        experts, rows, problems = read_panel(wb)
-    finally:
-        wb.close()
+    info = read_info(wb)
+    experts, rows, problems = read_panel(wb)
     problems = problems + check_panel(experts, rows)
     order = sorted(range(len(experts)), key=lambda i: experts[i].number)
     return Project(
@@ -452,6 +496,7 @@ def load_project(folder: str | Path) -> tuple[EvaluationInfo, Panel]:
 
 # ───────────────────────────── secrets and issued records ─────────────────────────────
 
+MIN_KEY_BYTES = 16  # new folders get 32; anything shorter than 128 bits is refused
 _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud over the phone
 
 
@@ -468,9 +513,19 @@ def load_secret(folder: str | Path) -> Secret:
         raise QiError(f"{Path(folder)} 不是评价目录（缺少 {SECRET_FILE}）：请先运行 qi-excel new 建立评价目录。")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Secret(str(data["evaluation_id"]), bytes.fromhex(data["hmac_key"]), str(data["password"]))
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        secret = Secret(str(data["evaluation_id"]), bytes.fromhex(data["hmac_key"]), str(data["password"]))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
         raise QiError(f"{path} 已损坏，无法读取评价编号和密钥；请从备份恢复该文件。") from None
+    if len(secret.hmac_key) < MIN_KEY_BYTES:
+        # an empty or short key signs workbooks anyone can forge: never sign with it
+        raise QiError(
+            f"{path} 中的密钥（hmac_key）{'为空' if not secret.hmac_key else f'只有 {len(secret.hmac_key)} 字节'}，"
+            f"至少应为 {MIN_KEY_BYTES} 字节：用它签名的工作簿任何人都能伪造，因此未做任何处理。"
+            "请从备份恢复该文件；如无备份，请用 qi-excel new 建立新的评价目录并重新发放。"
+        )
+    if not secret.evaluation_id.strip():
+        raise QiError(f"{path} 中的评价编号为空；请从备份恢复该文件。")
+    return secret
 
 
 def load_issued(folder: str | Path) -> list[IssuedRecord]:
@@ -480,9 +535,14 @@ def load_issued(folder: str | Path) -> list[IssuedRecord]:
         return []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return [IssuedRecord(**{k: str(d[k]) for k in IssuedRecord.__dataclass_fields__}) for d in data]
+        records = [IssuedRecord(**{k: str(d[k]) for k in IssuedRecord.__dataclass_fields__}) for d in data]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise QiError(f"{path} 已损坏，无法读取发放记录。") from None
+    from .folder_state import confine
+
+    for r in records:
+        confine(folder, r.file, ISSUED_FILE)  # a record pointing outside the folder is not ours
+    return records
 
 
 def save_issued(folder: str | Path, records: Sequence[IssuedRecord]) -> Path:
@@ -535,11 +595,14 @@ def sample_panel() -> Panel:
     return Panel(tuple(Expert(i, *r) for i, r in enumerate(rows, 1)))
 
 
-def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Path | None = None) -> list[Path]:
+def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Path | None = None,
+                   roster_from: str | Path | None = None) -> list[Path]:
     """Create an evaluation folder; refuses to touch one that already holds an evaluation.
 
     The rubric (the shipped table A.1, or the file ``rubric``) is validated and copied into
-    the folder: every later step of this evaluation reads that copy.
+    the folder: every later step of this evaluation reads that copy. ``roster_from`` (another
+    evaluation folder, or its 评价项目.xlsx) copies that roster into 专家组 and nothing else:
+    the clean way to reuse a panel, instead of copying a whole folder with its key.
     """
     from .rubric import default_rubric_text, load_rubric
     from .workbook_project import fill_project_workbook, project_template_bytes
@@ -552,8 +615,12 @@ def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Pa
         raise QiError(f"{root} 中已有 {'、'.join(clash)}：这是一个已建立的评价目录，为避免覆盖，未写入任何文件。")
     rubric_text = default_rubric_text() if rubric is None else load_rubric(rubric).source_text
     data = project_template_bytes()
+    if sample and roster_from is not None:
+        raise QiError("--sample 和 --roster-from 不能同时使用。")
     if sample:
         data = fill_project_workbook(data, sample_info(), sample_panel())
+    elif roster_from is not None:
+        data = _with_roster(data, _roster_of(roster_from))
     secret = new_secret()
     written = [
         write_bytes_atomic(root / PROJECT_FILE, data),
@@ -568,7 +635,59 @@ def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Pa
     return written
 
 
+def _roster_of(source: str | Path) -> Panel:
+    """The roster of another evaluation (its folder or its 评价项目.xlsx), nothing else of it."""
+    path = Path(source)
+    project_file = path / PROJECT_FILE if path.is_dir() else path
+    if not project_file.is_file():
+        raise QiError(f"找不到 {project_file}：--roster-from 应为原评价目录或其中的 {PROJECT_FILE}。")
+    wb = _open_project(project_file)
+    experts = read_panel(wb, str(project_file))[0]
+    if not experts:
+        raise QiError(f"{project_file} 的专家组中没有专家，无法复用名单。")
+    return Panel(tuple(sorted(experts, key=lambda e: e.number)))
+
+
+def _with_roster(template: bytes, panel: Panel) -> bytes:
+    """The project template with only 专家组 filled (基本信息 stays empty for the new evaluation)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(template))
+    ws = wb[PANEL_SHEET]
+    header = next((row[0].row for row in ws.iter_rows(min_row=1, max_row=10)
+                   if any(cell_text(c.value) == "姓名" for c in row)), None)
+    if header is None:
+        raise QiError(f"{PROJECT_FILE} 模板的“{PANEL_SHEET}”工作表中找不到表头行，无法复用名单。")
+    columns = {cell_text(c.value): c.column for c in ws[header] if c.value}
+    for i, expert in enumerate(panel.experts, start=header + 1):
+        for text, attr in PANEL_COLUMNS:
+            if text in columns:
+                ws.cell(i, columns[text]).value = getattr(expert, attr)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
 _rubric_cache: dict[str, "Rubric"] = {}
+
+
+def rubric_fingerprint(folder: str | Path) -> str:
+    """SHA-256 of the evaluation's rubric copy, equal to ``evaluation_rubric(folder).fingerprint``
+    without parsing it."""
+    import hashlib
+
+    path = Path(folder) / RUBRIC_FILE
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        from .rubric import shipped_rubric
+
+        return shipped_rubric().fingerprint
+    except (OSError, UnicodeDecodeError):
+        raise QiError(f"无法读取 {path}：评价目录中的评价表副本已损坏。") from None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def evaluation_rubric(folder: str | Path) -> "Rubric":

@@ -7,12 +7,14 @@ so an organizer only ever sees the old file or the complete new one.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import QiError
+from .errors import QiError, os_error_text
 
 
 @contextmanager
@@ -21,9 +23,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".~tmp-", suffix=target.suffix, dir=target.parent)
+        clean_stale_temp_files(target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=target.suffix, dir=target.parent)
     except OSError as exc:
-        raise QiError(f"无法在 {target.parent} 中写入 {target.name}：{exc.strerror or exc}") from None
+        raise QiError(f"无法在 {target.parent} 中写入 {target.name}：{os_error_text(exc)}。") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -40,10 +43,54 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise QiError(f"无法写入 {target}：已有同名文件夹。") from None
     except OSError as exc:
         tmp_path.unlink(missing_ok=True)
-        raise QiError(f"无法写入 {target}：{exc.strerror or exc}") from None
+        raise QiError(f"无法写入 {target}：{os_error_text(exc)}。") from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+TEMP_PREFIX = ".~tmp-"
+# Exactly what tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=<a file suffix>) makes: 8 characters
+# from its alphabet, then the target's suffix. Nothing else is ever removed.
+_TEMP_NAME = re.compile(r"^\.~tmp-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,10})?$")
+STALE_TEMP_SECONDS = 120  # a write in progress (another run) is never that old
+_cleaned: set[str] = set()
+
+
+def clean_stale_temp_files(directory: str | Path, *, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Remove our own temporary files left by a crashed run (``发放/.~tmp-ab12cd34.xlsx``).
+
+    They would otherwise stay forever and could be mailed by mistake. Only names that
+    ``atomic_path`` makes, only regular files, only when older than ``older_than`` seconds;
+    in an evaluation folder (one with ``.qi``) its output subfolders are swept too. Runs once
+    per directory and process; a file that cannot be removed is left alone.
+    """
+    directory = Path(directory)
+    dirs = [directory]
+    root = next((d for d in (directory, directory.parent) if (d / ".qi").is_dir()), None)
+    if root is not None:  # writing into an evaluation folder: sweep it and its output folders
+        dirs += [root] + [root / sub for sub in (".qi", "发放", "回收")]
+    removed: list[Path] = []
+    now = time.time()
+    for d in dirs:
+        key = str(d.resolve()) if d.exists() else str(d)
+        if key in _cleaned:
+            continue
+        _cleaned.add(key)
+        try:
+            names = [e for e in os.scandir(d) if _TEMP_NAME.match(e.name)]
+        except OSError:
+            continue
+        for entry in names:
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if not entry.is_file(follow_symlinks=False) or now - info.st_mtime < older_than:
+                    continue
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                continue
+    return removed
 
 
 def _umask() -> int:

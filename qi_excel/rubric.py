@@ -9,6 +9,7 @@ scored and how much it may score; no other module knows the table's contents.
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,12 +18,34 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import QiError
+from .errors import os_error_text, toml_error_text
 
 Ranges = tuple[tuple[int, int], ...]
 
 
 def _format_ranges(ranges: Ranges) -> str:
     return "、".join(str(lo) if lo == hi else f"{lo}~{hi}" for lo, hi in ranges)
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> Ranges:
+    """Sorted inclusive ranges with overlapping and adjacent ones joined: (0,3),(4,6) → (0,6)."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def sum_ranges(a: Ranges, b: Ranges) -> Ranges:
+    """Every total of one value from ``a`` and one from ``b``, as merged ranges.
+
+    Works on intervals, never on the values themselves: parts allowed 0..20000 each would
+    otherwise mean enumerating billions of sums.
+    """
+    return merge_ranges((alo + blo, ahi + bhi) for alo, ahi in a for blo, bhi in b)
 
 
 def collapse_runs(values: Iterable[int]) -> Ranges:
@@ -221,6 +244,21 @@ class Rubric:
 
 _DEFAULT = "rubric.toml"
 
+# Limits a custom rubric must keep (the shipped table A.1 is far inside every one of them).
+# A score sheet is read and typed by people: an item worth more than 1000 points or a rubric
+# worth more than 10000 means nothing on paper, and unbounded numbers only make the data
+# validations, the checks and the consolidation grow without need.
+MAX_RUBRIC_BYTES = 1 << 20  # the shipped file is about 29 KB
+MAX_CELL_POINTS = 1000  # one item's or one part's maximum
+MAX_TOTAL_POINTS = 10000
+MAX_SCORE_CELLS = 2000  # the shipped rubric has 79
+MAX_NAME_CHARS = 100  # indicator and part names, the rubric title
+CELL_TEXT_LIMIT = 32767  # characters Excel keeps in one cell
+EXCEL_MAX_ROW_HEIGHT = 409.0  # points
+DV_FORMULA_LIMIT = 255  # characters of a data-validation formula
+ID_PATTERN = re.compile(r"\d{1,4}(?:\.\d{1,4}){0,5}")
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
 
 def default_rubric_text() -> str:
     return resources.files("qi_excel").joinpath("data").joinpath(_DEFAULT).read_text(encoding="utf-8")
@@ -232,13 +270,17 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
         return parse_rubric(default_rubric_text(), "内置评价表")
     p = Path(path)
     try:
-        text = p.read_bytes().decode("utf-8")
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_RUBRIC_BYTES + 1)
+        if len(raw) > MAX_RUBRIC_BYTES:
+            raise QiError(f"评价表文件 {p} 超过 {MAX_RUBRIC_BYTES // 1024} KB 的上限，不像是评价表，未读取。")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise QiError(f"评价表文件 {p} 不存在。") from None
     except UnicodeDecodeError:
         raise QiError(f"评价表文件 {p} 不是 UTF-8 编码的文本文件。") from None
     except OSError as exc:
-        raise QiError(f"无法读取评价表文件 {p}：{exc.strerror}") from None
+        raise QiError(f"无法读取评价表文件 {p}：{os_error_text(exc)}。") from None
     return parse_rubric(text, p.name)
 
 
@@ -303,19 +345,23 @@ class _Reader:
 
 def _sum_set(parts: tuple[Part, ...]) -> Allowed:
     """Every total the parts can add up to: the item's own allowed set."""
-    sums = {0}
+    sums: Ranges = ((0, 0),)
     for p in parts:
-        sums = {s + v for s in sums for v in p.allowed.values()}
-    return Allowed(collapse_runs(sums))
+        sums = sum_ranges(sums, p.allowed.ranges)
+    return Allowed(sums)
 
 
 def parse_rubric(text: str, source: str = "评价表") -> Rubric:
     """Parse and validate rubric TOML text; raises ``QiError`` naming the broken rule."""
     r = _Reader(source)
+    if len(text) > MAX_RUBRIC_BYTES:
+        raise QiError(f"评价表 {source} 超过 {MAX_RUBRIC_BYTES // 1024} KB 的上限，不像是评价表，未读取。")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise QiError(f"评价表 {source} 不是有效的 TOML 文件：{exc}") from None
+        raise QiError(f"评价表 {source} 不是有效的 TOML 文件，{toml_error_text(exc)}。") from None
+    except RecursionError:
+        raise QiError(f"评价表 {source} 中的列表或表嵌套层数过深，不是有效的评价表。") from None
     title = r.field(data, "title", str, "文件头")
     standard = str(data.get("standard", "")).strip()
     total = r.field(data, "total", int, "文件头")
@@ -367,7 +413,7 @@ def parse_rubric(text: str, source: str = "评价表") -> Rubric:
                     if part_sum != maximum:
                         raise r.fail(w3, f"各分项满分之和 {part_sum} 分与本项满分 {maximum} 分不符")
                     allowed = _sum_set(tuple(parts))
-                    if "allowed" in t3 and r.allowed(t3, w3, maximum).values() != allowed.values():
+                    if "allowed" in t3 and merge_ranges(r.allowed(t3, w3, maximum).ranges) != allowed.ranges:
                         raise r.fail(w3, f"允许分值应与各分项之和一致（{allowed.describe()}）")
                 else:
                     allowed = r.allowed(t3, w3, maximum)
@@ -392,7 +438,117 @@ def parse_rubric(text: str, source: str = "评价表") -> Rubric:
     l1_sum = sum(l1.points for l1 in level1s)
     if l1_sum != total:
         raise r.fail("文件头", f"各一级指标分值之和 {l1_sum} 分与总分 {total} 分不符")
-    return Rubric(title, standard, total, tuple(level1s), text)
+    rubric = Rubric(title, standard, total, tuple(level1s), text)
+    problems = limit_problems(rubric)
+    if problems:
+        raise QiError("\n".join(f"评价表 {source} 有误：{p}" for p in problems))
+    return rubric
+
+
+# ───────────────────────────── limits the score sheet imposes ─────────────────────────────
+
+
+def max_criterion_lines() -> int:
+    """Wrapped lines of a criterion the writer can show: Excel's rows stop at 409 points."""
+    from .workbook import row_height
+
+    lines = 1
+    while row_height(lines + 1) <= EXCEL_MAX_ROW_HEIGHT:
+        lines += 1
+    return lines
+
+
+def limit_problems(rubric: Rubric) -> list[str]:
+    """Everything that would make the issued workbook hang, break or silently cut text.
+
+    Checked once the rubric parsed, so every problem is listed at once (one line each) rather
+    than one per attempt. The limits come from the writer (column widths, row heights) and
+    from Excel (cell text, row height, data-validation formulas, defined names).
+    """
+    from .layout import score_name
+    from .workbook import WIDTHS, line_count, text_width, validation_for
+
+    out: list[str] = []
+    max_lines = max_criterion_lines()
+
+    def text(where: str, label: str, value: str, *, name: bool = False) -> None:
+        if _XML_INVALID.search(value):
+            out.append(f"{where}：{label}含有控制字符（不可见字符），Excel 无法保存，请删除")
+        if len(value) > CELL_TEXT_LIMIT:
+            out.append(f"{where}：{label}有 {len(value)} 个字符，超过 Excel 单元格 {CELL_TEXT_LIMIT} 个字符的上限")
+        elif name and len(value) > MAX_NAME_CHARS:
+            out.append(f"{where}：{label}有 {len(value)} 个字符，名称不能超过 {MAX_NAME_CHARS} 个字符")
+
+    def fits(where: str, label: str, value: str, column: str) -> None:
+        lines = line_count(value, WIDTHS[column])
+        if lines > max_lines:
+            out.append(f"{where}：{label}在评分表中要占 {lines} 行，超过 Excel 行高上限（{EXCEL_MAX_ROW_HEIGHT:g} 磅）"
+                       f"能显示的 {max_lines} 行，请精简")
+
+    text("文件头", "标题", rubric.title, name=True)
+    text("文件头", "标准名称", rubric.standard, name=True)
+    if rubric.total > MAX_TOTAL_POINTS:
+        out.append(f"文件头：总分 {rubric.total} 分超过 {MAX_TOTAL_POINTS} 分的上限")
+    if len(rubric.score_cells) > MAX_SCORE_CELLS:
+        out.append(f"文件头：共 {len(rubric.score_cells)} 个打分格，超过 {MAX_SCORE_CELLS} 个的上限")
+
+    names: dict[str, str] = {}
+    ids: list[tuple[str, str]] = []
+    l1_names: set[str] = set()
+    l2_names: set[str] = set()
+    for l1 in rubric.level1:
+        w1 = f"一级指标 {l1.id}"
+        ids.append((l1.id, w1))
+        text(w1, "名称", l1.name, name=True)
+        fits(w1, "名称", f"{l1.name}\n（{l1.points} 分）", "A")
+        if l1.name in l1_names:
+            out.append(f"{w1}：名称“{l1.name}”与另一个一级指标重复")
+        l1_names.add(l1.name)
+        for l2 in l1.level2:
+            w2 = f"二级指标 {l2.id}"
+            ids.append((l2.id, w2))
+            text(w2, "名称", l2.name, name=True)
+            text(w2, "内容要求", l2.requirement)
+            fits(w2, "名称", f"{l2.name}\n（{l2.points} 分）", "B")
+            fits(w2, "内容要求", l2.requirement, "C")
+            if l2.name in l2_names:
+                out.append(f"{w2}：名称“{l2.name}”与另一个二级指标重复（评分表中两者的合并单元格会重叠）")
+            l2_names.add(l2.name)
+            for item in l2.items:
+                w3 = f"评分项 {item.id}"
+                ids.append((item.id, w3))
+                text(w3, "评分标准", item.criterion)
+                text(w3, "对照说明", item.explain)
+                fits(w3, "评分标准", item.criterion, "E")
+                if not 0 < item.number <= 999:
+                    out.append(f"{w3}：项号 {item.number} 应为 1~999 的整数")
+                if item.max > MAX_CELL_POINTS:
+                    out.append(f"{w3}：满分 {item.max} 分超过每项 {MAX_CELL_POINTS} 分的上限")
+                for part in item.parts:
+                    wp = f"评分项 {item.id} 的分项 {part.id}"
+                    ids.append((part.id, wp))
+                    text(wp, "名称", part.name, name=True)
+                    label = f"（{part.id.rsplit('.', 1)[-1]}）{part.name}"
+                    if text_width(label) > WIDTHS["E"] - 1.5:
+                        out.append(f"{wp}：名称“{part.name}”过长，评分表中分项只占一行，请缩短")
+                    if part.max > MAX_CELL_POINTS:
+                        out.append(f"{wp}：满分 {part.max} 分超过每项 {MAX_CELL_POINTS} 分的上限")
+    for ident, where in ids:
+        if not ID_PATTERN.fullmatch(ident):
+            out.append(f"{where}：编号“{ident}”应为以点分隔的数字（如 1.1.1），每段不超过 4 位、不超过 6 段")
+            continue
+        key = score_name(ident).lower()  # Excel names ignore case
+        if key in names and names[key] != ident:
+            out.append(f"{where}：编号“{ident}”与“{names[key]}”在工作簿中的名称相同")
+        names.setdefault(key, ident)
+    for cell in rubric.score_cells:
+        if cell.max > MAX_CELL_POINTS or cell.allowed.is_contiguous():
+            continue
+        rule = validation_for(cell, "G1048576").options  # the widest reference the writer can use
+        if rule.get("validate") == "custom" and len(str(rule["value"]).lstrip("=")) > DV_FORMULA_LIMIT:
+            out.append(f"评分项 {cell.id}：允许分值分为 {len(cell.allowed.ranges)} 段，超出 Excel 数据验证公式 "
+                       f"{DV_FORMULA_LIMIT} 个字符的上限，请合并分值段")
+    return out
 
 
 def render_table(rubric: Rubric) -> str:

@@ -635,9 +635,109 @@ def render_summary(c: Consolidation) -> bytes:
     _suggestions_sheet(w)
     if c.self_total is not None:
         _self_sheet(w)
+    _agreement_sheet(w)  # issue 14: panel agreement and leniency
     wb.close()
     return buffer.getvalue()
 
 
 def write_summary(c: Consolidation, target: str | Path) -> Path:
     return write_bytes_atomic(target, render_summary(c))
+
+
+# ───────────────────────────── 一致性 (issue 14) ─────────────────────────────
+
+SHEET_AGREEMENT = "一致性"
+
+
+def _agreement_sheet(w: _Writer) -> None:
+    """Panel agreement (ICC, Kendall's W) and each expert's leniency, in plain Chinese."""
+    from . import agreement as ag
+
+    c = w.c
+    a = ag.panel_agreement(c)
+    widths = (8, 22, 12, 12, 44)
+    last = len(widths) - 1
+    ws = w.sheet(SHEET_AGREEMENT, widths, landscape=False)
+    value_fmt = w.wb.add_format({"font_name": FONT, "font_size": 11, "valign": "vcenter", "border": 1,
+                                 "num_format": "0.0000", "align": "center"})
+    lean_fmt = w.wb.add_format({"font_name": FONT, "font_size": 11, "valign": "vcenter", "border": 1,
+                                "num_format": "+0.00;-0.00;0.00", "align": "center"})
+    row = w.heading(ws, last, "专家组一致性与宽严程度", widths)
+    row += 1
+    w.merge(ws, row, 0, row, last, "一、专家组评分的一致性", w.section)
+    row += 1
+    w.merge(ws, row, 0, row, 1, "指标", w.header)
+    for col, text in enumerate(("数值", "判断", "含义"), start=2):
+        w.put(ws, row, col, text, w.header)
+    row += 1
+    figures = (
+        ("组内相关系数 ICC(2,1)", a.icc, ag.icc_reading(a.icc.value),
+         "各位专家给同一评分项的得分率是否相同。1 表示完全相同；接近 0 表示专家之间的分歧和评分项本身的高低差别一样大，看不出一致。"),
+        ("肯德尔和谐系数 W", a.kendall_w, ag.w_reading(a.kendall_w.value),
+         "各位专家对评分项“谁做得好、谁做得差”的排序是否一致（只看先后，不看分数高低）。1 表示排序完全一致，0 表示毫无关联。"),
+    )
+    for name, fig, reading, meaning in figures:
+        w.merge(ws, row, 0, row, 1, name, w.text)
+        if fig.value is None:
+            w.put(ws, row, 2, "—", w.center)
+        else:
+            w.put(ws, row, 2, fig.value, value_fmt)
+        w.put(ws, row, 3, reading, w.flag if reading == "偏低" else w.center)
+        text = meaning if fig.value is not None else f"{meaning}本次无法计算：{fig.reason}"
+        w.put(ws, row, 4, text, w.text)
+        w.fit_row(ws, row, [(text, widths[4])])
+        row += 1
+    row += 1
+    lines = [
+        "怎么看：",
+        f"计算依据为 {a.experts} 位计入汇总的专家对 {a.items} 个评分项的得分率（得分 ÷ 分值；有分项的评分项按各分项之和）。"
+        "两个系数均按四舍五入保留 4 位小数。",
+        f"组内相关系数（ICC，Shrout 与 Fleiss 1979 年提出的双向随机、绝对一致、单个评分者模型）：低于 {ag.ICC_LOW} 为偏低，"
+        f"{ag.ICC_LOW}～{ag.ICC_GOOD} 为中等，{ag.ICC_GOOD} 及以上为良好。偏低说明专家对同一项的打分差别较大，"
+        "宜在内部沟通（规范 8.3）时对照“分歧”表逐项核对评分依据。",
+        f"肯德尔和谐系数（W，并列时取平均名次并作并列校正）：低于 {ag.W_LOW} 为偏低，{ag.W_LOW}～{ag.W_GOOD} 为中等，"
+        f"{ag.W_GOOD} 及以上为良好。当多数评分项都得满分时，排序的差别很小，W 可能偏低而并不表示专家意见分散。",
+    ]
+    row = w.notes(ws, row, last, lines, widths)
+    row += 1
+
+    w.merge(ws, row, 0, row, last, "二、各位专家的宽严程度", w.section)
+    row += 1
+    header_row = row
+    for col, text in enumerate(("编号", "姓名", "总分", "宽严度\n（百分点）", "提示")):
+        w.put(ws, row, col, text, w.header)
+    w.fit_row(ws, row, [("宽严度\n（百分点）", widths[3])])
+    row += 1
+    first = row
+    for e in a.leniency:
+        w.put(ws, row, 0, e.expert_id, w.center)
+        w.put(ws, row, 1, e.expert, w.center)
+        w.put(ws, row, 2, e.total, w.int)
+        w.put(ws, row, 3, e.leniency if e.leniency is not None else "—", lean_fmt if e.leniency is not None else w.center)
+        hint = ag.leniency_reading(e.leniency)
+        w.put(ws, row, 4, hint, w.flag if hint else w.center)
+        row += 1
+    last_row = row - 1
+    row += 1
+    row = w.notes(ws, row, last, [
+        "宽严度 = 对每个评分项，用该专家的得分率减去其他专家的平均得分率，再对全部评分项取平均，以百分点表示"
+        "（四舍五入保留 2 位小数）。正数表示该专家总体打分偏宽，负数表示偏严，接近 0 表示与其他专家相当。"
+        f"绝对值超过 {ag.LENIENCY_NOTE} 个百分点的标为“明显偏宽/偏严”，供内部沟通参考，不影响专家组得分。",
+    ], widths)
+    ws.repeat_rows(header_row)
+    if a.leniency and all(e.leniency is not None for e in a.leniency):
+        chart = w.wb.add_chart({"type": "bar"})
+        chart.add_series({
+            "name": "宽严度（百分点）",
+            "categories": [SHEET_AGREEMENT, first, 1, last_row, 1],
+            "values": [SHEET_AGREEMENT, first, 3, last_row, 3],
+            "fill": {"color": "#4472C4"},
+            "invert_if_negative": False,
+            "gap": 60,  # no data labels: some LibreOffice versions add the names to them; the table has the values
+        })
+        _style_chart(chart, "各位专家的宽严度（百分点，正为偏宽、负为偏严）")
+        chart.set_x_axis({"num_format": "0.0", "major_gridlines": {"visible": True},
+                          "num_font": {"name": FONT, "size": 9}})
+        chart.set_y_axis({"reverse": True, "num_font": {"name": FONT, "size": 10}, "label_position": "low"})
+        chart.set_size({"width": 620, "height": max(220, 40 * len(a.leniency) + 80)})
+        ws.insert_chart(row + 1, 0, chart, {"x_offset": 8, "y_offset": 4})

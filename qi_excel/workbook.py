@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
-from xml.sax.saxutils import escape
+from html import escape as _html_escape
 
 from . import layout as L
 from .evaluation import (
@@ -32,6 +32,7 @@ from .evaluation import (
 )
 from .errors import QiError
 from .lock import locked
+from .errors import os_error_text
 from .fileio import write_bytes_atomic
 from .identity import sign
 from .rubric import Rubric, ScoreCell, collapse_runs
@@ -104,6 +105,12 @@ def _clip(text: str, limit: int) -> str:
 
 _INVALID_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ESCAPE_LIKE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
+
+
+def escape(text: str) -> str:
+    """XML text escaping (& < >), as xml.sax.saxutils.escape, whose import pulls in urllib and
+    http.client: a third of ``collect``'s start-up, which writes 检查报告.xlsx through this module."""
+    return _html_escape(text, quote=False)
 
 
 def _sst_text(value: str) -> str:
@@ -289,6 +296,13 @@ _PROTECT = {"select_locked_cells": True, "select_unlocked_cells": True, "format_
             "format_columns": True}
 
 
+def _merge_text(ws: Any, r1: int, c1: int, r2: int, c2: int, text: str, fmt: Any) -> None:
+    """A merged range holding ``text`` as text: ``merge_range`` would turn ``=1+1 小计`` (a custom
+    rubric's name) into a formula, as XlsxWriter's ``write`` does."""
+    ws.merge_range(r1, c1, r2, c2, "", fmt)
+    ws.write_string(r1, c1, text, fmt)
+
+
 def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
     lay = L.score_sheet_layout(rubric)
     ws = wb.add_worksheet(L.SCORE_SHEET)
@@ -299,7 +313,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
     S, N, E, D, F = col[L.COL_SCORE], col[L.COL_NOTE], col[L.COL_CRITERION], col[L.COL_ID], col[L.COL_MAX]
 
     ws.set_row(L.TITLE_ROW - 1, 32)
-    ws.merge_range(f"A{L.TITLE_ROW}:H{L.TITLE_ROW}", texts.title, fm.title)
+    _merge_text(ws, L.TITLE_ROW - 1, 0, L.TITLE_ROW - 1, 7, texts.title, fm.title)
     r2, r3 = L.INFO_ROWS
     for r, label, token, person, value in (
         (r2, "服务名称", _INFO_TOKENS["service_name"], texts.person_label, None),
@@ -348,7 +362,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
                 "level1_total": (fm.l1_label, fm.l1_value),
                 "total": (fm.total_label, fm.total_value),
             }[r.kind]
-            ws.merge_range(i, D, i, E, r.label, label_fmt)
+            _merge_text(ws, i, D, i, E, r.label, label_fmt)  # rubric text: never a formula
             ws.write_number(i, F, r.max, value_fmt)
             cached = 0
             ws.write_formula(i, S, f"=SUM({','.join(_refs(r.sum_rows))})", value_fmt, cached)
@@ -376,7 +390,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
         if first == last:
             ws.write_string(first - 1, c, text, fmt)
         else:
-            ws.merge_range(first - 1, c, last - 1, c, text, fmt)
+            _merge_text(ws, first - 1, c, last - 1, c, text, fmt)
         short = row_height(line_count(text, WIDTHS[col_letter])) - sum(heights[r] for r in range(first, last + 1))
         if short > 0:
             heights[first] += short
@@ -615,9 +629,28 @@ def _fill(sst: str, values: dict[str, str]) -> str:
 _HEADER_TOKEN_RE = re.compile(r"QIPH([a-z_]+)QIPH")
 
 
+HEADER_VALUE_LIMIT = 80  # characters of one value in a page header (Excel's whole header: 255)
+
+
+def header_value(text: str, limit: int = HEADER_VALUE_LIMIT) -> str:
+    """A value as it may go into a page header: ``&`` doubled (it starts a header code there),
+    and shortened with "…" so header codes, title and two values stay within Excel's 255
+    characters (a longer header makes Excel "repair" the file)."""
+    text = " ".join(_INVALID_XML.sub("", text).split())
+    if len(text.replace("&", "&&")) <= limit:
+        return text.replace("&", "&&")
+    out = ""
+    for ch in text:
+        piece = "&&" if ch == "&" else ch
+        if len(out) + len(piece) > limit - 1:
+            break
+        out += piece
+    return out + "…"
+
+
 def _fill_header(xml: str, values: dict[str, str]) -> str:
-    """Tokens inside a page header: ``&`` is a header code there and must be doubled."""
-    return _HEADER_TOKEN_RE.sub(lambda m: escape(_INVALID_XML.sub("", values[m.group(1)]).replace("&", "&&")), xml)
+    """Tokens inside a page header (see ``header_value``)."""
+    return _HEADER_TOKEN_RE.sub(lambda m: escape(header_value(values[m.group(1)])), xml)
 
 
 def identity_meta(rubric: Rubric, info: EvaluationInfo, expert: Expert | None, secret: Secret,
@@ -734,6 +767,10 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
                               "未写入任何文件。")
         targets = list(project.experts)
 
+    from .folder_state import bind_evaluation
+
+    bind_evaluation(root, info, evaluation_rubric(root), secret)  # the key now belongs to this service and applicant
+
     outputs: list[tuple[str, bytes]] = []
     records: list[IssuedRecord] = []
     eml_files: list[str] = []
@@ -766,7 +803,7 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
             try:
                 write_bytes_atomic(root / rel, data)
             except OSError as exc:
-                raise QiError(f"无法写入 {root / rel}：{exc.strerror or exc}。请关闭占用该文件的程序或检查磁盘后重新发放。"
+                raise QiError(f"无法写入 {root / rel}：{os_error_text(exc)}。请关闭占用该文件的程序或检查磁盘后重新发放。"
                               + (f"已写入 {len(done)} 个工作簿，并已记录。" if done else "")) from None
             except QiError as exc:
                 raise QiError(str(exc) + (f"已写入 {len(done)} 个工作簿，并已记录。" if done else "")) from None

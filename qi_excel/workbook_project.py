@@ -9,7 +9,10 @@ finds fields by their labels, not by fixed rows.
 from __future__ import annotations
 
 import io
+from typing import Any
+
 from .evaluation import INFO_FIELDS, INFO_SHEET, LEADER, MEMBER, PANEL_COLUMNS, PANEL_SHEET, PROJECT_FILE, EvaluationInfo, Panel
+from .excuse import EXCUSE_COLUMN
 from .resources import template_path
 
 PANEL_TEMPLATE_ROWS = 15  # pre-numbered roster rows
@@ -19,6 +22,10 @@ _PANEL_HINTS = {
     "角色": "从下拉列表选择：组长 或 成员；专家组只能有一位组长",
     "邮箱": "用于生成邮件草稿（issue --eml）",
 }
+# Optional last column: an excused member's reason (read by excuse.reasons_from_rows).
+_EXCUSE_WIDTH = 30
+_EXCUSE_HINT = ("通常留空。专家确实不能参加评价（如因病未能参加现场考察）时填写原因，"
+                "该专家不计入评分，原因写入评价报告和档案；也可用 qi-excel excuse 登记")
 
 
 def render_project_template() -> bytes:
@@ -59,17 +66,22 @@ def render_project_template() -> bytes:
 
     ps = wb.add_worksheet(PANEL_SHEET)
     ps.set_row(0, 30)
-    last_col = len(PANEL_COLUMNS) - 1
+    last_col = len(PANEL_COLUMNS)  # the roster columns and 未参加原因
     ps.merge_range(0, 0, 0, last_col, "专家组名单（不少于 5 人，均具有高级专业技术职称或相应职务，设组长一名）", title)
     for c, ((text, attr), width) in enumerate(zip(PANEL_COLUMNS, _PANEL_WIDTHS)):
         ps.set_column(c, c, width)
         ps.write_string(1, c, text, head)
         if text in _PANEL_HINTS:
             ps.write_comment(1, c, _PANEL_HINTS[text], {"x_scale": 2, "y_scale": 1.2})
+    excuse_col = len(PANEL_COLUMNS)
+    ps.set_column(excuse_col, excuse_col, _EXCUSE_WIDTH)
+    ps.write_string(1, excuse_col, EXCUSE_COLUMN, head)
+    ps.write_comment(1, excuse_col, _EXCUSE_HINT, {"x_scale": 2, "y_scale": 1.6})
     for r in range(2, 2 + PANEL_TEMPLATE_ROWS):
         ps.write_number(r, 0, r - 1, center)
         for c, (_, attr) in enumerate(PANEL_COLUMNS[1:], start=1):
             ps.write_blank(r, c, None, text_fmt if attr == "phone" else (center if attr == "role" else value))
+        ps.write_blank(r, excuse_col, None, value)
         ps.set_row(r, 22)
     role_col = [a for _, a in PANEL_COLUMNS].index("role")
     ps.data_validation(2, role_col, 1 + PANEL_TEMPLATE_ROWS, role_col, {
@@ -104,17 +116,26 @@ def fill_project_workbook(template: bytes, info: EvaluationInfo, panel: Panel) -
     for row in ws.iter_rows(min_row=1, max_col=2):
         attr = by_label.get(str(row[0].value or "").strip())
         if attr:
-            row[1].value = getattr(info, attr)
+            _set_text(row[1], getattr(info, attr))
     ps = wb[PANEL_SHEET]
     header = _header_row(ps)
     columns = {str(c.value).strip(): c.column for c in ps[header] if c.value}
     for i, expert in enumerate(panel.experts, start=header + 1):
         for text, attr in PANEL_COLUMNS:
             if text in columns:
-                ps.cell(i, columns[text]).value = getattr(expert, attr)
+                _set_text(ps.cell(i, columns[text]), getattr(expert, attr))
+        if expert.excused and EXCUSE_COLUMN in columns:
+            _set_text(ps.cell(i, columns[EXCUSE_COLUMN]), expert.excused)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _set_text(cell: Any, value: object) -> None:
+    """openpyxl stores a string starting with ``=`` as a formula; organizer text stays text."""
+    cell.value = value
+    if isinstance(value, str) and value.startswith("="):
+        cell.data_type = "s"
 
 
 def _header_row(ws: object) -> int:

@@ -76,8 +76,19 @@ def test_archive_holds_every_record_with_manifest(folder: Path) -> None:
     assert set(listed) == set(names) - {MANIFEST}
     for name, entry in listed.items():
         assert entry["sha256"] == hashlib.sha256(contents[name]).hexdigest()
+        if name == LEDGER_FILE:  # archived without this computer's absolute paths
+            continue
         assert entry["size"] == len(contents[name]) == (folder / name).stat().st_size
         assert contents[name] == (folder / name).read_bytes()
+    ledger_text = contents[LEDGER_FILE].decode("utf-8")
+    # (this copy's ledger names the original folder: outside the folder only the file name stays)
+    original = json.loads((folder / LEDGER_FILE).read_text(encoding="utf-8"))
+    assert all(s.startswith("/") for e in original["entries"] for s in e["sources"])
+    assert '"/' not in ledger_text
+    archived = json.loads(ledger_text)
+    assert [[s.rsplit("/", 1)[-1] for s in e["sources"]] for e in original["entries"]] \
+        == [e["sources"] for e in archived["entries"]]
+    assert "专家组意见.docx" in names and "excused" not in manifest
     assert verify_archive(path) == []
 
 
@@ -208,3 +219,21 @@ def test_key_is_found_only_beside_its_own_evaluation(folder: Path, tmp_path: Pat
     shutil.copyfile(path, moved)
     assert archive_key(moved) is None
     assert verify_archive(moved) == []
+
+
+def test_ledger_sources_lose_this_computers_folders() -> None:
+    from qi_excel.archive import ledger_for_archive, local_path_free
+
+    roots = ("/home/王芳/评价", "C:\\Users\\wf\\评价")
+    assert local_path_free("/home/王芳/评价/收件箱/张三.xlsx", roots) == "收件箱/张三.xlsx"
+    assert local_path_free("/home/王芳/评价/收件箱/回复.eml[1:张三.xlsx]", roots) == "收件箱/回复.eml[1:张三.xlsx]"
+    assert local_path_free("link:/home/王芳/评价/收件箱/x.xlsx", roots) == "收件箱/x.xlsx"
+    assert local_path_free("C:\\Users\\wf\\评价\\收件箱\\张三.xlsx", roots) == "收件箱/张三.xlsx"
+    assert local_path_free("/home/王芳/评价2/张三.xlsx", roots) == "张三.xlsx"  # a sibling folder is outside
+    assert local_path_free("D:\\邮件\\张三.xlsx", roots) == "张三.xlsx"
+    assert local_path_free("收件箱/张三.xlsx", roots) == "收件箱/张三.xlsx"  # already relative
+    ledger = {"version": 1, "entries": [{"sources": ["/home/王芳/评价/收件箱/a.xlsx", "/tmp/b.xlsx"],
+                                         "label": "/tmp/b.xlsx", "sha256": "x"}]}
+    out = json.loads(ledger_for_archive(json.dumps(ledger).encode(), roots))
+    assert out["entries"][0]["sources"] == ["收件箱/a.xlsx", "b.xlsx"] and out["entries"][0]["label"] == "b.xlsx"
+    assert ledger_for_archive(b"{broken", roots) == b"{broken"  # not ours to repair; archived as it is

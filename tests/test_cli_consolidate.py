@@ -97,7 +97,9 @@ def test_three_methods_equal_the_hand_computation(issued_folder, method):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     want = EXPECTED[method]
-    assert set(data) == {"method", "experts", "total", "level1", "level2", "items", "divergent"}
+    assert set(data) == {"method", "experts", "total", "level1", "level2", "items", "divergent",
+                         "agreement", "leniency", "panel"}
+    assert data["panel"] == {"members": 7, "counted": 7, "excused": []}
     assert data["method"] == method and data["experts"] == 7  # the self-evaluation is not an expert
     assert data["total"] == want["total"]
     assert data["level1"] == want["level1"]
@@ -126,7 +128,8 @@ def test_text_output_names_total_levels_divergence_and_workbook(issued_folder):
     # others' mean for E01: (5847)/6 = 974.5 → +25.50; E07: 955 − 5892/6 = −27.00
     assert "比其他专家平均总分高 25.50 分" in out and "比其他专家平均总分低 27.00 分" in out
     assert "申请方自评总分：970 分（未计入专家组得分）" in out
-    assert ev.SUMMARY_FILE in out and "草稿" not in out
+    assert ev.SUMMARY_FILE in out and "【草稿】" not in out
+    assert "专家组意见.docx" in out and (issued_folder / "专家组意见.docx").is_file()
 
 
 def test_spread_option_and_bad_values(issued_folder):
@@ -144,7 +147,8 @@ def test_fewer_than_five_refused_unless_draft(issued_folder):
     _fill(issued_folder, experts=4, self_eval=False)
     result = _run(str(issued_folder))
     assert result.exit_code == 2
-    assert "错误：已接收的专家评分表只有 4 份，少于评价规范 7.2 规定的 5 位专家" in result.output
+    assert "李建国（E05）、赵敏（E06）、孙浩然（E07）还没有已接收的评分表" in result.output
+    assert "计入评分的专家只有 4 人，少于规范 7.2 条要求的 5 人，只能加 --draft" in result.output
     assert not (issued_folder / ev.SUMMARY_FILE).exists()
     with pytest.raises(QiError, match="还没有汇总结果"):
         load_consolidation(issued_folder)
@@ -179,7 +183,11 @@ def test_draft_on_a_full_panel_does_not_claim_experts_are_missing(issued_folder)
 
 def test_panel_members_not_counted_are_named(issued_folder):
     _fill(issued_folder, experts=5, self_eval=False)
-    result = _run(str(issued_folder))
+    result = _run(str(issued_folder))  # a final result needs every member (or an excusal)
+    assert result.exit_code != 0
+    assert "赵敏（E06）、孙浩然（E07）还没有已接收的评分表" in result.output
+    assert "qi-excel excuse" in result.output and not (issued_folder / ev.SUMMARY_FILE).exists()
+    result = _run(str(issued_folder), "--draft")
     assert result.exit_code == 0, result.output
     c = load_consolidation(issued_folder)
     assert len(c.experts) == 5 and c.not_counted == ("赵敏（E06）", "孙浩然（E07）")

@@ -41,6 +41,17 @@ def test_application_and_report_commands_name_the_files(folder: Path) -> None:
     assert "专家组签字表" in all_text(folder / REPORT_FILE)
 
 
+def test_application_warns_when_no_self_evaluation_was_collected(tmp_path: Path, folder: Path) -> None:
+    from qi_excel.evaluation import new_evaluation
+
+    assert "尚未回收申请方的自我评价记录表" not in run("application", folder).output  # collected here
+    bare = tmp_path / "新评价"
+    new_evaluation(bare, sample=True)
+    result = run("application", bare)
+    assert result.exit_code == 0, result.output
+    assert "注意：尚未回收申请方的自我评价记录表" in result.output and "qi-excel issue --self" in result.output
+
+
 def test_report_on_draft_needs_the_flag(folder: Path) -> None:
     consolidate_folder(folder, draft=True)
     result = run("report", folder)

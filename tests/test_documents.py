@@ -212,9 +212,16 @@ def test_report_filled_and_score_tables_equal_consolidation(folder: Path) -> Non
         assert row[:5] == [str(expert.number), expert.name, expert.title, expert.employer, expert.role]
         assert row[5] == ""  # signed by hand
 
-    # problems come from the largest losses, suggestions from the experts
-    assert cons.lost[0].label in text
+    # 五 and 六 are 专家组意见.docx's paragraphs, verbatim; no programmer reasoning in the report
+    from qi_excel.opinion import OPINION_FILE, read_opinion
+
+    opinion = read_opinion(folder / OPINION_FILE)
+    paragraphs = [p.text for p in doc.paragraphs]
+    for section in opinion.sections():
+        for t in section:
+            assert t in paragraphs, t
     assert cons.suggestions[0].text in text
+    assert "逐级相加" not in text and "计分规则" not in text and "汇总表" not in text
 
 
 def test_report_refuses_draft_consolidation_unless_draft(folder: Path) -> None:
@@ -239,10 +246,11 @@ def test_expert_text_printed_literally(folder: Path, tmp_path: Path) -> None:
     cons = load_consolidation(folder)
     info, panel = load_project(folder)
     nasty = '=HYPERLINK("http://evil.example","点我") <w:p>&amp; {{ total }}'
-    lost = list(cons.lost)
-    lost[0] = dataclasses.replace(lost[0], remarks=(("周立新", nasty),))
+    items = list(cons.item_scores)
+    k = next(i for i, item in enumerate(items) if item.lost > 0)
+    items[k] = dataclasses.replace(items[k], remarks=(nasty,))
     suggestion = dataclasses.replace(cons.suggestions[0], text="+SUM(A1:A9) </w:t>\a\f建议")
-    cons = dataclasses.replace(cons, lost=tuple(lost), suggestions=(suggestion,))
+    cons = dataclasses.replace(cons, item_scores=tuple(items), suggestions=(suggestion,))
     target = tmp_path / "r.docx"
     render_template(shipped_template(REPORT_TEMPLATE), report_context(info, panel, cons), REPORT_REQUIRED, target)
     text = all_text(target)
@@ -326,7 +334,7 @@ def test_organizer_can_reword_an_exported_template(folder: Path, tmp_path: Path)
 
 
 def test_shipped_placeholders_each_sit_in_one_run() -> None:
-    for name in (APPLICATION_TEMPLATE, REPORT_TEMPLATE):
+    for name in (APPLICATION_TEMPLATE, REPORT_TEMPLATE, "专家组意见.docx"):
         texts = docx_texts(shipped_template(name))
         tags = [t for t in texts if "{" in t or "}" in t]
         assert tags, name
@@ -342,7 +350,7 @@ def test_shipped_templates_match_their_build_script(tmp_path: Path) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(tmp_path)
-    for name in (APPLICATION_TEMPLATE, REPORT_TEMPLATE):
+    for name in (APPLICATION_TEMPLATE, REPORT_TEMPLATE, "专家组意见.docx"):
         with zipfile.ZipFile(tmp_path / name) as fresh, zipfile.ZipFile(shipped_template(name)) as shipped:
             for part in ("word/document.xml", "word/styles.xml", "word/footer1.xml"):
                 assert fresh.read(part) == shipped.read(part), (name, part)
@@ -398,8 +406,10 @@ def test_internal_meeting_date_never_after_last_meeting(folder: Path) -> None:
         == INTERNAL_MEETING_FALLBACK
 
 
-def test_signature_table_lists_the_whole_panel_even_without_a_members_workbook(tmp_path: Path) -> None:
-    """Clause 8.3.2: the panel signs the report, including a member whose sheet is not counted."""
+def test_member_without_a_workbook_must_be_excused_and_does_not_sign(tmp_path: Path) -> None:
+    """Clauses 7.2, 8.3.2: no final result while a member is missing; an excused member does not sign."""
+    from qi_excel.excuse import excuse
+
     folder = tmp_path / "评价"
     new_evaluation(folder, sample=True)
     records = list(issue_workbooks(folder).records)
@@ -411,13 +421,20 @@ def test_signature_table_lists_the_whole_panel_even_without_a_members_workbook(t
         (folder / INBOX_DIR / Path(rec.file).name).write_bytes(
             fill_workbook((folder / rec.file).read_bytes(), rubric, fill))
     collect(folder)
+    with pytest.raises(QiError, match="孙浩然（E07）还没有已接收的评分表"):
+        consolidate_folder(folder)
+    excuse(folder, "孙浩然", "因公出差未能参加现场考察")
     cons = consolidate_folder(folder)
-    assert len(cons.experts) == 6
+    assert len(cons.experts) == 6 and cons.members == 7 and not cons.draft
     _info, panel = load_project(folder)
-    doc = Document(str(write_report(folder)[0]))
+    path = write_report(folder)[0]
+    doc = Document(str(path))
     signatures = table_rows(find_table(doc, "序号", "姓名"))[1:]
-    assert [r[1] for r in signatures] == [e.name for e in sorted(panel.experts, key=lambda e: e.number)]
-    assert len(signatures) == 7
+    assert [r[1] for r in signatures] == [e.name for e in sorted(panel.experts, key=lambda e: e.number)][:6]
+    assert len(signatures) == 6
+    text = all_text(path)
+    assert "共 7 人，实到 6 人" in text and "孙浩然因因公出差未能参加现场考察" not in text
+    assert "孙浩然请假（因公出差未能参加现场考察）" in text
 
 
 def test_placeholder_split_across_runs_by_word_still_fills(folder: Path, tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_new_blank_folder_is_the_template_and_refuses_to_overwrite(tmp_path):
                   "首次会议", "现场考察", "末次会议"):
         assert label in labels
     header = [c.value for c in wb[PANEL_SHEET][2]]
-    assert header == ["序号", "姓名", "职称", "工作单位", "专业领域", "电话", "邮箱", "角色"]
+    assert header == ["序号", "姓名", "职称", "工作单位", "专业领域", "电话", "邮箱", "角色", "未参加原因"]
     with pytest.raises(QiError, match="必填项为空：服务名称（B3）、申报单位（B4）"):
         load_project(folder)
     before = _snapshot(folder)

@@ -79,13 +79,13 @@ def _find(ws, text: str) -> tuple[int, int]:
 
 
 def test_all_sheets_present(book):
-    assert book.sheetnames == ["总分", "明细", "分歧", "专家", "失分", "改进建议", "自评对比"]
+    assert book.sheetnames == ["总分", "明细", "分歧", "专家", "失分", "改进建议", "自评对比", "一致性"]
 
 
 def test_no_self_sheet_without_self_evaluation(tmp_path):
     c = consolidate(shipped_rubric(), _panel(with_self=False))
     wb = openpyxl.load_workbook(write_summary(c, tmp_path / "汇总表.xlsx"))
-    assert "自评对比" not in wb.sheetnames and len(wb.sheetnames) == 6
+    assert "自评对比" not in wb.sheetnames and len(wb.sheetnames) == 7  # with 一致性 (issue 14)
 
 
 def test_total_sheet_numbers_formats_and_rule(book, result):
@@ -183,8 +183,8 @@ def test_native_bar_and_radar_charts(path):
         charts = sorted(n for n in z.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n))
         xml = [z.read(n).decode() for n in charts]
         drawing_rels = [n for n in z.namelist() if n.startswith("xl/worksheets/_rels/")]
-    assert len(charts) == 2
-    bar = next(x for x in xml if "<c:barChart>" in x)
+    assert len(charts) == 3  # the third is 一致性's leniency chart (issue 14)
+    bar = next(x for x in xml if "<c:barChart>" in x and "总分!" in x)
     radar = next(x for x in xml if "<c:radarChart>" in x)
     assert "一级指标得分率" in bar and "总分!$E$" in bar
     assert "二级指标得分率" in radar and "总分!$B$" in radar

@@ -30,6 +30,11 @@ _USAGE_MESSAGES = (
     (re.compile(r"^Invalid value for '(.+?)': '(.*)' is not one of (.+)\.$"), "参数 {0} 的值 {1} 无效，可选：{2}。"),
     (re.compile(r"^Invalid value for '(.+?)': '(.*)' is not a valid integer\.$"), "参数 {0} 的值 {1} 不是整数。"),
     (re.compile(r"^Invalid value for '(.+?)': (.+) is not in the range (.+)\.$"), "参数 {0} 的值 {1} 超出范围 {2}。"),
+    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' does not exist\.$"), "参数 {0}：{1} 不存在。"),
+    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is a file\.$"), "参数 {0}：{1} 是一个文件，这里需要文件夹。"),
+    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is a directory\.$"), "参数 {0}：{1} 是一个文件夹，这里需要文件。"),
+    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is not readable\.$"), "参数 {0}：没有权限读取 {1}。"),
+    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is not writable\.$"), "参数 {0}：没有权限写入 {1}。"),
     (re.compile(r"^Invalid value for '(.+?)': (.+)$"), "参数 {0} 的值无效：{1}"),
 )
 
@@ -75,6 +80,12 @@ class _Group(click.Group):
         except QiError as err:
             click.echo(f"错误：{err}", err=True)
             sys.exit(err.exit_code)
+        except OSError as err:  # a file problem no layer anticipated: still Chinese, no traceback
+            from ..errors import os_error_text
+
+            where = f" {err.filename}" if err.filename else ""
+            click.echo(f"错误：无法访问{where}：{os_error_text(err)}。", err=True)
+            sys.exit(2)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)  # keep the workflow order, not alphabetical
@@ -90,6 +101,9 @@ def main() -> None:
 from . import rubric_cmd  # noqa: E402,F401
 from . import evaluation_cmd  # noqa: E402,F401
 from . import collect_cmd  # noqa: E402,F401
+from . import excuse_cmd  # noqa: E402,F401
 from . import consolidate_cmd  # noqa: E402,F401
 from . import documents_cmd  # noqa: E402,F401
 from . import demo_cmd  # noqa: E402,F401
+from . import office_cmd  # noqa: E402  (issue 14: export, register, log)
+office_cmd.install_audit(main)  # every command that changes an evaluation folder is logged

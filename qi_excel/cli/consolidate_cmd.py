@@ -44,20 +44,28 @@ class _DecimalType(click.ParamType):
               help="评分项极差超过该项分值的这一比例即列为分歧项（0.3 或 30%）。")
 @click.option("--deviation", type=_DecimalType(), default=None,
               help="专家总分与其他专家平均总分相差超过此分数即提示（默认为总分的 5%，即 50 分）。")
-@click.option("--draft", is_flag=True, help="专家不足 5 人时仍生成汇总，所有输出标注“草稿”。")
+@click.option("--draft", is_flag=True,
+              help="专家评分未全部回收（或计入的专家不足 5 人）时仍生成汇总，所有输出标注“草稿”。")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供脚本使用）。")
 def consolidate_command(folder: str, method: str, decimals: int, spread: Decimal, deviation: Decimal | None,
                         draft: bool, as_json: bool) -> None:
-    """汇总专家组评分：计算得分、标出评分分歧，生成 汇总表.xlsx。"""
-    from ..consolidate import consolidate_folder
+    """汇总专家组评分：计算得分、标出评分分歧，生成 汇总表.xlsx 和 专家组意见.docx（草稿）。
+
+    正式汇总要求专家组每位成员都有已接收的评分表，或已用 qi-excel excuse 登记请假原因。
+    """
+    from ..consolidate import run_consolidation
     from ..evaluation import SUMMARY_FILE
 
-    result = consolidate_folder(folder, method=method, decimals=decimals, draft=draft, spread_share=spread,
-                                deviation_threshold=deviation)
+    run = run_consolidation(folder, method=method, decimals=decimals, draft=draft, spread_share=spread,
+                            deviation_threshold=deviation)
     if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(run.result.to_json(), ensure_ascii=False, indent=2))
         return
-    click.echo(render_text(result, f"{folder.rstrip('/')}/{SUMMARY_FILE}"))
+    click.echo(render_text(run.result, f"{folder.rstrip('/')}/{SUMMARY_FILE}"))
+    if run.panel.ignored:
+        click.echo(f"注意：{'、'.join(run.panel.ignored)} 已登记请假，其评分表未计入汇总"
+                   "（如需计入，请用 qi-excel excuse --undo 撤销请假）。")
+    click.echo(run.opinion.message())
 
 
 def render_text(c: Any, summary_path: str) -> str:
@@ -75,6 +83,9 @@ def render_text(c: Any, summary_path: str) -> str:
     lines.append(
         f"汇总完成：{len(c.experts)} 位专家，{c.method_label}，保留 {c.decimals} 位小数。"
     )
+    if c.excused:
+        lines.append(f"专家组 {c.panel_members} 人，实到 {len(c.experts)} 人；请假："
+                     + "；".join(f"{x.expert}（{x.expert_id}，{x.reason}）" for x in c.excused) + "。")
     if c.not_counted:
         lines.append(f"注意：专家组中 {'、'.join(c.not_counted)} 没有已接收的评分表，未计入汇总"
                      "（可用 qi-excel status 查看原因）。")

@@ -24,11 +24,13 @@ def _report_written(paths: list[Path], pdf: bool) -> None:
 @click.option("--pdf", is_flag=True, help="同时用 LibreOffice 生成 PDF。")
 def application_command(folder: str, template: str | None, pdf: bool) -> None:
     """生成评价申请表（附录B）：评价申请表.docx。"""
-    from ..documents import write_application
+    from ..documents import make_application
 
-    paths = write_application(folder, template=template, pdf=pdf)
+    written = make_application(folder, template=template, pdf=pdf)
     click.echo("已生成评价申请表：")
-    _report_written(paths, pdf)
+    _report_written(list(written.paths), pdf)
+    for note in written.notes:
+        click.echo(note)
 
 
 @main.command("report")
@@ -37,12 +39,18 @@ def application_command(folder: str, template: str | None, pdf: bool) -> None:
 @click.option("--pdf", is_flag=True, help="同时用 LibreOffice 生成 PDF。")
 @click.option("--draft", is_flag=True, help="汇总尚为草稿时也生成报告，带“草稿”水印，另存为“评价报告（草稿）.docx”。")
 def report_command(folder: str, template: str | None, pdf: bool, draft: bool) -> None:
-    """根据汇总结果生成评价报告（附录C），含专家组签字表。"""
-    from ..documents import write_report
+    """根据汇总结果和专家组意见.docx 生成评价报告（附录C），含专家组签字表。
 
-    paths = write_report(folder, template=template, pdf=pdf, draft=draft)
+    专家组意见.docx 四个标题下的文字逐段原样写入报告：主要亮点、存在问题、改进建议写入
+    “五、专家组意见”，评价结论写入“六、评价结论”。
+    """
+    from ..documents import make_report
+
+    written = make_report(folder, template=template, pdf=pdf, draft=draft)
     click.echo("已生成评价报告（草稿，仅供内部讨论）：" if draft else "已生成评价报告，请打印后由专家组成员签字：")
-    _report_written(paths, pdf)
+    _report_written(list(written.paths), pdf)
+    for note in written.notes:
+        click.echo(note)
 
 
 @main.group("templates")

@@ -15,14 +15,16 @@ from . import main
 @click.option("--sample", is_flag=True, help="填入一个示例评价项目和 7 人专家组（虚构），便于试用。")
 @click.option("--rubric", "rubric_file", type=click.Path(dir_okay=False),
               help="使用另一份评价表文件（TOML，格式同 qi-excel rubric --file）；默认为内置的附录A 表A.1。")
-def new_command(folder: str, sample: bool, rubric_file: str | None) -> None:
+@click.option("--roster-from", "roster_from", type=click.Path(exists=True),
+              help="复用另一次评价的专家组名单（原评价目录或其中的评价项目.xlsx）：只复制名单，密钥和其他内容一律新建。")
+def new_command(folder: str, sample: bool, rubric_file: str | None, roster_from: str | None) -> None:
     """建立评价目录 FOLDER，其中的“评价项目.xlsx”供填写基本信息和专家组名单。
 
     所用评价表的副本保存在评价目录中，此后发放、回收和汇总都以它为准。
     """
     from ..evaluation import PASSWORD_FILE, PROJECT_FILE, new_evaluation
 
-    written = new_evaluation(folder, sample=sample, rubric=rubric_file)
+    written = new_evaluation(folder, sample=sample, rubric=rubric_file, roster_from=roster_from)
     root = Path(folder)
     click.echo(f"已建立评价目录 {root}：")
     for path in written:
@@ -30,6 +32,9 @@ def new_command(folder: str, sample: bool, rubric_file: str | None) -> None:
             click.echo(f"  {path.relative_to(root)}")
     if sample:
         click.echo(f"{PROJECT_FILE} 已填入示例项目和 7 人专家组，可直接运行：qi-excel issue {folder}")
+    elif roster_from:
+        click.echo(f"已从 {roster_from} 复制专家组名单。下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”并核对名单，"
+                   f"保存后运行 qi-excel issue {folder}")
     else:
         click.echo(f"下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”和“专家组”，"
                    f"保存后运行 qi-excel issue {folder}")
