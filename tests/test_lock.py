@@ -15,7 +15,7 @@ from xlsx_edit import fill, issued_bytes
 from qi_excel import evaluation as ev
 from qi_excel.collect import load_accepted
 from qi_excel.errors import QiError
-from qi_excel.lock import LOCK_FILE, folder_lock
+from qi_excel.lock import LOCK_FILE, _host, folder_lock
 from qi_excel.rubric import shipped_rubric
 
 RUBRIC = shipped_rubric()
@@ -50,8 +50,7 @@ def test_two_concurrent_collects_lose_nothing(issued_folder: Path, tmp_path: Pat
 
 def test_held_lock_names_command_and_time(issued_folder: Path) -> None:
     lock = issued_folder / LOCK_FILE
-    import socket
-    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": "consolidate",
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": _host(), "command": "consolidate",
                                 "time": time.time()}), encoding="utf-8")
     with pytest.raises(QiError) as err:
         with folder_lock(issued_folder, command="collect", wait=0.2):
@@ -61,11 +60,10 @@ def test_held_lock_names_command_and_time(issued_folder: Path) -> None:
 
 
 def test_lock_of_a_dead_process_is_taken_over(issued_folder: Path) -> None:
-    import socket
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     dead = int(proc.stdout)
     lock = issued_folder / LOCK_FILE
-    lock.write_text(json.dumps({"pid": dead, "host": socket.gethostname(), "command": "collect",
+    lock.write_text(json.dumps({"pid": dead, "host": _host(), "command": "collect",
                                 "time": time.time()}), encoding="utf-8")
     with folder_lock(issued_folder, command="collect", wait=0.2):
         assert json.loads(lock.read_text(encoding="utf-8"))["pid"] == os.getpid()
@@ -81,9 +79,8 @@ def test_lock_is_reentrant_in_one_thread(issued_folder: Path) -> None:
 
 
 def test_cli_collect_while_locked_is_a_clear_message(issued_folder: Path, monkeypatch) -> None:
-    import socket
     lock = issued_folder / LOCK_FILE
-    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": "issue",
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": _host(), "command": "issue",
                                 "time": time.time()}), encoding="utf-8")
     from click.testing import CliRunner
 
@@ -97,7 +94,6 @@ def test_cli_collect_while_locked_is_a_clear_message(issued_folder: Path, monkey
 
 @pytest.mark.parametrize("args", [["issue"], ["consolidate"], ["report"], ["application"], ["archive"]])
 def test_every_writing_command_waits_for_the_lock(issued_folder: Path, monkeypatch, args: list[str]) -> None:
-    import socket
 
     from click.testing import CliRunner
 
@@ -106,7 +102,7 @@ def test_every_writing_command_waits_for_the_lock(issued_folder: Path, monkeypat
 
     monkeypatch.setattr(lk, "WAIT_SECONDS", 0.2)
     lock = issued_folder / LOCK_FILE
-    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": "collect",
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": _host(), "command": "collect",
                                 "time": time.time()}), encoding="utf-8")
     before = sorted(p.name for p in issued_folder.rglob("*"))
     res = CliRunner().invoke(main, [*args, str(issued_folder)])
