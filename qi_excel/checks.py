@@ -318,9 +318,15 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
         key = _name_key(text)
         return any(n in key for n in own)
 
+    # account names are often the mailbox name: "chenxiaolan" on 陈晓岚's laptop
+    accounts = {e.email.split("@")[0].strip().casefold(): e for e in panel.experts
+                if e.expert_id != rw.expert_id and e.email and len(e.email.split("@")[0].strip()) >= 4}
+    own_account = expert.email.split("@")[0].strip().casefold() if expert is not None and expert.email else ""
+
     def other_named(text: str) -> str:
         key = _name_key(text)
-        e = others.get(key) or next((e for k, e in others.items() if k in key), None)
+        e = others.get(key) or next((e for k, e in others.items() if k in key), None) or (
+            accounts.get(key) if key != own_account else None)
         return f"（专家组成员 {e.name}，{e.expert_id}）" if e is not None else ""
 
     sig_cell = rw.cell(lay.signature_cell)

@@ -648,3 +648,13 @@ def test_workbook_listing_thousands_of_sheets_is_refused(ctx: Ctx) -> None:
     with pytest.raises(ReadError) as err:
         read_returned(rezip(data, {"xl/workbook.xml": wb.encode("utf-8")}), "t.xlsx", rubric=RUBRIC)
     assert err.value.code == "TOO_COMPLEX" and "工作表" in str(err.value)
+
+
+def test_last_saved_by_another_experts_account_name_is_a_warning(ctx: Ctx) -> None:
+    account = ctx.email("E02").split("@")[0]
+    data = edit_part(ctx.filled("E01"), CORE, lambda x: re.sub(r"<cp:lastModifiedBy>[^<]*", f"<cp:lastModifiedBy>{account}", x))
+    f = only(ctx.check(data), "LAST_SAVED_BY_OTHER")[0]
+    assert ctx.name("E02") in f.message and account in f.message
+    own = ctx.email("E01").split("@")[0]
+    data = edit_part(ctx.filled("E01"), CORE, lambda x: re.sub(r"<cp:lastModifiedBy>[^<]*", f"<cp:lastModifiedBy>{own}", x))
+    assert ctx.check(data) == []
