@@ -323,9 +323,11 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
                 if e.expert_id != rw.expert_id and e.email and len(e.email.split("@")[0].strip()) >= 4}
     own_account = expert.email.split("@")[0].strip().casefold() if expert is not None and expert.email else ""
 
-    def other_named(text: str) -> str:
+    def other_named(text: str, *, exact: bool = False) -> str:
+        """Which other panel member ``text`` names; ``exact`` for account names, where
+        an organization's name that happens to contain a person's name must not count."""
         key = _name_key(text)
-        e = others.get(key) or next((e for k, e in others.items() if k in key), None) or (
+        e = others.get(key) or (None if exact else next((e for k, e in others.items() if k in key), None)) or (
             accounts.get(key) if key != own_account else None)
         return f"（专家组成员 {e.name}，{e.expert_id}）" if e is not None else ""
 
@@ -371,17 +373,17 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
             "这份文件原本是发给另一个人的。请使用发给本人的原工作簿填写后发送。",
         ))
     creator = rw.properties.get("creator", "")
-    if creator and other_named(creator) and not mentions_own(creator):
+    if creator and other_named(creator, exact=True) and not mentions_own(creator):
         out.append(finding(
             "IDENTITY_MISMATCH",
-            f"文件属性中的创建者为“{_clip(creator)}”{other_named(creator)}，而隐藏的身份信息是发给 {who} 的："
+            f"文件属性中的创建者为“{_clip(creator)}”{other_named(creator, exact=True)}，而隐藏的身份信息是发给 {who} 的："
             "这份文件是另一位专家新建的，不是发放的工作簿。请使用发给本人的原工作簿填写后发送。",
         ))
     saver = rw.properties.get("lastModifiedBy", "")
-    if saver and other_named(saver) and not mentions_own(saver):
+    if saver and other_named(saver, exact=True) and not mentions_own(saver):
         out.append(finding(
             "LAST_SAVED_BY_OTHER",
-            f"文件属性显示最后保存者为“{_clip(saver)}”{other_named(saver)}，而这份工作簿是发给 {who} 的。"
+            f"文件属性显示最后保存者为“{_clip(saver)}”{other_named(saver, exact=True)}，而这份工作簿是发给 {who} 的。"
             "可能是在他人的电脑上填写保存；请向该专家确认是本人打分。",
         ))
     if sender and rw.kind != "self":

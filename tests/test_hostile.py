@@ -658,3 +658,10 @@ def test_last_saved_by_another_experts_account_name_is_a_warning(ctx: Ctx) -> No
     own = ctx.email("E01").split("@")[0]
     data = edit_part(ctx.filled("E01"), CORE, lambda x: re.sub(r"<cp:lastModifiedBy>[^<]*", f"<cp:lastModifiedBy>{own}", x))
     assert ctx.check(data) == []
+
+
+def test_organizer_name_containing_an_experts_name_is_not_a_mismatch(ctx: Ctx) -> None:
+    org = f"{ctx.name('E02')}工作室"
+    data = edit_part(ctx.filled("E01"), CORE, lambda x: re.sub(
+        r"<dc:creator>[^<]*", f"<dc:creator>{org}", re.sub(r"<cp:lastModifiedBy>[^<]*", f"<cp:lastModifiedBy>{org}", x)))
+    assert ctx.check(data) == []
