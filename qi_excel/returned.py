@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import re
 import time
 import zipfile
@@ -24,7 +25,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from posixpath import dirname, join, normpath
 from types import MappingProxyType
-from typing import Literal, Mapping, NamedTuple
+from typing import Iterator, Literal, Mapping, NamedTuple
 from xml.etree.ElementTree import Element
 
 from xml.etree.ElementTree import XMLParser as _CXMLParser
@@ -667,27 +668,54 @@ def _positions_for(rubric: Rubric) -> tuple[L.SheetLayout, tuple[tuple[str, str 
 
 _BUILTIN_FORMATS = {1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00", 9: "0%", 10: "0.00%", 11: "0.00E+00",
                     12: "# ?/?", 13: "# ??/??", 14: "yyyy/m/d", 49: "@"}
-_NUM_FMT = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?numFmt\b([^>]*)>")
-_CELL_XFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?cellXfs\b[^>]*>(.*?)</(?:[A-Za-z_][\w.\-]*:)?cellXfs>", re.S)
-_XF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?xf\b([^>]*)>")
+_NUM_FMT = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?numFmt\b")
+_CELL_XFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?cellXfs\b[^>]{0,4000}>")
+_XF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?xf\b")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
-_DXFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxfs\b[^>]*>(.*?)</(?:[A-Za-z_][\w.\-]*:)?dxfs>", re.S)
-_DXF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxf\b[^>]*?(?:/>|>(.*?)</(?:[A-Za-z_][\w.\-]*:)?dxf>)", re.S)
+_DXFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxfs\b[^>]{0,4000}>")
+_DXF_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxf\b")
 _Formats = tuple[tuple[str | None, ...], tuple[str | None, ...]]
 _FORMATS_SEEN: dict[bytes, _Formats] = {}
-_CF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting\b([^>]*)>(.*?)</(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting>", re.S)
+_CF_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting\b([^>]{0,4000})>")
 _DXF_ID = re.compile(rb"\bdxfId\s*=\s*[\"']?(\d{1,6})")
 _SQREF = re.compile(rb"\bsqref\s*=\s*[\"']([^\"']{0,2000})")
+
+
+def _tag_attrs(data: bytes, start: re.Pattern[bytes], limit: int = 65_000) -> Iterator[bytes]:
+    """The attribute text of each start tag ``start`` finds, in one linear pass.
+
+    A tag's attributes end at its ``>`` and never run past the next tag of the same kind,
+    so a part full of unclosed tags costs no more than a well-formed one.
+    """
+    starts = [m.end() for m in itertools.islice(start.finditer(data), limit)]
+    for i, begin in enumerate(starts):
+        stop = min(starts[i + 1] if i + 1 < len(starts) else len(data), begin + 4000)
+        gt = data.find(b">", begin, stop)
+        yield data[begin : gt if gt >= 0 else stop]
+
+
+def _inner(data: bytes, start: re.Pattern[bytes], close: bytes) -> bytes:
+    """What lies between an element's start tag and its end tag, found in one pass.
+
+    A pattern with ``(.*?)</end>`` rescans the rest of the part from every start tag that is
+    never closed: quadratic in a hostile part. Finding the start, then the end, is linear.
+    """
+    m = start.search(data)
+    if m is None:
+        return b""
+    end = data.find(close, m.end())
+    return data[m.end() : end if end >= 0 else len(data)]
 
 
 def _conditional_formats(sheet: bytes) -> list[tuple[str, list[int]]]:
     """(sqref, dxf ids) of every conditional format of a worksheet."""
     out: list[tuple[str, list[int]]] = []
-    for m in _CF.finditer(sheet, max(0, sheet.find(b"conditionalFormatting") - 64)):
+    # each format runs to the start of the next: one linear pass, whatever the markup
+    starts = list(_CF_START.finditer(sheet, max(0, sheet.find(b"conditionalFormatting") - 64)))[:1000]
+    for m, after in zip(starts, starts[1:] + [None]):
+        body = sheet[m.end() : after.start() if after is not None else len(sheet)]
         ref = _SQREF.search(m.group(1))
-        out.append((ref.group(1).decode("ascii", "replace") if ref else "", [int(i) for i in _DXF_ID.findall(m.group(2))]))
-        if len(out) > 1000:
-            break
+        out.append((ref.group(1).decode("ascii", "replace") if ref else "", [int(i) for i in _DXF_ID.findall(body)]))
     return out
 
 
@@ -708,26 +736,22 @@ def _cell_formats(styles: bytes) -> _Formats:
                 for k, a, b in _ATTR.findall(blob)}
 
     codes: dict[int, str] = {}
-    for m in _NUM_FMT.finditer(styles):
-        a = attrs(m.group(1))
+    for blob in _tag_attrs(styles, _NUM_FMT):
+        a = attrs(blob)
         ident = a.get(b"numFmtId", "")
         if ident.isdigit() and len(ident) < 10:
             codes[int(ident)] = a.get(b"formatCode", "")
     out: list[str | None] = []
-    xfs = _CELL_XFS.search(styles)
-    for m in _XF.finditer(xfs.group(1) if xfs else b""):
-        ident = attrs(m.group(1)).get(b"numFmtId", "0")
+    for blob in _tag_attrs(_inner(styles, _CELL_XFS, b"cellXfs>"), _XF):
+        ident = attrs(blob).get(b"numFmtId", "0")
         n = int(ident) if ident.isdigit() and len(ident) < 10 else 0
         out.append(None if n == 0 else codes.get(n) or _BUILTIN_FORMATS.get(n) or f"内置格式 {n}")
-        if len(out) > 65_000:
-            break
     dxfs: list[str | None] = []
-    block = _DXFS.search(styles)
-    for m in _DXF.finditer(block.group(1) if block else b""):
-        fmt = _NUM_FMT.search(m.group(1) or b"")
-        dxfs.append(attrs(fmt.group(1)).get(b"formatCode", "") if fmt else None)
-        if len(dxfs) > 65_000:
-            break
+    inner = _inner(styles, _DXFS, b"dxfs>")
+    starts = [m.start() for m in _DXF_START.finditer(inner)][:65_000]
+    for start, end in zip(starts, starts[1:] + [len(inner)]):
+        fmt = next(_tag_attrs(inner[start:end], _NUM_FMT), None)  # each dxf runs to the start of the next
+        dxfs.append(attrs(fmt).get(b"formatCode", "") if fmt is not None else None)
     result = (tuple(out), tuple(dxfs))
     if len(styles) < 1_000_000 and len(_FORMATS_SEEN) < 64:
         _FORMATS_SEEN[styles] = result
