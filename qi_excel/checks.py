@@ -660,15 +660,15 @@ def _check_formats(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
     if not rw.score_formats:
         return out
     for row in plan.inputs:
-        code = rw.score_formats.get(row.score_ref)
-        if code is None or _FAITHFUL_FORMAT.fullmatch(code.strip()):
+        fmt = rw.score_formats.get(row.score_ref)
+        if fmt is None or _FAITHFUL_FORMAT.fullmatch(fmt.strip()):
             continue
         assert row.cell is not None
         raw = rw.cell(row.score_ref)
         held = f"实际保存的是 {_shown(raw)}，" if raw.kind == "number" else ""
         out.append(finding(
             "SCORE_FORMAT",
-            f"{L.SCORE_SHEET}!{row.score_ref}（{row.cell.label}）被设置了数字格式“{_clip(code, 40)}”，{held}"
+            f"{L.SCORE_SHEET}!{row.score_ref}（{row.cell.label}）被设置了数字格式“{_clip(fmt, 40)}”，{held}"
             "屏幕和打印稿上显示的可能是另一个数：看到的分数与计入的分数不一致。请把该格的数字格式恢复为“常规”，"
             "核对分数后重新发送。",
             sheet_ref(row.score_ref),
