@@ -24,7 +24,9 @@ RUBRIC = shipped_rubric()
 def _collect_proc(folder: Path, path: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "qi_excel", "collect", str(folder), str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+        # a loaded machine may take longer than the default wait for one run: the test is
+        # about losing nothing, not about the wait
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "QI_EXCEL_LOCK_WAIT": "120"},
     )
 
 
@@ -87,6 +89,7 @@ def test_cli_collect_while_locked_is_a_clear_message(issued_folder: Path, monkey
     import qi_excel.lock as lk
     from qi_excel.cli import main
     monkeypatch.setattr(lk, "WAIT_SECONDS", 0.2)
+    monkeypatch.delenv("QI_EXCEL_LOCK_WAIT", raising=False)
     res = CliRunner().invoke(main, ["collect", str(issued_folder)])
     assert res.exit_code != 0 and "Traceback" not in res.output
     assert "发放（issue）" in res.output
@@ -101,6 +104,7 @@ def test_every_writing_command_waits_for_the_lock(issued_folder: Path, monkeypat
     from qi_excel.cli import main
 
     monkeypatch.setattr(lk, "WAIT_SECONDS", 0.2)
+    monkeypatch.delenv("QI_EXCEL_LOCK_WAIT", raising=False)
     lock = issued_folder / LOCK_FILE
     lock.write_text(json.dumps({"pid": os.getpid(), "host": _host(), "command": "collect",
                                 "time": time.time()}), encoding="utf-8")
