@@ -60,6 +60,7 @@ def _roster(n: int) -> ev.Panel:
 
 def build(root: Path, panels: int, experts: int, seed: int) -> tuple[list[Panel], list[float]]:
     """Create, issue and fill ``panels`` evaluations; returns them and issue ms per panel."""
+    from qi_excel.review import sample_review
     from qi_excel.workbook_project import fill_project_workbook, project_template_bytes
 
     rubric = shipped_rubric()
@@ -70,7 +71,7 @@ def build(root: Path, panels: int, experts: int, seed: int) -> tuple[list[Panel]
         ev.new_evaluation(folder, sample=True)
         if experts != len(ev.sample_panel().experts):  # only when asked for another panel size
             (folder / ev.PROJECT_FILE).write_bytes(
-                fill_project_workbook(project_template_bytes(), ev.sample_info(), _roster(experts)))
+                fill_project_workbook(project_template_bytes(), ev.sample_info(), _roster(experts), sample_review()))
         t = time.perf_counter()
         issue_workbooks(folder)
         issue_ms.append((time.perf_counter() - t) * 1000)

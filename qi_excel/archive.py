@@ -104,6 +104,7 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
     for name in _OPTIONAL:
         if (folder / name).is_file():
             entries.append(ArchiveEntry(name, "PDF 版本"))
+    entries += _procedure_entries(folder)
 
     consolidation = folder / ev.CONSOLIDATION_FILE
     if consolidation.is_file():
@@ -486,3 +487,10 @@ def verify_archive(zip_path: str | Path, *, key: bytes | None = None) -> list[st
 
         problems.extend(verify_archived_log(zf, manifest))  # issue 14: the hash chain, record by record
     return problems
+
+
+def _procedure_entries(folder: Path) -> list[ArchiveEntry]:
+    """The procedure's papers (review record, plan, sign-in sheets, pledge) when written."""
+    from .procedure import PROCEDURE_DOCUMENTS
+
+    return [ArchiveEntry(name, role) for name, role in PROCEDURE_DOCUMENTS if (folder / name).is_file()]

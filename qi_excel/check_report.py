@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -22,13 +23,71 @@ from .workbook import line_count, row_height
 if TYPE_CHECKING:
     from .collect import ExpertStatus
 
-_HEADERS = ("序号", "专家编号", "专家", "文件", "状态", "级别", "问题代码", "单元格", "问题说明（可直接转发给专家）")
-_WIDTHS = (5, 8, 9, 26, 8, 6, 20, 13, 62)
+_HEADERS = ("序号", "专家编号", "专家", "文件", "状态", "级别", "问题类型", "单元格", "问题说明（可直接转发给专家）")
+_WIDTHS = (5, 8, 12, 30, 8, 6, 14, 13, 62)
+
+# What each finding code is called where people read it (the codes stay in JSON output).
+FINDING_NAMES: dict[str, str] = {
+    "NOT_WORKBOOK": "不是工作簿",
+    "CORRUPT": "文件已损坏",
+    "ENCRYPTED": "文件已加密",
+    "LEGACY_XLS": "旧版 .xls 格式",
+    "WRONG_TYPE_DOCX": "误发 Word 文档",
+    "WRONG_TYPE_ODS": "ODS 格式",
+    "WRONG_TYPE": "文件类型不符",
+    "TOO_LARGE": "文件过大",
+    "ZIP_BOMB": "压缩内容异常",
+    "NO_ATTACHMENT": "邮件无附件",
+    "READ_FAILED": "无法读取",
+    "NOT_ISSUED": "非本次发放",
+    "WRONG_EVALUATION": "其他评价的工作簿",
+    "UNKNOWN_EXPERT": "专家不在名单中",
+    "BAD_SIGNATURE": "身份校验未通过",
+    "SELF_AS_EXPERT": "自评表误作专家表",
+    "EXPERT_RENAMED": "专家姓名被改",
+    "REISSUED": "旧版工作簿",
+    "RUBRIC_CHANGED": "评价表被改动",
+    "STRUCTURE_CHANGED": "表格结构被改动",
+    "SCORE_NOT_ALLOWED": "分值不允许",
+    "COMMITMENT_MISSING": "未确认评价承诺",
+    "SCORE_TEXT": "得分不是数字",
+    "SCORE_FORMULA": "得分是公式",
+    "SCORE_BLANK": "得分未填",
+    "TOTAL_FORMULA_CHANGED": "合计公式被改",
+    "CACHED_TOTAL_MISMATCH": "合计显示值不符",
+    "PROTECTION_REMOVED": "保护已解除",
+    "REMARK_MISSING": "缺扣分说明",
+    "SIGNATURE_BLANK": "未签名",
+    "DATE_BLANK": "未填日期",
+    "DUPLICATE": "重复交回",
+    "SUPERSEDED": "已被新文件替代",
+}
+
+
+def finding_name(code: str) -> str:
+    return FINDING_NAMES.get(code, "其他问题")
+
+
+def path_shortener(folder: Path) -> Any:
+    """A function that shows paths inside ``folder`` relative to it, as the organizer sees them.
+
+    Messages may carry the folder as given on the command line (relative, ``评价``) or as
+    an absolute path; the absolute form is replaced first, and the relative form only where
+    a path starts, never inside a longer path that merely contains the same names.
+    """
+    sep = re.escape(os.sep)
+    forms = {str(folder.resolve()), os.path.abspath(folder)}
+    if not folder.is_absolute():
+        forms.add(str(folder))
+    pattern = re.compile(
+        r"(?<![\w/\\.\-])(?:" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)) + r")" + sep
+    )
+    return lambda value: pattern.sub("", value)
 _STATUS = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
 _FIXED_TIME = datetime(2000, 1, 1)
 
 _STATUS_HEADERS = ("专家编号", "专家", "邮箱", "是否发放", "交回文件数", "状态", "使用的文件", "待处理的问题")
-_STATUS_WIDTHS = (9, 10, 26, 9, 10, 24, 40, 80)
+_STATUS_WIDTHS = (9, 14, 26, 9, 10, 24, 40, 70)
 
 
 def write_check_report(
@@ -55,11 +114,9 @@ def write_check_report(
     ok = wb.add_format(base | {"font_color": "#006100"})
     title = wb.add_format({"font_name": "等线", "font_size": 14, "bold": True})
 
-    folder_prefix = str(path.parent) + os.sep
-
-    def shown(value: str) -> str:
-        """Paths inside the evaluation folder are shown relative to it, as the organizer sees them."""
-        return value.replace(folder_prefix, "")
+    shown = path_shortener(path.parent)
+    sent_as = {str(e.get("stored")): shown(str(e.get("label") or (e.get("sources") or [""])[0]))
+               for e, _, _ in rows if e.get("stored")}
 
     def fit(sheet: Any, row: int, texts: Sequence[str], widths: Sequence[float]) -> None:
         lines = max(line_count(t, w) for t, w in zip(texts, widths))
@@ -92,10 +149,11 @@ def write_check_report(
             else:
                 fmt = error if f.severity == "error" else warning
                 ws.write_string(r, 5, SEVERITY_LABEL[f.severity], fmt)
-                ws.write_string(r, 6, f.code, text)
+                ws.write_string(r, 6, finding_name(f.code), text)
                 ws.write_string(r, 7, f.cell or "", text)
                 ws.write_string(r, 8, shown(f.message), text)
-            fit(ws, r, (label, shown(f.message) if f else ""), (_WIDTHS[3], _WIDTHS[8]))
+            fit(ws, r, (label, shown(f.message) if f else "", str(entry.get("expert_name") or "")),
+                (_WIDTHS[3], _WIDTHS[8], _WIDTHS[2]))
             r += 1
     ws.autofilter(1, 0, max(r - 1, 1), len(_HEADERS) - 1)
     ws.freeze_panes(2, 0)
@@ -117,10 +175,11 @@ def write_check_report(
         st.write_string(i, 3, "是" if p.issued else "否", text)
         st.write_number(i, 4, p.returned, text)
         st.write_string(i, 5, p.state, ok if p.accepted else error)
-        st.write_string(i, 6, p.stored or "", text)
+        used = sent_as.get(p.stored or "", "") if p.stored else ""  # the file as sent, not its stored copy
+        st.write_string(i, 6, used, text)
         todo = shown(todo)
         st.write_string(i, 7, todo, text)
-        fit(st, i, (p.stored or "", todo), (_STATUS_WIDTHS[6], _STATUS_WIDTHS[7]))
+        fit(st, i, (used, todo, p.name), (_STATUS_WIDTHS[6], _STATUS_WIDTHS[7], _STATUS_WIDTHS[1]))
     st.autofilter(1, 0, max(len(people) + 1, 1), len(_STATUS_HEADERS) - 1)
     st.freeze_panes(2, 0)
     _print_setup(st, 1)

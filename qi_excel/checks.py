@@ -16,6 +16,7 @@ from typing import Iterable, Literal, Mapping, Sequence
 from . import layout as L
 from .evaluation import SELF_ID, IssuedRecord, Panel
 from .identity import verify
+from .dates import human_time
 from .returned import RawCell, ReturnedWorkbook, formula_rows
 from .rubric import Rubric
 
@@ -65,6 +66,7 @@ CODES: dict[str, Severity] = {
     "REMARK_MISSING": "warning",
     "SIGNATURE_BLANK": "warning",
     "DATE_BLANK": "warning",
+    "COMMITMENT_MISSING": "error",
     # between files (set by collect)
     "DUPLICATE": "warning",
     "SUPERSEDED": "warning",
@@ -146,6 +148,7 @@ def check_workbook(
     out += _check_protection(rw)
     out += _check_remarks(rw, plan, values)
     out += _check_signature(rw, plan.lay)
+    out += check_commitment(rw, plan.lay)
     return out
 
 
@@ -257,7 +260,8 @@ def _check_identity(
     if mine and mine[-1].issued_at != meta.get("issued_at"):
         out.append(finding(
             "REISSUED",
-            f"这是 {meta.get('issued_at')} 发放的旧版工作簿，之后已于 {mine[-1].issued_at} 重新发放；"
+            f"这是 {human_time(str(meta.get('issued_at') or ''), local=False)} 发放的旧版工作簿，"
+            f"之后已于 {human_time(mine[-1].issued_at, local=False)} 重新发放；"
             "如专家在新版上重新填写过，请以新版为准。",
         ))
     return out
@@ -851,3 +855,31 @@ def _check_signature(rw: ReturnedWorkbook, lay: L.SheetLayout) -> list[Finding]:
             sheet_ref(lay.sign_date_cell),
         ))
     return out
+
+
+# ───────────────────────────── experts' commitment ─────────────────────────────
+
+
+def check_commitment(rw: ReturnedWorkbook, lay: L.SheetLayout) -> list[Finding]:
+    """An expert's workbook counts only with the commitment confirmed (clauses 4.3, 8.1.1).
+
+    The cell is found through the defined name ``commitment`` when the file still has it
+    (names follow rows a program moves), else at its layout position. The self-evaluation
+    has no commitment block.
+    """
+    if rw.kind != "expert":
+        return []
+    target = rw.defined_names.get(L.NAME_COMMITMENT) or ""
+    sheet, _, where = target.rpartition("!")
+    on_score_sheet = sheet.strip("'") == L.SCORE_SHEET and re.fullmatch(r"\$?[A-Z]{1,3}\$?\d+", where)
+    ref = where.replace("$", "") if on_score_sheet else L.commitment_cell(lay)
+    value = rw.cell(ref).text().strip()
+    if value == L.COMMITMENT_VALUE:
+        return []
+    shown = f"填写的是“{_clip(value)}”" if value else "为空"
+    return [finding(
+        "COMMITMENT_MISSING",
+        f"{L.SCORE_SHEET}!{ref}（专家承诺确认）{shown}：专家须阅读评分表末尾的承诺（保密、独立评分、无利益冲突），"
+        f"并在该格选择“{L.COMMITMENT_VALUE}”后重新发送；未确认承诺的评分表不能接收。",
+        sheet_ref(ref),
+    )]

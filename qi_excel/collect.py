@@ -42,7 +42,7 @@ _SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
 _TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # Outlook's winmail.dat
 
 
-_MARK = {"accepted": "接收", "rejected": "拒收", "superseded": "替代"}
+_MARK = {"accepted": "接收", "rejected": "拒收", "superseded": "被替代"}
 
 
 @dataclass(frozen=True)

@@ -636,7 +636,7 @@ def run_consolidation(
         service_name=info.service_name, applicant=info.applicant,
     )
     result = replace(result, not_counted=not_counted, members=len(panel.experts), excused=excused)
-    write_summary(result, root / ev.SUMMARY_FILE)
+    write_summary(result, root / ev.SUMMARY_FILE, rubric)
     save_consolidation(root, result)
     opinion = write_opinion_draft(root, result, rubric)
     return FolderConsolidation(result, panel_account, opinion)

@@ -9,7 +9,7 @@ experts disagree a little and give reasons for deductions, one pastes an out-of-
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
@@ -24,6 +24,20 @@ if TYPE_CHECKING:
 Echo = Callable[[str], None]
 
 STEPS = 9
+ISSUE_LEAD = timedelta(days=2)  # workbooks go out two days before the site visit
+
+
+def sample_clock() -> datetime:
+    """When the demo's experts sign: the end of the sample project's site visit (Beijing time).
+
+    The demo runs on its own evaluation's dates, not on today's: a run in 2027 still has the
+    experts sign on the day of the site visit in 评价项目.xlsx, and the samples made from it
+    are the same on any day.
+    """
+    from .evaluation import sample_info
+
+    day = date.fromisoformat(sample_info().evaluation_date)
+    return datetime(day.year, day.month, day.day, 16, 30, tzinfo=timezone(timedelta(hours=8)))
 
 
 @dataclass(frozen=True)
@@ -133,7 +147,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     root = Path(folder)
     if root.exists() and any(root.iterdir()):
         raise QiError(f"{root} 已存在且不是空文件夹；演示需要一个新的文件夹，例如：qi-excel demo 演示评价2")
-    start = (now or datetime.now().astimezone()).replace(microsecond=0)
+    start = (now or sample_clock()).replace(microsecond=0)
     steps: list[DemoStep] = []
 
     def step(title: str, outputs: list[Path], notes: list[str] = ()) -> None:  # type: ignore[assignment]
@@ -145,9 +159,14 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
             echo(f"      → {path}")
         steps.append(DemoStep(title, tuple(outputs), tuple(notes)))
 
-    step("建立评价文件夹，填入示例项目和 7 人专家组（qi-excel new --sample）",
-         [p for p in new_evaluation(root, sample=True) if STATE_DIR not in p.parts])
-    issued_at = start.isoformat()
+    from .procedure import write_pledge, write_plan, write_review, write_signin
+    from .remind import remind
+
+    created = [p for p in new_evaluation(root, sample=True) if STATE_DIR not in p.parts]
+    step("建立评价文件夹，填入示例项目、7 人专家组和申请材料审查结论“符合”（qi-excel new --sample），"
+         "生成审查记录、评价计划和首次会议签到表（qi-excel review / plan / signin）",
+         created + write_review(root) + write_plan(root) + write_signin(root, ("first",)))
+    issued_at = (start - ISSUE_LEAD).replace(hour=9, minute=0, second=0).isoformat()
     experts = issue_workbooks(root, eml=True, issued_at=issued_at)
     own = issue_workbooks(root, self_eval=True, eml=True, issued_at=issued_at)
     step("为每位专家生成锁定的评分工作簿和邮件草稿，另生成申报单位自评表（qi-excel issue --eml / --self）",
@@ -157,7 +176,11 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
         after_returns(root)
     step("模拟专家交回：有人用邮件回复，有人交了两次，有人粘贴了不允许的分值", returned)
     first = collect(root)
-    step("回收并检查（qi-excel collect）", [first.report], _collect_lines(first))
+    chase = remind(root)
+    step("回收并检查，为被拒收的专家生成更正请求邮件（qi-excel collect / remind）",
+         [first.report, *(root / r.file for r in chase.reminders)],
+         _collect_lines(first) + [f"催办：{r.expert}（{r.expert_id}）{'尚未交回' if r.reason == 'missing' else '被拒收，需更正'}"
+                                  for r in chase.reminders])
     corrected_name, corrected_data = corrected
     inbox_copy = write_bytes_atomic(root / INBOX_DIR / corrected_name, corrected_data)
     second = collect(root)
@@ -172,7 +195,8 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
              "专家组意见.docx 是供专家组组长修改定稿的草稿；生成报告时逐段写入“五、专家组意见”“六、评价结论”"]
     step("汇总专家评分，整理专家组意见草稿（qi-excel consolidate）", [root / SUMMARY_FILE, run.opinion.path], notes)
     step("生成评价申请表（qi-excel application）", write_application(root))
-    step("生成评价报告（qi-excel report）", write_report(root))
+    step("生成评价报告、末次会议签到表和持续改进承诺书（qi-excel report / signin / pledge）",
+         write_report(root) + write_signin(root, ("last",)) + write_pledge(root))
     step("归档（qi-excel archive）", [write_archive(root)])
     return steps
 

@@ -722,8 +722,10 @@ def write_report(folder: str | Path, *, template: str | Path | None = None, pdf:
 
 def export_templates(dest: str | Path) -> list[Path]:
     """Copy the shipped templates out for editing; never overwrite an organizer's edits."""
+    from .procedure import PROCEDURE_TEMPLATES
+
     dest = Path(dest)
-    names = (APPLICATION_TEMPLATE, REPORT_TEMPLATE)
+    names = (APPLICATION_TEMPLATE, REPORT_TEMPLATE, *PROCEDURE_TEMPLATES)
     existing = [n for n in names if (dest / n).exists()]
     if existing:
         raise QiError(f"{dest} 中已有 {'、'.join(existing)}，为免覆盖已修改的模板，未导出。请换一个文件夹或先移走这些文件。")

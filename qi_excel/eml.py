@@ -57,7 +57,15 @@ def _schedule(info: EvaluationInfo) -> str:
     return ("评价安排：\n" + "\n".join(f"  {line}" for line in lines) + "\n\n") if lines else ""
 
 
-def expert_eml(info: EvaluationInfo, expert: Expert, filename: str, data: bytes) -> bytes:
+def _signed_on(on: datetime.date | None) -> str:
+    """The letter's date, as people write it (2026年6月18日); the day the workbooks were issued."""
+    from .dates import day_text
+
+    return day_text(on or datetime.date.today())
+
+
+def expert_eml(info: EvaluationInfo, expert: Expert, filename: str, data: bytes, *,
+               on: datetime.date | None = None) -> bytes:
     organizer = info.organizer or "评价组织"
     role = "（专家组组长）" if expert.role == "组长" else ""
     body = (
@@ -66,16 +74,16 @@ def expert_eml(info: EvaluationInfo, expert: Expert, filename: str, data: bytes)
         f"请查收附件《{filename}》。\n\n"
         "请在“评分表”工作表的“得分”列按评价表（规范附录A 表A.1）逐项打分，得分低于满分的请在"
         "“扣分说明/备注”列写明理由；现场记录的评价发现和改进建议请填写在“改进建议”工作表。"
-        "填写完毕后请在表末签名并填写日期，保存后直接回复本邮件发回（请勿更改文件名后缀或另存为其他格式）。\n\n"
+        "填写完毕后请在表末签名并填写日期，阅读表末的专家承诺（保密、独立评分、无利益冲突）后在确认格中选择“同意”，保存后直接回复本邮件发回（请勿更改文件名后缀或另存为其他格式）。\n\n"
         f"{_schedule(info)}"
         "工作簿可用 Microsoft Excel、WPS 表格或 LibreOffice Calc 打开，填写说明见工作簿中的“填写说明”工作表。\n\n"
-        f"{organizer}\n{datetime.date.today():%Y年%m月%d日}\n"
+        f"{organizer}\n{_signed_on(on)}\n"
     )
     subject = f"{info.service_name}评价 专家评分表（{expert.name}）"
     return draft(expert.name, expert.email, subject, body, filename, data)
 
 
-def self_eml(info: EvaluationInfo, filename: str, data: bytes) -> bytes:
+def self_eml(info: EvaluationInfo, filename: str, data: bytes, *, on: datetime.date | None = None) -> bytes:
     organizer = info.organizer or "评价组织"
     to_name, to_addr = (info.contact, info.contact_email) if info.contact_email else (info.head, info.head_email)
     body = (
@@ -83,7 +91,7 @@ def self_eml(info: EvaluationInfo, filename: str, data: bytes) -> bytes:
         f"现将{info.service_name}的自我评价记录表发给你们，请查收附件《{filename}》。\n\n"
         "请依照评价表（规范附录A 表A.1）逐项自评打分，得分低于满分的请写明原因，自查发现的问题和改进措施"
         "请填写在“改进建议”工作表；由负责人签名并填写日期后，随评价申请材料一并报送。\n\n"
-        f"{organizer}\n{datetime.date.today():%Y年%m月%d日}\n"
+        f"{organizer}\n{_signed_on(on)}\n"
     )
     subject = f"{info.service_name} 自我评价记录表"
     return draft(to_name, to_addr, subject, body, filename, data)

@@ -36,6 +36,7 @@ from .errors import QiError
 from .fileio import write_bytes_atomic, write_text_atomic
 
 if TYPE_CHECKING:
+    from .review import MaterialReview
     from .rubric import Rubric
 
 PROJECT_FILE = "评价项目.xlsx"
@@ -152,6 +153,8 @@ class PanelProblem:
     @property
     def text(self) -> str:
         where = f"{PANEL_SHEET} 第 {self.row} 行：" if self.row else f"{PANEL_SHEET}："
+        if not self.row and self.message.startswith(PANEL_SHEET):
+            where = ""  # never "专家组：专家组只有 4 名专家"
         return where + self.message
 
 
@@ -461,6 +464,7 @@ class Project:
     experts: tuple[Expert, ...]
     rows: tuple[int, ...]
     problems: tuple[PanelProblem, ...]
+    review: MaterialReview | None = None  # from 申请材料审查 (None: the workbook has no such sheet)
 
     @property
     def errors(self) -> tuple[PanelProblem, ...]:
@@ -476,6 +480,7 @@ def read_project(folder: str | Path) -> Project:
     wb = _open_project(path)
     info = read_info(wb)
     experts, rows, problems = read_panel(wb)
+    review = _read_review(wb)
     problems = problems + check_panel(experts, rows)
     order = sorted(range(len(experts)), key=lambda i: experts[i].number)
     return Project(
@@ -483,7 +488,18 @@ def read_project(folder: str | Path) -> Project:
         tuple(experts[i] for i in order),
         tuple(rows[i] for i in order),
         tuple(problems),
+        review,
     )
+
+
+def _read_review(wb: Any) -> MaterialReview | None:
+    """Hook: hand 申请材料审查's plain cell values to the pure parser (review.parse_review)."""
+    from .review import REVIEW_SHEET, parse_review
+
+    if REVIEW_SHEET not in wb.sheetnames:
+        return None
+    ws = wb.sheet(REVIEW_SHEET)
+    return parse_review([ws.rows.get(r, ())[:10] for r in range(1, min(ws.last_row, 200) + 1)])
 
 
 def load_project(folder: str | Path) -> tuple[EvaluationInfo, Panel]:
@@ -618,7 +634,9 @@ def new_evaluation(folder: str | Path, *, sample: bool = False, rubric: str | Pa
     if sample and roster_from is not None:
         raise QiError("--sample 和 --roster-from 不能同时使用。")
     if sample:
-        data = fill_project_workbook(data, sample_info(), sample_panel())
+        from .review import sample_review
+
+        data = fill_project_workbook(data, sample_info(), sample_panel(), sample_review())
     elif roster_from is not None:
         data = _with_roster(data, _roster_of(roster_from))
     secret = new_secret()

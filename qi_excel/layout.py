@@ -21,9 +21,9 @@ GUIDE_SHEET = "填写说明"
 META_SHEET = "_qi"  # veryHidden; identity cells (see META_KEYS)
 
 # 评分表 columns
-COL_LEVEL1 = "A"  # 一级指标 (merged per first-level indicator)
-COL_LEVEL2 = "B"  # 二级指标 (merged per second-level indicator)
-COL_REQUIREMENT = "C"  # 内容要求 (merged per second-level indicator)
+COL_LEVEL1 = "A"  # 一级指标, written in every item/part row (a merged label prints only once)
+COL_LEVEL2 = "B"  # 二级指标, written in every item/part row
+COL_REQUIREMENT = "C"  # 内容要求 (merged per second-level indicator and printed page)
 COL_ID = "D"  # 编号: item id ("1.1.1") or part id ("2.4.1.1"); labels on subtotal rows
 COL_CRITERION = "E"  # 评分标准 (items) / part name (parts)
 COL_MAX = "F"  # 分值
@@ -32,7 +32,7 @@ COL_NOTE = "H"  # 扣分说明/备注
 COLUMNS = (COL_LEVEL1, COL_LEVEL2, COL_REQUIREMENT, COL_ID, COL_CRITERION, COL_MAX, COL_SCORE, COL_NOTE)
 HEADERS = ("一级指标", "二级指标", "内容要求", "编号", "评分标准", "分值", "得分", "扣分说明/备注")
 
-TITLE_ROW = 1  # A1:H1 title
+TITLE_ROW = 1  # A1:H1 title, and below it a one-line hint (填写说明, items placed unlike the print)
 INFO_ROWS = (2, 3)  # 服务名称 / 评价专家 ; 申报单位 / 填写进度
 EXPERT_NAME_CELL = "G2"  # defined name expert_name
 PROGRESS_CELL = "G3"  # "已填 N/M" formula
@@ -166,3 +166,25 @@ def score_sheet_layout(rubric: Rubric) -> SheetLayout:
         sign_date_cell=f"G{sign_row}",
         last_row=sign_row,
     )
+
+
+# ───────────────────────── experts' commitment (clauses 4.3, 8.1.1) ─────────────────────────
+# Expert score workbooks only (never the self-evaluation). The block sits below the signature
+# line of 评分表: the text merged over A:H, then a confirm row whose label spans A:F and whose
+# input G:H (merged) carries the defined name ``commitment`` and accepts exactly 同意.
+
+NAME_COMMITMENT = "commitment"
+COMMITMENT_VALUE = "同意"
+COMMITMENT_GAP = 2  # rows from the signature row to the commitment text row
+COMMITMENT_COL = COL_SCORE  # the confirm cell's column (merged to COL_NOTE)
+
+
+def commitment_rows(lay: SheetLayout) -> tuple[int, int]:
+    """(text row, confirm row) of the commitment block under ``lay``'s signature line."""
+    text_row = lay.sign_row + COMMITMENT_GAP
+    return text_row, text_row + 1
+
+
+def commitment_cell(lay: SheetLayout) -> str:
+    """Where the expert confirms the commitment (the defined name ``commitment``)."""
+    return f"{COMMITMENT_COL}{commitment_rows(lay)[1]}"

@@ -42,6 +42,7 @@ class ExpertFill:
     sign_date: date | None = None
     saved_at: datetime | None = None
     saved_by: str = ""
+    commitment: str | None = L.COMMITMENT_VALUE  # written only into workbooks that have the block
 
 
 def fill_workbook(data: bytes, rubric: Rubric, fill: ExpertFill) -> bytes:
@@ -74,6 +75,8 @@ def fill_workbook(data: bytes, rubric: Rubric, fill: ExpertFill) -> bytes:
         sheet.set(lay.signature_cell, fill.sign_name)
     if fill.sign_date:
         sheet.set(lay.sign_date_cell, (fill.sign_date - _EXCEL_EPOCH).days)
+    if fill.commitment is not None and _has_name(src, L.NAME_COMMITMENT):
+        sheet.set(L.commitment_cell(lay), fill.commitment or None)
     replaced[parts[L.SCORE_SHEET]] = _xml(score_root)
 
     if fill.suggestions and L.SUGGESTION_SHEET in parts:
@@ -94,6 +97,12 @@ def fill_workbook(data: bytes, rubric: Rubric, fill: ExpertFill) -> bytes:
         for info in src.infolist():
             dst.writestr(info, replaced.get(info.filename, src.read(info.filename)))
     return out.getvalue()
+
+
+def _has_name(z: zipfile.ZipFile, name: str) -> bool:
+    """Whether the workbook defines ``name`` (expert workbooks carry ``commitment``)."""
+    wb = etree.fromstring(z.read("xl/workbook.xml"))
+    return any(d.get("name") == name for d in wb.iter(_Q + "definedName"))
 
 
 def _xml(root: etree._Element) -> bytes:

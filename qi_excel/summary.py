@@ -11,11 +11,15 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .consolidate import Consolidation, percent_text, plain_number
+from .dates import human_date, human_time
 from .fileio import write_bytes_atomic
 from .workbook import line_count as lines_needed
+
+if TYPE_CHECKING:
+    from .rubric import Rubric
 
 TITLE = "质量基础设施“一站式”服务评价汇总表"
 FONT = "宋体"
@@ -78,8 +82,9 @@ def cell_text(text: str) -> str:
 class _Writer:
     """Formats and small helpers shared by every sheet of the summary workbook."""
 
-    def __init__(self, c: Consolidation, workbook: Any) -> None:
+    def __init__(self, c: Consolidation, workbook: Any, rubric: "Rubric | None" = None) -> None:
         self.c = c
+        self.rubric = rubric
         self.wb = workbook
         d = c.decimals
         score_fmt = "0." + "0" * d if d else "0"
@@ -113,6 +118,11 @@ class _Writer:
         self.l1_int = fmt(num_format="0", align="center", bold=True, bg_color="#D9D9D9")
         self.l1_score = fmt(num_format=score_fmt, align="center", bold=True, bg_color="#D9D9D9")
         self.rate_label_format = rate_fmt
+        self.criterion = fmt(text_wrap=True, indent=1, font_size=10, bg_color="#F7F7F7", valign="top")
+        self.outcome = fmt(text_wrap=True, valign="top")
+        self._cell = cell
+        self._score_fmt = score_fmt
+        self._grouped: dict[tuple[str, bool, bool, bool], Any] = {}
         self.heights: dict[str, dict[int, float]] = {}
         self.landscape: dict[str, bool] = {}
         self.widths: dict[str, Sequence[float]] = {}
@@ -138,6 +148,28 @@ class _Writer:
     def rate_value(self, rate: Decimal) -> float:
         return float(rate / 100)
 
+    def grouped(self, kind: str, *, first: bool, top: bool, bottom: bool) -> Any:
+        """A cell of a block of rows that belong to one item: horizontal borders only where
+        the block starts and ends; on rows below the first, a repeated label is grey so that a
+        continuation page still names its item without the page looking noisy."""
+        key = (kind, first, top, bottom)
+        if key not in self._grouped:
+            spec: dict[str, Any] = {**self._cell, "top": 1 if top else 0, "bottom": 1 if bottom else 0,
+                                    "left": 1, "right": 1, "text_wrap": True}
+            spec.pop("border")
+            looks: dict[str, dict[str, Any]] = {
+                "text": {"indent": 1}, "center": {"align": "center"},
+                "int": {"num_format": "0", "align": "center"},
+                "score": {"num_format": self._score_fmt, "align": "center"},
+                "flag_int": {"num_format": "0", "align": "center", "font_color": "#C00000", "bold": True,
+                             "bg_color": "#FCE4D6"},
+            }
+            spec.update(looks[kind])
+            if not first:
+                spec["font_color"] = "#7F7F7F"
+            self._grouped[key] = self.wb.add_format(spec)
+        return self._grouped[key]
+
     # -- sheet furniture ---------------------------------------------------------------
 
     def sheet(self, name: str, widths: Sequence[float], *, landscape: bool) -> Any:
@@ -157,7 +189,7 @@ class _Writer:
         ws.set_margins(left=MARGIN_IN[0], right=MARGIN_IN[0], top=MARGIN_IN[1], bottom=MARGIN_IN[1])
         ws.center_horizontally()
         footer_title = TITLE + ("（草稿）" if self.c.draft else "")
-        ws.set_footer(f"&L&8{footer_title} · &A&C&8第 &P 页，共 &N 页&R&8生成于 {self.c.created_at[:10]}")
+        ws.set_footer(f"&L&8{footer_title} · &A&C&8第 &P 页，共 &N 页&R&8生成于 {human_date(self.c.created_at)}")
         if self.c.draft:
             ws.set_header('&C&"宋体,Bold"&14&KC00000草稿 — 专家人数不足或结果未定，仅供讨论')
         ws.hide_gridlines(2)
@@ -175,7 +207,7 @@ class _Writer:
             who.append(f"申报单位：{self.c.applicant}")
         how = f"专家 {len(self.c.experts)} 人    汇总方法：{self.c.method_label}"
         if self.c.created_at:
-            how += f"    生成时间：{self.c.created_at[:16].replace('T', ' ')}"
+            how += f"    生成时间：{human_time(self.c.created_at, local=False)}"
         lines = ["    ".join(who), how] if who else [how]
         return self.notes(ws, 1, last_col, lines, widths, fmt=self.info)
 
@@ -407,18 +439,32 @@ def _detail_sheet(w: _Writer) -> None:
     ws.repeat_rows(header_row)
 
 
+def allowed_text(item: Any) -> str:
+    """The values an item allows, in the words of the workbook's input messages."""
+    if not item.parts:
+        return f"允许分值：{item.allowed.describe()}（满分 {item.max} 分）"
+    kinds = {p.allowed.describe() for p in item.parts}
+    if len(kinds) == 1:
+        return (f"允许分值：按 {len(item.parts)} 个分项逐项打分，每项 {kinds.pop()}，"
+                f"本项为各分项之和（满分 {item.max} 分）")
+    listed = "；".join(f"{p.name} {p.allowed.describe()}" for p in item.parts)
+    return f"允许分值：按分项逐项打分（{listed}），本项为各分项之和（满分 {item.max} 分）"
+
+
 def _divergence_sheet(w: _Writer) -> None:
     c = w.c
-    widths = (8, 22, 6, 6, 10, 12, 6, 60)
+    widths = (8, 20, 6, 6, 10, 10, 6, 44, 28)
     last = len(widths) - 1
     ws = w.sheet(SHEET_DIVERGENCE, widths, landscape=True)
     row = w.heading(ws, last, "评分分歧", widths)
     row = w.notes(ws, row, last, [
         f"供专家组内部沟通（规范 8.3.1）：下列评分项的专家评分极差（最高分−最低分）超过该项分值的 "
-        f"{percent_text(c.spread_share)}，逐一列出各位专家的评分和扣分说明。{parts_spread_note(c)}",
+        f"{percent_text(c.spread_share)}，逐一列出评分标准、允许分值、各位专家的评分和扣分说明；"
+        f"沟通后的结论（维持、修改及理由）请填写在“内部沟通结果”栏。{parts_spread_note(c)}",
     ], widths)
     header_row = row
-    for col, text in enumerate(("编号", "评分项", "分值", "极差", "专家组得分", "专家", "评分", "扣分说明/备注")):
+    for col, text in enumerate(("编号", "评分项", "分值", "极差", "专家组得分", "专家", "评分", "扣分说明/备注",
+                                "内部沟通结果")):
         w.put(ws, row, col, text, w.header)
     row += 1
     flagged = [i for i in c.item_scores if i.divergent]
@@ -428,19 +474,33 @@ def _divergence_sheet(w: _Writer) -> None:
         row += 1
     for item in flagged:
         first = row
-        end = row + len(c.experts) - 1
-        w.merge(ws, first, 0, end, 0, item.id, w.center)
-        w.merge(ws, first, 1, end, 1, item.label, w.center)
-        w.merge(ws, first, 2, end, 2, item.max, w.int)
-        w.merge(ws, first, 3, end, 3, item.spread, w.flag_int)
-        w.merge(ws, first, 4, end, 4, item.score, w.score)
+        rubric_item = w.rubric.item(item.id) if w.rubric is not None else None
+        if rubric_item is not None:  # what the item asks for and allows, above the experts' scores
+            text = f"评分标准：{rubric_item.criterion}\n{allowed_text(rubric_item)}"
+            w.put(ws, row, 0, item.id, w.grouped("center", first=True, top=True, bottom=False))
+            w.merge(ws, row, 1, row, last - 1, text, w.criterion)
+            w.fit_row(ws, row, [(text, sum(widths[1:last]))])
+            row += 1
         outliers = _outliers(item.scores)
-        for e, score, remark in zip(c.experts, item.scores, item.remarks):
+        n = len(c.experts)
+        for j, (e, score, remark) in enumerate(zip(c.experts, item.scores, item.remarks)):
+            lead = j == 0
+            edges = {"first": lead, "top": row == first, "bottom": j == n - 1}
+            g = {kind: w.grouped(kind, **edges) for kind in ("center", "int", "score")}.__getitem__
+            # the id stands out once per item: on the criterion row when there is one
+            w.put(ws, row, 0, item.id, w.grouped("center", first=lead and rubric_item is None, top=edges["top"],
+                                                 bottom=edges["bottom"]))
+            w.put(ws, row, 1, item.label, g("center"))
+            w.put(ws, row, 2, item.max if lead else None, g("int"))
+            w.put(ws, row, 3, item.spread if lead else None,
+                  w.grouped("flag_int", first=True, top=edges["top"], bottom=edges["bottom"]) if lead else g("int"))
+            w.put(ws, row, 4, item.score if lead else None, g("score"))
             w.put(ws, row, 5, e.name, w.center)
             w.put(ws, row, 6, score, w.flag_int if score in outliers else w.int)
             w.put(ws, row, 7, remark, w.text)
             w.fit_row(ws, row, [(remark, widths[7])])
             row += 1
+        w.merge(ws, first, last, row - 1, last, None, w.outcome)  # for the panel to fill in
         groups.append((first, row - 1))
     row += 1
     w.merge(ws, row, 0, row, last, "总分偏离较大的专家", w.section)
@@ -522,30 +582,30 @@ def _lost_sheet(w: _Writer) -> None:
     for col, text in enumerate(("序号", "编号", "评分项", "分值", "专家组得分", "失分", "专家扣分说明")):
         w.put(ws, row, col, text, w.header)
     row += 1
-    groups = []
+    # No manual page breaks: an item with seven remarks may run onto the next page, and there
+    # its 编号 and 评分项 are repeated (grey) on every row, the header row on every page.
     for k, p in enumerate(c.lost, start=1):
         # one row per expert's remark: an item with parts collects a remark per part from
         # every expert, far more than one cell (at most 409 pt high) can show or print
         remarks = [f"{name}：{text}" for name, text in p.remarks] or [""]
-        first, end = row, row + len(remarks) - 1
-        w.merge(ws, first, 0, end, 0, k, w.int)
-        w.merge(ws, first, 1, end, 1, p.item_id, w.center)
-        w.merge(ws, first, 2, end, 2, p.label, w.text)
-        w.merge(ws, first, 3, end, 3, p.max, w.int)
-        w.merge(ws, first, 4, end, 4, p.score, w.score)
-        w.merge(ws, first, 5, end, 5, p.lost, w.score)
-        for remark in remarks:
+        for j, remark in enumerate(remarks):
+            first, top, bottom = j == 0, j == 0, j == len(remarks) - 1
+            g = {kind: w.grouped(kind, first=first, top=top, bottom=bottom)
+                 for kind in ("int", "center", "text", "score")}.__getitem__
+            w.put(ws, row, 0, k if first else None, g("int"))
+            w.put(ws, row, 1, p.item_id, g("center"))
+            w.put(ws, row, 2, p.label, g("text"))
+            w.put(ws, row, 3, p.max if first else None, g("int"))
+            w.put(ws, row, 4, p.score if first else None, g("score"))
+            w.put(ws, row, 5, p.lost if first else None, g("score"))
             w.put(ws, row, 6, remark, w.text)
-            w.fit_row(ws, row, [(remark, widths[6])] + ([(p.label, widths[2])] if first == end else []))
+            w.fit_row(ws, row, [(remark, widths[6]), (p.label, widths[2])])
             row += 1
-        groups.append((first, end))
-    groups.append((row, row))
     w.merge(ws, row, 0, row, 2, "合计", w.bold_text)
     w.put(ws, row, 3, c.max_total, w.bold_int)
     w.put(ws, row, 4, c.total, w.bold_score)
     w.put(ws, row, 5, sum((p.lost for p in c.lost), Decimal(0)), w.bold_score)
     w.put(ws, row, 6, None, w.bold_blank)
-    w.paginate(ws, header_row, groups)
     ws.freeze_panes(header_row + 1, 0)
     ws.repeat_rows(header_row)
 
@@ -615,8 +675,8 @@ def _self_sheet(w: _Writer) -> None:
     ws.repeat_rows(header_row)
 
 
-def render_summary(c: Consolidation) -> bytes:
-    """The 汇总表 workbook as bytes."""
+def render_summary(c: Consolidation, rubric: "Rubric | None" = None) -> bytes:
+    """The 汇总表 workbook as bytes; with ``rubric``, 分歧 shows each item's criterion and bands."""
     import xlsxwriter
 
     buffer = io.BytesIO()
@@ -626,7 +686,7 @@ def render_summary(c: Consolidation) -> bytes:
         "subject": c.service_name or c.rubric_title,
         "comments": c.rule_text(),
     })
-    w = _Writer(c, wb)
+    w = _Writer(c, wb, rubric)
     _total_sheet(w)
     _detail_sheet(w)
     _divergence_sheet(w)
@@ -640,8 +700,8 @@ def render_summary(c: Consolidation) -> bytes:
     return buffer.getvalue()
 
 
-def write_summary(c: Consolidation, target: str | Path) -> Path:
-    return write_bytes_atomic(target, render_summary(c))
+def write_summary(c: Consolidation, target: str | Path, rubric: "Rubric | None" = None) -> Path:
+    return write_bytes_atomic(target, render_summary(c, rubric))
 
 
 # ───────────────────────────── 一致性 (issue 14) ─────────────────────────────

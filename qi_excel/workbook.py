@@ -45,12 +45,28 @@ DROPDOWN_MAX_VALUES = 12
 _DV_LIMIT = 255  # characters: list source and input message
 _DV_TITLE_LIMIT = 32
 
-# Column widths of 评分表 (Excel character units) and body font size
-WIDTHS = {"A": 8, "B": 10, "C": 20, "D": 8, "E": 58, "F": 6, "G": 7, "H": 30}
+# Column widths of 评分表 (Excel character units) and body font size. A and B are wide enough
+# for every indicator name of table A.1 on one line (longer names break at 和/与/及, see
+# label_lines); H is wide enough that a remark of NOTE_CHARS characters needs few lines.
+# The total (130) keeps the sheet at 100 % in Excel and WPS and at about 90 % in an office suite
+# that measures columns with a wider fallback font, so 10-pt text never prints below 9 pt.
+WIDTHS = {"A": 13, "B": 14, "C": 13, "D": 8, "E": 37, "F": 8, "G": 6, "H": 31}
 FONT = "宋体"
 HEAD_FONT = "黑体"
 FONT_SIZE = 10
 LINE_HEIGHT = 14.0  # points per wrapped line at FONT_SIZE (CJK fonts run taller than Latin)
+NOTE_CHARS = 90  # a 扣分说明 of this many Chinese characters is fully visible on screen and paper
+MIN_PRINTED_PT = 9  # criterion text is never printed smaller than this
+LABEL_GREY = "#7F7F7F"  # indicator labels repeated on the rows below the first of a block
+
+# Printing (A4 landscape, fit to one page wide): what the page holds, in points and pixels
+PAGE_WIDTH_IN, PAGE_HEIGHT_IN = 11.69, 8.27
+MARGIN_LR_IN, MARGIN_TOP_IN, MARGIN_BOTTOM_IN = 0.3, 0.4, 0.5
+PAGE_FILL = 0.97  # manual page breaks leave this share of a page's height used at most
+SPLIT_ROOM = 0.5  # a block is split rather than moved when more than this share of a page is free
+TITLE_ROW_HEIGHT = 50.0  # the title and a one-line hint below it
+INFO_ROW_HEIGHT = 22.0
+HEADER_ROW_HEIGHT = 24.0
 
 _TEMPLATE_PASSWORD = "qi-excel-template"
 
@@ -86,6 +102,99 @@ def line_count(text: str, width: float) -> int:
 
 def row_height(lines: int) -> float:
     return round(lines * LINE_HEIGHT + 5, 1)
+
+
+def column_pixels(width: float) -> int:
+    """Excel's on-screen width of a column of ``width`` characters (Calibri 11: 7 px per digit)."""
+    return int(width * 7 + 5)
+
+
+def print_scale(widths: Iterable[float]) -> float:
+    """The scale "fit to one page wide" gives on A4 landscape (whole percent, as Excel rounds down)."""
+    printable = (PAGE_WIDTH_IN - 2 * MARGIN_LR_IN) * 96
+    pixels = sum(column_pixels(w) for w in widths)
+    return min(100, math.floor(100 * printable / pixels)) / 100
+
+
+def note_row_lines() -> int:
+    """Lines a row needs so that a remark of NOTE_CHARS Chinese characters is fully visible.
+
+    Each character is one em (FONT_SIZE pt); a line holds what fits the column's pixels.
+    """
+    per_line = max(1, int((column_pixels(WIDTHS[L.COL_NOTE]) - 4) // (FONT_SIZE * 4 / 3)))
+    return math.ceil(NOTE_CHARS / per_line)
+
+
+_BREAK_BEFORE = "和与及"
+
+
+def label_fits(text: str, width: float) -> bool:
+    """Whether ``text`` at FONT_SIZE fits one line of a column ``width`` characters wide.
+
+    A Chinese character is one em (FONT_SIZE pt = FONT_SIZE × 4/3 px), a Latin one about a
+    digit (7 px); the column is ``width`` × 7 + 5 px less a little padding.
+    """
+    em = FONT_SIZE * 4 / 3
+    needed = sum(em if unicodedata.east_asian_width(ch) in "WF" else 7 for ch in text)
+    return needed <= column_pixels(width) - 4
+
+
+def label_lines(text: str, width: float) -> str:
+    """``text`` with a line break where it reads well, if it does not fit on one line.
+
+    A narrow column otherwise wraps a name mid-word ("服务平台建 / 设"); Chinese breaks
+    before a conjunction (服务模式总结 / 和推广) keep both halves words.
+    """
+    if label_fits(text, width):
+        return text
+    best: tuple[float, int] | None = None
+    for i, ch in enumerate(text):
+        if ch in _BREAK_BEFORE and 0 < i < len(text) - 1:
+            head, tail = text[:i], text[i:]
+            if label_fits(head, width) and label_fits(tail, width):
+                balance = abs(text_width(head) - text_width(tail))
+                if best is None or balance < best[0]:
+                    best = (balance, i)
+    if best is None:
+        return text
+    return text[: best[1]] + "\n" + text[best[1]:]
+
+
+def paginate(blocks: Sequence[Sequence[tuple[int, float, bool]]], first_page: float, page: float) -> list[int]:
+    """Rows before which a manual page break goes: never inside a block that fits on a page.
+
+    ``blocks`` are runs of (row, height, sticky) that belong together (a second-level
+    indicator's items and its 小计). A block moves to the next page whole unless it is taller
+    than a page or that would leave more than SPLIT_ROOM of the page empty; a split never
+    comes before a sticky row (a 小计, 合计 or 总分 row stays with the item above it), and the
+    labels repeated on every row name the block on the next page.
+    """
+    breaks: list[int] = []
+    capacity, used = first_page, 0.0
+    for block in blocks:
+        height = sum(h for _, h, _ in block)
+        if used + height <= capacity:
+            used += height
+            continue
+        if height <= page and used > 0 and (capacity - used < page * SPLIT_ROOM or len(block) < 4):
+            breaks.append(block[0][0])  # the whole block on the next page
+            capacity, used = page, height
+            continue
+        # taller than a page, or more than half a page would stay empty: split the block
+        on_page: list[tuple[int, float, bool]] = []  # rows of this block on the current page
+        for entry in block:
+            if used > 0 and used + entry[1] > capacity:
+                candidates = [*on_page, entry]
+                k = len(on_page)
+                while k > 0 and candidates[k][2]:  # a sticky row takes the row above along
+                    k -= 1
+                if k > 0 or used > sum(h for _, h, _ in on_page):  # never before a page's first row
+                    breaks.append(candidates[k][0])
+                    on_page = on_page[k:]
+                    capacity, used = page, sum(h for _, h, _ in on_page)
+            on_page.append(entry)
+            used += entry[1]
+    return breaks
 
 
 def safe_file_part(text: str, limit: int = 24) -> str:
@@ -156,6 +265,8 @@ def validation_for(cell: ScoreCell, ref: str) -> Validation:
     message = f"{what}\n允许分值：{described}（{how}）。"
     if cell.item.explain:
         message += f"\n对照：{cell.item.explain}"
+    if _moved_from_print(cell.item):
+        message += "\n注意：规范印刷版中此项排在“综合效果”栏内。"
     message += "\n低于满分请在“扣分说明/备注”写明理由。"
     rule.update({
         "ignore_blank": True,
@@ -173,6 +284,34 @@ def validation_for(cell: ScoreCell, ref: str) -> Validation:
 _META_TOKENS = {key: _token(key) for key in L.META_KEYS}
 _INFO_TOKENS = {"service_name": _token("service_name"), "applicant": _token("applicant"),
                 "organizer": _token("organizer")}
+
+
+def _moved_from_print(item: Any) -> bool:
+    return item.level2 == "服务模式总结和推广" and item.criterion.startswith("对质量基础设施“一站式”服务工作情况进行统计和分析")
+
+
+def placement_notes(rubric: Rubric) -> tuple[tuple[str, str], ...]:
+    """(item id, note) where this table places an item differently from the printed standard.
+
+    The published table A.1 prints “统计和分析” inside 综合效果; by the points it belongs to
+    服务模式总结和推广 (erratum E2 in rubric.toml). An expert reading the paper standard
+    beside the workbook must not look for it in the wrong place.
+    """
+    notes = []
+    for item in rubric.items:
+        if _moved_from_print(item):
+            notes.append((item.id, f"“统计和分析”一项在规范表A.1 印刷版中排在“综合效果”栏内，按分值应属"
+                                   f"“{item.level2}”，本表列为 {item.id}（{item.level2}第{item.number}项）。"))
+    return tuple(notes)
+
+
+def score_sheet_hint(rubric: Rubric) -> str:
+    """The one line above the table: where the instructions are, and any placement note."""
+    hint = "填写前请阅读“填写说明”工作表：只填蓝色“得分”列和“扣分说明/备注”列，表末签名并填写日期。"
+    notes = placement_notes(rubric)
+    if notes:
+        hint += f"注意：{notes[0][0]}“统计和分析”与规范印刷版位置不同，见填写说明。"
+    return hint
 
 
 @dataclass(frozen=True)
@@ -224,6 +363,8 @@ def _texts(kind: str) -> _Texts:
             "（规范 8.2.2 条，评价表见规范附录A 表A.1，总分 1000 分），仅供您本人填写。",
             *common_tail,
             "现场记录的评价发现、问题和改进建议请填写在“改进建议”工作表（规范 8.2.3 条），每行一条，可注明相关指标编号。",
+            "评分表末尾有专家承诺（保密、独立评分、与申报单位无利益冲突），阅读后请在其下的确认格中选择“同意”；"
+            "未确认承诺的评分表不能接收。",
             "填写完毕后请在评分表末尾签名并填写日期，保存后发回评价组织"
             f"（{_INFO_TOKENS['organizer']}）。请勿插入或删除行列，也不要另存为其他格式（如 .xls、.et）。",
             "可使用 Microsoft Excel、WPS 表格或 LibreOffice Calc 填写。",
@@ -248,7 +389,9 @@ class _Formats:
     def __init__(self, wb: Any) -> None:
         base = {"font_name": FONT, "font_size": FONT_SIZE, "valign": "vcenter", "text_wrap": True, "border": 1}
         add = lambda **kw: wb.add_format({**base, **kw})  # noqa: E731
-        self.title = wb.add_format({"font_name": HEAD_FONT, "font_size": 16, "align": "center", "valign": "vcenter"})
+        self.title = wb.add_format({"font_name": HEAD_FONT, "font_size": 16, "align": "center", "valign": "vcenter",
+                                    "text_wrap": True})
+        self.title_big = wb.add_format({"font_name": HEAD_FONT, "font_size": 16})
         self.info_label = add(bold=True, align="center", bg_color="#F2F2F2")
         self.info_value = add(align="left")
         self.info_strong = add(align="left", bold=True, font_size=11)
@@ -260,7 +403,11 @@ class _Formats:
         self.part_name = add(align="left", indent=1)
         self.score_in = add(align="center", bold=True, font_color="#1F4E79", locked=False, font_size=11)
         self.score_sum = add(align="center", bold=True, bg_color="#F2F2F2", num_format="0")
-        self.note_in = add(align="left", locked=False, font_size=9)
+        self.note_in = add(align="left", locked=False)
+        self.text_repeat = add(align="left", font_color=LABEL_GREY)
+        self.hint = wb.add_format({"font_name": FONT, "font_size": 10, "font_color": "#404040"})
+        self._wb, self._base = wb, base
+        self._labels: dict[tuple[int, bool, bool, bool], Any] = {}
         self.note_off = add(bg_color="#F2F2F2")
         self.sub_label = add(bold=True, align="right", bg_color="#F2F2F2")
         self.sub_value = add(bold=True, align="center", bg_color="#F2F2F2", num_format="0")
@@ -281,12 +428,28 @@ class _Formats:
         self.guide = wb.add_format({"font_name": FONT, "font_size": 11, "valign": "top", "text_wrap": True})
         self.plain = wb.add_format({"font_name": FONT, "font_size": FONT_SIZE})
 
+    def label(self, level: int, strong: bool, top: bool, bottom: bool) -> Any:
+        """An indicator label cell: bold (一级) or plain (二级) on a block's first row, grey
+        on the rows below; horizontal borders only where the block starts and ends."""
+        key = (level, strong, top, bottom)
+        if key not in self._labels:
+            fmt: dict[str, Any] = {**self._base, "align": "center", "top": 1 if top else 0,
+                                   "bottom": 1 if bottom else 0}
+            fmt.pop("border")
+            fmt.update(left=1, right=1)
+            if strong:
+                fmt["bold"] = level == 1
+            else:
+                fmt["font_color"] = LABEL_GREY
+            self._labels[key] = self._wb.add_format(fmt)
+        return self._labels[key]
+
 
 def _print_setup(ws: Any, repeat: tuple[int, int] | None) -> None:
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.fit_to_pages(1, 0)
-    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    ws.set_margins(left=MARGIN_LR_IN, right=MARGIN_LR_IN, top=MARGIN_TOP_IN, bottom=MARGIN_BOTTOM_IN)
     ws.set_footer('&C&"宋体"&9第 &P 页 / 共 &N 页', {"margin": 0.25})
     if repeat:
         ws.repeat_rows(*repeat)
@@ -312,14 +475,17 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
     col = {c: i for i, c in enumerate(L.COLUMNS)}
     S, N, E, D, F = col[L.COL_SCORE], col[L.COL_NOTE], col[L.COL_CRITERION], col[L.COL_ID], col[L.COL_MAX]
 
-    ws.set_row(L.TITLE_ROW - 1, 32)
-    _merge_text(ws, L.TITLE_ROW - 1, 0, L.TITLE_ROW - 1, 7, texts.title, fm.title)
+    title_height = TITLE_ROW_HEIGHT
+    ws.set_row(L.TITLE_ROW - 1, title_height)
+    ws.merge_range(f"A{L.TITLE_ROW}:H{L.TITLE_ROW}", "", fm.title)
+    ws.write_rich_string(f"A{L.TITLE_ROW}", fm.title_big, texts.title, fm.hint, "\n" + score_sheet_hint(rubric),
+                         fm.title)
     r2, r3 = L.INFO_ROWS
     for r, label, token, person, value in (
         (r2, "服务名称", _INFO_TOKENS["service_name"], texts.person_label, None),
         (r3, "申报单位", _INFO_TOKENS["applicant"], "填写进度", None),
     ):
-        ws.set_row(r - 1, 22)
+        ws.set_row(r - 1, INFO_ROW_HEIGHT)
         ws.merge_range(f"A{r}:B{r}", label, fm.info_label)
         ws.merge_range(f"C{r}:E{r}", token, fm.info_value)
         ws.write_string(f"F{r}", person, fm.info_label)
@@ -329,7 +495,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
     n_inputs = len(inputs)
     ws.merge_range(f"{L.PROGRESS_CELL}:H{r3}", "", fm.progress)
     ws.write_formula(L.PROGRESS_CELL, f'="已填 "&COUNT({count_refs})&"/{n_inputs}"', fm.progress, f"已填 0/{n_inputs}")
-    ws.set_row(L.HEADER_ROW - 1, 24)
+    ws.set_row(L.HEADER_ROW - 1, HEADER_ROW_HEIGHT)
     for i, h in enumerate(L.HEADERS):
         ws.write_string(L.HEADER_ROW - 1, i, h, fm.head)
 
@@ -338,6 +504,8 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
     def need(row: int, lines: int) -> None:
         heights[row] = max(heights.get(row, 0), row_height(lines))
 
+    note_lines = note_row_lines()
+    label_rows = 3  # a bold indicator label: its name (at most two lines) and its points
     for r in lay.rows:
         i = r.row - 1
         if r.kind == "item":
@@ -345,7 +513,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
             ws.write_string(i, D, r.item.id, fm.center)
             ws.write_string(i, E, r.item.criterion, fm.text)
             ws.write_number(i, F, r.max, fm.center)
-            need(r.row, line_count(r.item.criterion, WIDTHS[L.COL_CRITERION]))
+            need(r.row, max(label_rows, line_count(r.item.criterion, WIDTHS[L.COL_CRITERION])))
             if r.cell is None:  # item with parts: its score is their sum
                 ws.write_formula(i, S, f"=SUM({','.join(_refs(r.sum_rows))})", fm.score_sum, 0)
                 ws.write_blank(i, N, None, fm.note_off)
@@ -355,7 +523,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
             ws.write_string(i, D, r.cell.id, fm.center)
             ws.write_string(i, E, f"（{number}）{r.cell.part.name}", fm.part_name)
             ws.write_number(i, F, r.max, fm.center)
-            need(r.row, 1)
+            need(r.row, label_rows)
         else:
             label_fmt, value_fmt = {
                 "level2_total": (fm.sub_label, fm.sub_value),
@@ -374,6 +542,7 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
             need(r.row, 1)
             heights[r.row] = max(heights[r.row], 22 if r.kind == "total" else 18)
         if r.cell is not None:
+            need(r.row, note_lines)  # room for the remark an expert types (rows do not grow by themselves)
             ws.write_blank(i, S, None, fm.score_in)
             ws.write_blank(i, N, None, fm.note_in)
             v = validation_for(r.cell, r.score_ref)
@@ -384,29 +553,10 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
             assert r.item is not None
             wb.define_name(L.score_name(r.item.id), f"='{L.SCORE_SHEET}'!${L.COL_SCORE}${r.row}")
 
-    # merged indicator cells; their text must fit into the rows they span
-    def merged(col_letter: str, first: int, last: int, text: str, fmt: Any) -> None:
-        c = col[col_letter]
-        if first == last:
-            ws.write_string(first - 1, c, text, fmt)
-        else:
-            _merge_text(ws, first - 1, c, last - 1, c, text, fmt)
-        short = row_height(line_count(text, WIDTHS[col_letter])) - sum(heights[r] for r in range(first, last + 1))
-        if short > 0:
-            heights[first] += short
-
-    for l1 in rubric.level1:
-        for l2 in l1.level2:
-            rows = [r.row for r in lay.rows if r.item is not None and r.item.level2 == l2.name
-                    and r.item.level1 == l1.name]
-            first, last = min(rows), lay.row_for(l2.id).row
-            merged("B", first, last, f"{l2.name}\n（{l2.points} 分）", fm.level2)
-            merged("C", first, last, l2.requirement, fm.text)
-    for l1 in rubric.level1:
-        first_l1 = min(r.row for r in lay.rows if r.item is not None and r.item.level1 == l1.name)
-        merged("A", first_l1, lay.row_for(l1.id).row, f"{l1.name}\n（{l1.points} 分）", fm.level1)
+    breaks = _indicator_columns(ws, fm, rubric, lay, heights, title_height=title_height)
     for row, h in heights.items():
         ws.set_row(row - 1, h)
+    ws.set_h_pagebreaks([b - 1 for b in breaks])
 
     # signature line
     sr = lay.sign_row
@@ -417,7 +567,8 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
     ws.write_string(f"F{sr}", "日期", fm.sign_label)
     ws.merge_range(f"{lay.sign_date_cell}:H{sr}", "", fm.date_in)
     ws.data_validation(lay.sign_date_cell, {
-        "validate": "any", "input_title": "签名日期", "input_message": "请填写签名日期，如 2025-06-18。"})
+        "validate": "any", "input_title": "签名日期",
+        "input_message": "请填写签名日期，如 2026年6月18日（也可输入 2026-6-18，显示为 2026年6月18日）。"})
 
     wb.define_name(L.NAME_EXPERT, f"='{L.SCORE_SHEET}'!${L.EXPERT_NAME_CELL[0]}${L.EXPERT_NAME_CELL[1:]}")
     wb.define_name(L.NAME_PROGRESS, f"='{L.SCORE_SHEET}'!${L.PROGRESS_CELL[0]}${L.PROGRESS_CELL[1:]}")
@@ -444,6 +595,107 @@ def _score_sheet(wb: Any, fm: _Formats, rubric: Rubric, texts: _Texts) -> None:
     ws.print_area(0, 0, lay.last_row - 1, len(L.COLUMNS) - 1)
     _print_setup(ws, (L.INFO_ROWS[0] - 1, L.HEADER_ROW - 1))
     ws.protect(_TEMPLATE_PASSWORD, _PROTECT)
+
+
+def _blocks(rubric: Rubric, lay: L.SheetLayout, heights: dict[int, float]) -> list[list[tuple[int, float, bool]]]:
+    """Rows that should print on one page: each second-level indicator's items with its 小计;
+    the 合计 and 总分 rows stay with the block before them."""
+    blocks: list[list[tuple[int, float, bool]]] = []
+    for l1 in rubric.level1:
+        for l2 in l1.level2:
+            first = min(r.row for r in lay.rows if r.item is not None and r.item.level1 == l1.name
+                        and r.item.level2 == l2.name)
+            blocks.append([(n, heights[n], n == lay.row_for(l2.id).row)
+                           for n in range(first, lay.row_for(l2.id).row + 1)])
+        blocks[-1].append((lay.row_for(l1.id).row, heights[lay.row_for(l1.id).row], True))
+    blocks[-1].append((lay.total_row.row, heights[lay.total_row.row], True))
+    return blocks
+
+
+def page_capacity(title_height: float) -> tuple[float, float]:
+    """Heights (sheet points) of body rows that fit on the first and on later printed pages."""
+    scale = print_scale(WIDTHS.values())
+    page = (PAGE_HEIGHT_IN - MARGIN_TOP_IN - MARGIN_BOTTOM_IN) * 72 / scale
+    repeated = 2 * INFO_ROW_HEIGHT + HEADER_ROW_HEIGHT
+    later = (page - repeated) * PAGE_FILL
+    return later - title_height, later
+
+
+def _chunks(rows: Sequence[int], breaks: Sequence[int]) -> list[list[int]]:
+    """``rows`` split where a page break falls between them."""
+    out: list[list[int]] = []
+    for n in rows:
+        if not out or n in breaks:
+            out.append([])
+        out[-1].append(n)
+    return out
+
+
+def _indicator_columns(ws: Any, fm: _Formats, rubric: Rubric, lay: L.SheetLayout, heights: dict[int, float],
+                       *, title_height: float) -> list[int]:
+    """一级指标/二级指标 in every row, 内容要求 once per page, and the page breaks they follow.
+
+    A label merged down a block prints once, so a page that starts inside the block shows an
+    empty column; here each row carries its label (bold with the points on the first row of a
+    block on a page, grey below), and 内容要求 is merged per block and page. Page breaks fall
+    between second-level indicators wherever a block fits on a page.
+    """
+    col = {c: i for i, c in enumerate(L.COLUMNS)}
+    first_page, page = page_capacity(title_height)
+    breaks: list[int] = []
+    for _ in range(3):  # a requirement may need a taller first row, which may move a break
+        breaks = paginate(_blocks(rubric, lay, heights), first_page, page)
+        grown = False
+        for l1 in rubric.level1:
+            for l2 in l1.level2:
+                rows = [n for n in range(min(r.row for r in lay.rows if r.item is not None
+                                             and r.item.level1 == l1.name and r.item.level2 == l2.name),
+                                         lay.row_for(l2.id).row + 1)]
+                for chunk in _chunks(rows, breaks):
+                    short = (row_height(line_count(l2.requirement, WIDTHS[L.COL_REQUIREMENT]))
+                             - sum(heights[n] for n in chunk))
+                    if short > 0:
+                        heights[chunk[0]] += short
+                        grown = True
+        if not grown:
+            break
+    by_row = {r.row: r for r in lay.rows}
+
+    def labels(c: str, rows: list[int], strong: str, repeat: str, level: int) -> None:
+        for chunk in _chunks(rows, breaks):
+            first_label = next((n for n in chunk if by_row[n].kind in ("item", "part")), None)
+            for n in chunk:
+                top, bottom = n == chunk[0], n == chunk[-1]
+                if by_row[n].kind not in ("item", "part"):
+                    text, fmt = "", fm.label(level, False, top, bottom)
+                elif n == first_label:
+                    text, fmt = strong, fm.label(level, True, top, bottom)
+                else:
+                    text, fmt = repeat, fm.label(level, False, top, bottom)
+                ws.write_string(n - 1, col[c], text, fmt)
+
+    for l1 in rubric.level1:
+        l1_rows = [r.row for r in lay.rows if r.item is not None and r.item.level1 == l1.name]
+        last_l1 = lay.row_for(l1.id).row
+        rows_l1 = [n for n in range(min(l1_rows), last_l1) if by_row[n].kind != "level1_total"]
+        name1 = label_lines(l1.name, WIDTHS[L.COL_LEVEL1])
+        labels(L.COL_LEVEL1, rows_l1, f"{name1}\n（{l1.points} 分）", l1.name, 1)
+        ws.write_blank(last_l1 - 1, col[L.COL_LEVEL1], None, fm.l1_label)
+        for l2 in l1.level2:
+            first = min(r.row for r in lay.rows if r.item is not None and r.item.level1 == l1.name
+                        and r.item.level2 == l2.name)
+            rows = list(range(first, lay.row_for(l2.id).row + 1))
+            name2 = label_lines(l2.name, WIDTHS[L.COL_LEVEL2])
+            labels(L.COL_LEVEL2, rows, f"{name2}\n（{l2.points} 分）", l2.name, 2)
+            for k, chunk in enumerate(_chunks(rows, breaks)):
+                text = l2.requirement if k == 0 else f"（续）{l2.requirement}"
+                fmt = fm.text if k == 0 else fm.text_repeat
+                if len(chunk) == 1:
+                    ws.write_string(chunk[0] - 1, col[L.COL_REQUIREMENT], text, fmt)
+                else:
+                    _merge_text(ws, chunk[0] - 1, col[L.COL_REQUIREMENT], chunk[-1] - 1, col[L.COL_REQUIREMENT],
+                                text, fmt)
+    return breaks
 
 
 def _suggestion_sheet(wb: Any, fm: _Formats, texts: _Texts) -> None:
@@ -476,14 +728,15 @@ def _suggestion_sheet(wb: Any, fm: _Formats, texts: _Texts) -> None:
     ws.protect(_TEMPLATE_PASSWORD, _PROTECT)
 
 
-def _guide_sheet(wb: Any, fm: _Formats, texts: _Texts) -> None:
+def _guide_sheet(wb: Any, fm: _Formats, texts: _Texts, rubric: Rubric) -> None:
     ws = wb.add_worksheet(L.GUIDE_SHEET)
     ws.hide_gridlines(2)
     ws.set_column("A:A", 4)
     ws.set_column("B:B", 110)
     ws.set_row(0, 30)
     ws.write_string(0, 1, "填写说明", fm.guide_title)
-    for i, line in enumerate(texts.guide, start=1):
+    lines = (*texts.guide, *(note for _, note in placement_notes(rubric)))
+    for i, line in enumerate(lines, start=1):
         ws.write_number(i, 0, i, fm.guide)
         ws.write_string(i, 1, line, fm.guide)
         width = text_width(line.replace(_INFO_TOKENS["service_name"], "长沙县质量基础设施“一站式”服务"))
@@ -508,12 +761,17 @@ def _template(rubric: Rubric, kind: str) -> _Template:
     import xlsxwriter
 
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    # The default font sets the width unit of every column: 宋体 10 measures as Calibri 11 in Excel
+    # and WPS (7-pixel digits) and is what an office suite without Calibri also has at hand.
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True,
+                                   "default_format_properties": {"font_name": FONT, "font_size": FONT_SIZE}})
     fm = _Formats(wb)
     texts = _texts(kind)
     _score_sheet(wb, fm, rubric, texts)
+    if kind == KIND_EXPERT:
+        _commitment_block(wb, wb.get_worksheet_by_name(L.SCORE_SHEET), rubric)
     _suggestion_sheet(wb, fm, texts)
-    _guide_sheet(wb, fm, texts)
+    _guide_sheet(wb, fm, texts, rubric)
     _meta_sheet(wb, fm)
     wb.close()
     with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as z:
@@ -701,6 +959,7 @@ class IssueResult:
     records: tuple[IssuedRecord, ...]
     eml_files: tuple[str, ...]
     accepted_warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # warnings that do not stop the issue (experts sharing a unit)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -712,6 +971,7 @@ class IssueResult:
             ],
             "eml": list(self.eml_files),
             "accepted_warnings": list(self.accepted_warnings),
+            "notes": list(self.notes),
         }
 
 
@@ -742,6 +1002,7 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
     rubric = rubric or evaluation_rubric(root)
     issued_at = issued_at or now_iso()
     accepted: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     targets: list[Expert | None]
     if self_eval:
         targets = [None]  # clause 6.1 comes before the panel exists: no roster checks
@@ -760,6 +1021,7 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
             raise QiError(f"{PROJECT_FILE} 的专家组名单需要确认：\n{lines}\n"
                           "确认无误后请加 --accept-titles 重新发放；未写入任何文件。")
         accepted = tuple(p.text for p in project.warnings)
+        notes = _issue_gates(project)
         if eml:
             missing = [f"第 {row} 行 {e.name}" for e, row in zip(project.experts, project.rows) if not e.email]
             if missing:
@@ -788,7 +1050,9 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
             sha256=hashlib.sha256(data).hexdigest(),
         ))
         if eml:
-            message = self_eml(info, name, data) if expert is None else expert_eml(info, expert, name, data)
+            day = datetime.datetime.fromisoformat(issued_at).date()
+            message = (self_eml(info, name, data, on=day) if expert is None
+                       else expert_eml(info, expert, name, data, on=day))
             rel_eml = f"{ISSUE_DIR}/{Path(name).stem}.eml"
             outputs.append((rel_eml, message))
             eml_files.append(rel_eml)
@@ -812,4 +1076,64 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
     finally:
         if done:
             save_issued(root, [*history, *done])
-    return IssueResult(root, issued_at, tuple(records), tuple(eml_files), accepted)
+    return IssueResult(root, issued_at, tuple(records), tuple(eml_files), accepted, notes)
+
+
+# ───────────────────────────── experts' commitment block ─────────────────────────────
+
+COMMITMENT_TEXT = (
+    "专家承诺：本人自愿担任本次评价的专家，承诺遵守评价纪律：\n"
+    "1．保密：对评价中知悉的申报单位资料、评分和评价情况严格保密，不泄露、不复制、不挪作他用；\n"
+    "2．独立评分：依据评价表（规范附录A）和现场事实客观公正、独立打分（规范 4.3 条），不受任何单位或个人影响；\n"
+    f"3．无利益冲突：本人与申报单位（{_INFO_TOKENS['applicant']}）不存在任职、投资、近三年咨询服务、亲属关系等利益冲突；"
+    "如有，不参与打分并立即告知评价组织。"
+)
+COMMITMENT_LABEL = f"本人已阅读并遵守以上承诺（请在右侧从下拉列表选择“{L.COMMITMENT_VALUE}”）"
+
+
+def _commitment_block(wb: Any, ws: Any, rubric: Rubric) -> None:
+    """The experts' commitment under the signature line (clauses 4.3, 8.1.1 宣读评价纪律).
+
+    Only the confirm cell is unlocked; it accepts exactly 同意, and the reader checks it
+    through the defined name ``commitment`` (layout.commitment_cell).
+    """
+    lay = L.score_sheet_layout(rubric)
+    text_row, confirm_row = L.commitment_rows(lay)
+    base = {"font_name": FONT, "font_size": 10, "valign": "vcenter", "text_wrap": True, "border": 1}
+    text_fmt = wb.add_format({**base, "align": "left", "bg_color": "#F2F2F2"})
+    label_fmt = wb.add_format({**base, "bold": True, "align": "right"})
+    input_fmt = wb.add_format({**base, "font_size": 11, "bold": True, "align": "center", "locked": False,
+                               "font_color": "#1F4E79", "bg_color": "#FFF2CC"})
+    width = sum(WIDTHS.values())
+    shown = COMMITMENT_TEXT.replace(_INFO_TOKENS["applicant"], "长沙县质量基础设施“一站式”服务中心（示例）")
+    ws.set_row(text_row - 2, 12)  # the gap row is written, so readers that count rows stay aligned
+    ws.set_row(text_row - 1, row_height(line_count(shown, width)) + 6)
+    ws.merge_range(f"A{text_row}:H{text_row}", COMMITMENT_TEXT, text_fmt)
+    ws.set_row(confirm_row - 1, 26)
+    ws.merge_range(f"A{confirm_row}:F{confirm_row}", COMMITMENT_LABEL, label_fmt)
+    ref = L.commitment_cell(lay)
+    ws.merge_range(f"{ref}:{L.COL_NOTE}{confirm_row}", "", input_fmt)
+    ws.data_validation(ref, {
+        "validate": "list", "source": [L.COMMITMENT_VALUE], "ignore_blank": True,
+        "input_title": "专家承诺确认",
+        "input_message": f"阅读上方承诺后选择“{L.COMMITMENT_VALUE}”。未确认承诺的评分表不能接收。",
+        "error_type": "stop", "error_title": "只能选择“同意”",
+        "error_message": f"此格只能填写“{L.COMMITMENT_VALUE}”。如不能作出承诺，请不要打分并告知评价组织。",
+    })
+    wb.define_name(L.NAME_COMMITMENT, f"='{L.SCORE_SHEET}'!${L.COMMITMENT_COL}${confirm_row}")
+    ws.print_area(0, 0, confirm_row - 1, len(L.COLUMNS) - 1)
+
+
+def _issue_gates(project: Any) -> tuple[str, ...]:
+    """Before expert workbooks go out: the application passed the review (6.3) and no expert
+    works at the applicant (4.3). Raises on either; returns warnings (experts sharing a unit)."""
+    from .conflict import conflicts
+    from .review import require_review
+
+    require_review(project.review, PROJECT_FILE)
+    found = conflicts(project.info.applicant, project.info.service_name, project.experts)
+    errors = [p.message for p in found if p.severity == "error"]
+    if errors:
+        lines = "\n".join(f"  {m}。" for m in errors)
+        raise QiError(f"{PROJECT_FILE} 的专家组存在利益冲突，未发放：\n{lines}\n未写入任何文件。")
+    return tuple(p.message for p in found if p.severity == "warning")

@@ -8,12 +8,16 @@ finds fields by their labels, not by fixed rows.
 
 from __future__ import annotations
 
+import datetime
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .evaluation import INFO_FIELDS, INFO_SHEET, LEADER, MEMBER, PANEL_COLUMNS, PANEL_SHEET, PROJECT_FILE, EvaluationInfo, Panel
 from .excuse import EXCUSE_COLUMN
 from .resources import template_path
+
+if TYPE_CHECKING:
+    from .review import MaterialReview
 
 PANEL_TEMPLATE_ROWS = 15  # pre-numbered roster rows
 _PANEL_WIDTHS = (6, 10, 16, 30, 16, 15, 28, 8)
@@ -94,8 +98,61 @@ def render_project_template() -> bytes:
     ps.set_paper(9)
     ps.fit_to_pages(1, 0)
     ps.repeat_rows(1)
+    _review_sheet(wb, title, head, label, value, center)
     wb.close()
     return buf.getvalue()
+
+
+# 申请材料审查 (clause 6.3): rows of the material table and of the labelled fields below it
+REVIEW_FIRST_MATERIAL_ROW = 3
+REVIEW_FIRST_FIELD_ROW = REVIEW_FIRST_MATERIAL_ROW + 6  # one blank row after e)
+
+
+def _review_sheet(wb: object, title: object, head: object, label: object, value: object, center: object) -> None:
+    """申请材料审查: materials a)–e) of 6.2 with 是否提交 and 备注, then the conclusion."""
+    from .review import (CONCLUSION_CHOICES, FIELDS, MATERIAL_HEADERS, MATERIALS, REVIEW_SHEET,
+                         SUBMITTED_CHOICES)
+
+    rs = wb.add_worksheet(REVIEW_SHEET)  # type: ignore[attr-defined]
+    date_fmt = wb.add_format({"font_name": "宋体", "font_size": 11, "valign": "vcenter", "border": 1,  # type: ignore[attr-defined]
+                              "align": "left", "num_format": "yyyy-mm-dd"})
+    for c, width in enumerate((10, 40, 12, 44)):
+        rs.set_column(c, c, width)
+    rs.set_row(0, 30)
+    rs.merge_range(0, 0, 0, 3, "申请材料审查记录（规范 6.3 条）", title)
+    rs.set_row(1, 24)
+    for c, text in enumerate(MATERIAL_HEADERS):
+        rs.write_string(1, c, text, head)
+    first = REVIEW_FIRST_MATERIAL_ROW - 1
+    for i, (key, name) in enumerate(MATERIALS):
+        rs.set_row(first + i, 24)
+        rs.write_string(first + i, 0, key, center)
+        rs.write_string(first + i, 1, name, label)
+        rs.write_blank(first + i, 2, None, center)
+        rs.write_blank(first + i, 3, None, value)
+    rs.data_validation(first, 2, first + len(MATERIALS) - 1, 2, {
+        "validate": "list", "source": list(SUBMITTED_CHOICES),
+        "input_title": "是否提交", "input_message": "申报单位是否已提交该材料：选择“是”或“否”。",
+        "error_title": "请选择是或否", "error_message": "只能选择“是”或“否”。",
+    })
+    for i, (text, attr, hint) in enumerate(FIELDS):
+        r = REVIEW_FIRST_FIELD_ROW - 1 + i
+        rs.set_row(r, 60 if attr == "opinion" else 24)
+        rs.write_string(r, 0, text, label)
+        rs.merge_range(r, 1, r, 3, "", date_fmt if attr in ("deadline", "review_date") else value)
+        options: dict[str, object] = {"input_title": text, "input_message": hint[:255]}
+        if attr == "conclusion":
+            options.update({"validate": "list", "source": list(CONCLUSION_CHOICES),
+                            "error_title": "审查结论无效", "error_message": "请选择“符合”或“需整改”。"})
+        elif attr in ("deadline", "review_date"):
+            options.update({"validate": "date", "criteria": ">", "value": __import__("datetime").date(2000, 1, 1),
+                            "error_title": "日期无效", "error_message": "请填写日期，如 2025-07-01。"})
+        else:
+            options["validate"] = "any"
+        rs.data_validation(r, 1, r, 1, options)
+    rs.set_landscape()
+    rs.set_paper(9)
+    rs.fit_to_pages(1, 0)
 
 
 def project_template_bytes() -> bytes:
@@ -106,8 +163,8 @@ def project_template_bytes() -> bytes:
         return render_project_template()
 
 
-def fill_project_workbook(template: bytes, info: EvaluationInfo, panel: Panel) -> bytes:
-    """Write ``info`` and ``panel`` into the template's labelled cells (the --sample folder)."""
+def fill_project_workbook(template: bytes, info: EvaluationInfo, panel: Panel, review: "MaterialReview | None" = None) -> bytes:
+    """Write ``info``, ``panel`` (and ``review``) into the template's labelled cells (the --sample folder)."""
     from openpyxl import load_workbook
 
     wb = load_workbook(io.BytesIO(template))
@@ -126,6 +183,8 @@ def fill_project_workbook(template: bytes, info: EvaluationInfo, panel: Panel) -
                 _set_text(ps.cell(i, columns[text]), getattr(expert, attr))
         if expert.excused and EXCUSE_COLUMN in columns:
             _set_text(ps.cell(i, columns[EXCUSE_COLUMN]), expert.excused)
+    if review is not None:
+        _fill_review(wb, review)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -143,3 +202,33 @@ def _header_row(ws: object) -> int:
         if any(str(c.value or "").strip() == "姓名" for c in row):
             return row[0].row
     raise ValueError("template has no 姓名 header")
+
+
+def _fill_review(wb: object, review: "MaterialReview") -> None:
+    """Type ``review`` into 申请材料审查 by its labels (dates as real dates)."""
+    from .review import REVIEW_SHEET, FIELDS
+
+    ws = wb[REVIEW_SHEET]  # type: ignore[index]
+    by_key = {m.key: m for m in review.materials}
+    labels = {text: attr for text, attr, _ in FIELDS}
+    for row in ws.iter_rows(min_row=1, max_row=40, max_col=4):
+        first = str(row[0].value or "").strip()
+        if first in by_key:
+            row[2].value = by_key[first].submitted or None
+            row[3].value = by_key[first].remark or None
+        elif first in labels:
+            v = getattr(review, labels[first])
+            if v and labels[first] in ("deadline", "review_date"):
+                v = datetime.date.fromisoformat(v)
+            row[1].value = v or None
+
+
+def fill_review(project: bytes, review: "MaterialReview") -> bytes:
+    """``project`` (评价项目.xlsx bytes) with 申请材料审查 filled in: what an organizer types in Excel."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(project))
+    _fill_review(wb, review)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

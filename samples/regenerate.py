@@ -14,18 +14,19 @@ import re
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
 from email import policy
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from qi_excel.demo import run_demo  # noqa: E402
+from qi_excel.demo import run_demo, sample_clock  # noqa: E402
 from qi_excel.office import convert  # noqa: E402
 
 SEED = 2026
-CLOCK = datetime(2025, 6, 18, 16, 30, tzinfo=timezone(timedelta(hours=8)))  # after the site visit
+# The one clock of the samples: the end of the sample project's site visit. Everything dated in
+# them (mail drafts, signatures, save times, the summary) follows from it, never from today.
+CLOCK = sample_clock()
 CALC_SAVED = "04-王芳-评分表.xlsx"  # this expert uses LibreOffice Calc
 
 # sample path → path inside the demo folder
@@ -47,6 +48,11 @@ FILES = {
     "输出/汇总表.xlsx": "汇总表.xlsx",
     "输出/评价申请表.docx": "评价申请表.docx",
     "输出/评价报告.docx": "评价报告.docx",
+    "输出/申请材料审查记录.docx": "申请材料审查记录.docx",
+    "输出/评价计划.docx": "评价计划.docx",
+    "输出/首次会议签到表.docx": "首次会议签到表.docx",
+    "输出/末次会议签到表.docx": "末次会议签到表.docx",
+    "输出/持续改进承诺书.docx": "持续改进承诺书.docx",
 }
 
 

@@ -24,6 +24,16 @@ def test_collect_all_accepted_exit_0(issued_folder: Path) -> None:
     assert "接收 1 个，拒收 0 个" in lines[-1] and "检查报告.xlsx" in lines[-1]
 
 
+def test_collect_prints_why_a_file_is_rejected(issued_folder: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(fill(issued_bytes(issued_folder, "E02"), RUBRIC, full_scores(RUBRIC) | {"1.1.1": 4}, sign="陈晓岚"))
+    res = CliRunner().invoke(main, ["collect", str(issued_folder), str(bad)])
+    assert res.exit_code == 1
+    lines = res.output.splitlines()
+    assert lines[0].startswith("[拒收] 陈晓岚（E02）")
+    assert lines[1].startswith("    评分表!G5") and "4 分" in lines[1]
+
+
 def test_collect_json_shape_and_exit_1(issued_folder: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(fill(issued_bytes(issued_folder, "E02"), RUBRIC, full_scores(RUBRIC) | {"1.1.1": 4}, sign="陈晓岚"))
@@ -60,7 +70,9 @@ def test_status(issued_folder: Path) -> None:
     assert lines[0].startswith("E01") and "已接收" in lines[0]
     assert "E02" in lines[1] and "被拒收" in lines[1] and "没有打分" in lines[1]
     assert "尚未交回" in lines[2]
-    assert lines[-1] == "已接收 1/8。"
+    # 7 panel members; the issued self-evaluation is listed but not counted as one
+    assert lines[-2] == "专家组已接收 1/7 份评分表。"
+    assert lines[-1] == "申报单位自评表：已发放，尚未交回。"
     data = json.loads(CliRunner().invoke(main, ["status", str(issued_folder), "--json"]).output)
     assert [e["expert_id"] for e in data["experts"]][:2] == ["E01", "E02"]
     assert data["experts"][0]["accepted"] is True and data["experts"][1]["returned"] == 1
@@ -97,8 +109,10 @@ def test_hostile_inbox_through_a_real_process(issued_folder: Path) -> None:
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert first.returncode == 1, first.stderr
     assert "Traceback" not in first.stderr + first.stdout and "\x1b" not in first.stdout
-    lines = first.stdout.strip().splitlines()
+    lines = [x for x in first.stdout.strip().splitlines() if not x.startswith("    ")]  # reasons indented
     assert len(lines) == 6 and lines[0].startswith("[接收]") and all(x.startswith("[拒收]") for x in lines[1:5])
+    reasons = [x for x in first.stdout.splitlines() if x.startswith("    ")]
+    assert len(reasons) >= 4
     outputs = state(issued_folder)
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert second.returncode == 1 and second.stdout == first.stdout

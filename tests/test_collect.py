@@ -251,10 +251,10 @@ def test_check_report_workbook(issued_folder: Path, tmp_path: Path) -> None:
     result = collect(issued_folder)
     wb = load_workbook(result.report)
     ws = wb["检查结果"]
-    assert [c.value for c in ws[2]][:8] == ["序号", "专家编号", "专家", "文件", "状态", "级别", "问题代码", "单元格"]
+    assert [c.value for c in ws[2]][:8] == ["序号", "专家编号", "专家", "文件", "状态", "级别", "问题类型", "单元格"]
     assert ws.auto_filter.ref and ws.freeze_panes == "A3"
     rows = [[c.value for c in r] for r in ws.iter_rows(min_row=3)]
-    assert any(r[6] == "SCORE_NOT_ALLOWED" and r[7] == "评分表!G5" and r[5] == "拒收" for r in rows)
+    assert any(r[6] == "分值不允许" and r[7] == "评分表!G5" and r[5] == "拒收" for r in rows)
     assert all(c.data_type != "f" for r in ws.iter_rows() for c in r)
     assert wb["专家进度"]["A3"].value == "E01"
     assert ws.page_setup.orientation == "landscape"

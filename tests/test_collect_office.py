@@ -97,6 +97,7 @@ def test_filled_in_calc_is_accepted_with_the_same_scores(issued_folder: Path, tm
     cells = [("评分表", LAY.row_for(i).score_ref, str(v)) for i, v in scores.items()]
     cells += [("评分表", LAY.row_for(i).note_ref, t) for i, t in remarks.items()]
     cells += [("评分表", LAY.signature_cell, "陈晓岚"), ("评分表", LAY.sign_date_cell, "2025-06-18"),
+              ("评分表", L.commitment_cell(LAY), L.COMMITMENT_VALUE),  # the experts' commitment
               ("改进建议", "B2", "建议完善专家库动态管理")]
     inbox = issued_folder / ev.INBOX_DIR
     calc_fill(source, cells, [

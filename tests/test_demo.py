@@ -63,7 +63,7 @@ def test_demo_story(tmp_path: Path) -> None:
     text = "\n".join(lines)
     first_round = text.split("[5/9]")[0]
     assert re.search(r"\[拒收\] 刘卫东（E03）.*\n\s+评分表!G\d+（.*）填写了 \d+ 分，该项允许的分值为", first_round)
-    assert "[替代] 李建国（E05）" in first_round and ".eml[" in first_round
+    assert "[被替代] 李建国（E05）" in first_round and ".eml[" in first_round
     people = panel_status(folder)
     assert len(people) == 8 and all(p.accepted for p in people)  # 7 experts + the self-evaluation
     accepted = load_accepted(folder)

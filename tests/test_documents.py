@@ -322,7 +322,9 @@ def test_broken_jinja_in_template(folder: Path, tmp_path: Path) -> None:
 
 def test_organizer_can_reword_an_exported_template(folder: Path, tmp_path: Path) -> None:
     exported = export_templates(tmp_path / "模板")
-    assert sorted(p.name for p in exported) == sorted([APPLICATION_TEMPLATE, REPORT_TEMPLATE])
+    from qi_excel.procedure import PROCEDURE_TEMPLATES
+
+    assert sorted(p.name for p in exported) == sorted([APPLICATION_TEMPLATE, REPORT_TEMPLATE, *PROCEDURE_TEMPLATES])
     doc = Document(str(tmp_path / "模板" / APPLICATION_TEMPLATE))
     doc.add_paragraph().add_run("（本表由{{ applicant }}填写，联系人{{ contact }}）")
     doc.save(str(tmp_path / "模板" / APPLICATION_TEMPLATE))

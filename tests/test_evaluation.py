@@ -117,7 +117,7 @@ def test_new_blank_folder_is_the_template_and_refuses_to_overwrite(tmp_path):
     new_evaluation(folder)
     assert (folder / PROJECT_FILE).read_bytes() == template_path("workbook_templates", PROJECT_FILE).read_bytes()
     wb = openpyxl.load_workbook(folder / PROJECT_FILE)
-    assert wb.sheetnames == ["基本信息", PANEL_SHEET]
+    assert wb.sheetnames == ["基本信息", PANEL_SHEET, "申请材料审查"]
     labels = [c.value for c in wb["基本信息"]["A"] if c.value]
     for label in ("服务名称", "申报单位", "地址", "负责人", "联系人", "总体目标和要求", "评价组织", "评价日期",
                   "首次会议", "现场考察", "末次会议"):
@@ -330,3 +330,11 @@ def test_a_file_in_the_way_stops_issuing_with_a_message_and_keeps_the_record(sam
         issue_workbooks(sample_folder)
     written = sorted(p.name for p in (sample_folder / ISSUE_DIR).iterdir() if p.is_file())
     assert [r.file.split("/")[-1] for r in load_issued(sample_folder)] == written
+
+
+def test_panel_problem_never_names_the_sheet_twice():
+    from qi_excel.evaluation import PanelProblem
+
+    assert PanelProblem(None, "专家组只有 4 名专家；规范 7.2 条要求不少于 5 人").text.startswith("专家组只有")
+    assert PanelProblem(None, "没有组长").text == "专家组：没有组长"
+    assert PanelProblem(3, "姓名为空").text == "专家组 第 3 行：姓名为空"

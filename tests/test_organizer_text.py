@@ -23,6 +23,7 @@ from qi_excel.evaluation import INBOX_DIR, PROJECT_FILE, evaluation_rubric, new_
 from qi_excel.evaluation import Panel
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
 from qi_excel.workbook import issue_workbooks
+from qi_excel.review import sample_review
 from qi_excel.workbook_project import fill_project_workbook, project_template_bytes
 
 SMALL = Path(__file__).with_name("small_rubric.toml")
@@ -56,7 +57,7 @@ def folder(tmp_path_factory) -> Path:
                                organizer="-QIMARK9 局", goals="@QIMARKA 目标")
     experts = list(sample_panel().experts)
     experts[1] = dataclasses.replace(experts[1], name="=QIMARKB", employer="+QIMARKC 单位")
-    data = fill_project_workbook(project_template_bytes(), info, Panel(tuple(experts)))
+    data = fill_project_workbook(project_template_bytes(), info, Panel(tuple(experts)), sample_review())
     (root / PROJECT_FILE).write_bytes(data)
     records = list(issue_workbooks(root, accept_titles=True).records)
     records += issue_workbooks(root, self_eval=True).records
@@ -121,7 +122,7 @@ def test_long_service_name_keeps_page_header_within_excel_limit(tmp_path: Path) 
     new_evaluation(root)
     info = dataclasses.replace(sample_info(), service_name="长" * 290 + "&服务" + "x" * 8)  # 301 characters
     assert len(info.service_name) == 301
-    (root / PROJECT_FILE).write_bytes(fill_project_workbook(project_template_bytes(), info, sample_panel()))
+    (root / PROJECT_FILE).write_bytes(fill_project_workbook(project_template_bytes(), info, sample_panel(), sample_review()))
     record = issue_workbooks(root).records[0]
     with zipfile.ZipFile(root / record.file) as zf:
         xml = b"".join(zf.read(n) for n in zf.namelist() if n.startswith("xl/worksheets/"))

@@ -31,6 +31,9 @@ def test_templates_and_rubric_are_inside_the_package(wheel: zipfile.ZipFile) -> 
         "qi_excel/workbook_templates/评价项目.xlsx",
         "qi_excel/docx_templates/评价申请表.docx",
         "qi_excel/docx_templates/评价报告.docx",
+        "qi_excel/web/templates/evaluation.html",  # qi-excel ui: templates and assets ship in the wheel
+        "qi_excel/web/static/app.js",
+        "qi_excel/web/static/app.css",
     }
     assert expected <= names, sorted(expected - names)
     assert not any(n.startswith(("tests/", "samples/", "benchmarks/")) for n in names)

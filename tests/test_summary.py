@@ -16,7 +16,7 @@ import pytest
 from qi_excel import office
 from qi_excel.consolidate import Consolidation, ExpertSheet, consolidate
 from qi_excel.rubric import shipped_rubric
-from qi_excel.summary import write_summary
+from qi_excel.summary import allowed_text, write_summary
 
 HYPERLINK = '=HYPERLINK("http://x","y")'
 NAMES = ["周立新", "陈晓岚", "刘卫东", "王芳", "李建国", "赵敏", "孙浩然"]
@@ -47,7 +47,7 @@ def result() -> Consolidation:
 
 @pytest.fixture(scope="module")
 def path(result, tmp_path_factory) -> Path:
-    return write_summary(result, tmp_path_factory.mktemp("summary") / "汇总表.xlsx")
+    return write_summary(result, tmp_path_factory.mktemp("summary") / "汇总表.xlsx", shipped_rubric())
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_divergence_lists_scores_and_remarks_side_by_side(book, result):
     ws = book["分歧"]
     rows = _rows(ws)
     r, _ = _find(ws, "1.1.1")
-    block = rows[r - 1: r - 1 + len(NAMES)]
+    block = rows[r: r + len(NAMES)]  # below the row with the criterion
     assert [b[5] for b in block] == NAMES
     assert [b[6] for b in block] == list(result.item_score("1.1.1").scores)
     assert block[3][7] == HYPERLINK
@@ -278,7 +278,10 @@ def test_lost_sheet_has_one_row_per_expert_remark(tmp_path):
     column = [ws.cell(r + k, 7).value for k in range(len(NAMES))]
     assert [text.split("：", 1)[0] for text in column] == NAMES
     assert all(text.count("\n") == len(rubric.item("2.4.1").parts) - 1 for text in column)
-    assert any(str(m) == f"A{r}:A{r + len(NAMES) - 1}" for m in ws.merged_cells.ranges)
+    # 编号 and 评分项 on every row: a continuation page still says which item the remarks are about
+    assert [ws.cell(r + k, 2).value for k in range(len(NAMES))] == ["2.4.1"] * len(NAMES)
+    assert len({ws.cell(r + k, 3).value for k in range(len(NAMES))}) == 1
+    assert not [m for m in ws.merged_cells.ranges if m.min_row != m.max_row]
 
 
 def test_notes_say_how_divergence_is_judged_for_items_with_parts(book):
@@ -297,3 +300,39 @@ def test_number_formats_follow_decimals(tmp_path, decimals):
     assert ws.cell(r, 4).number_format == expected
     assert ws.cell(r, 5).number_format == expected + "%"
     assert wb["明细"]["A1"].value  # every sheet still written
+
+
+def test_divergence_shows_criterion_bands_and_a_column_for_the_outcome(book, result):
+    ws = book["分歧"]
+    hr, _ = _find(ws, "编号")
+    assert ws.cell(hr, 9).value == "内部沟通结果"
+    rubric = shipped_rubric()
+    for item_id in result.divergent:
+        r, _ = _find(ws, item_id)
+        text = ws.cell(r, 2).value
+        assert text.startswith("评分标准：" + rubric.item(item_id).criterion), item_id
+        assert text.endswith(allowed_text(rubric.item(item_id))), item_id
+        outcome = [str(m) for m in ws.merged_cells.ranges if m.min_col == 9 and m.min_row == r]
+        assert outcome == [f"I{r}:I{r + len(NAMES)}"], item_id  # one box per item, left blank
+        assert ws.cell(r, 9).value is None
+    assert allowed_text(rubric.item("1.1.1")) == "允许分值：0、5~9、10（满分 10 分）"
+    assert allowed_text(rubric.item("2.4.1")).startswith("允许分值：按 12 个分项逐项打分，每项 ")
+
+
+def test_lost_sheet_flows_without_forced_page_breaks(path, book):
+    assert "<rowBreaks" not in _sheet_xml(path, "失分")
+    ws = book["失分"]
+    hr, _ = _find(ws, "序号")
+    listed = [row for row in _rows(ws)[hr:] if row[1]]
+    assert all(row[2] for row in listed)  # every row names its item
+
+
+def test_rule_explanation_is_on_the_total_sheet(book, result):
+    text = " ".join(str(v) for row in _rows(book["总分"]) for v in row if isinstance(v, str))
+    assert result.rule_text() in text and "逐级相加" in text
+
+
+def test_dates_in_the_summary_read_as_chinese_dates(book, path):
+    text = " ".join(str(v) for row in _rows(book["总分"])[:4] for v in row if isinstance(v, str))
+    assert "2024年5月20日 16:00" in text and "2024-05-20" not in text
+    assert "生成于 2024年5月20日" in _sheet_xml(path, "失分")

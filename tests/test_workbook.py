@@ -90,7 +90,7 @@ def test_one_validation_per_score_cell_allowing_exactly_the_rubric(books):
             if dv.type == "list":
                 assert len(cell.allowed.values()) <= DROPDOWN_MAX_VALUES and len(dv.formula1) <= 257
         # no validation sits on a locked or formula cell
-        inputs = {r.score_ref for r in LAYOUT.inputs} | {LAYOUT.sign_date_cell}
+        inputs = {r.score_ref for r in LAYOUT.inputs} | {LAYOUT.sign_date_cell, L.commitment_cell(LAYOUT)}
         for dv in dvs:
             assert _cells(dv.sqref) <= inputs
 
@@ -109,14 +109,17 @@ def test_only_score_remark_and_signature_cells_are_unlocked(books):
     unlocked_expected = {r.score_ref for r in LAYOUT.inputs} | {r.note_ref for r in LAYOUT.inputs}
     sign = LAYOUT.sign_row
     unlocked_expected |= {f"{c}{sign}" for c in "BCDGH"}  # merged B:D and G:H signature cells
-    for book in books.values():
+    confirm = L.commitment_rows(LAYOUT)[1]
+    for expert_id, book in books.items():
         ws = book[L.SCORE_SHEET]
         unlocked = set()
-        for row in ws.iter_rows(min_row=1, max_row=LAYOUT.last_row + 3, max_col=10):
+        for row in ws.iter_rows(min_row=1, max_row=LAYOUT.last_row + 6, max_col=10):
             for c in row:
                 if not c.protection.locked:
                     unlocked.add(c.coordinate)
-        assert unlocked == unlocked_expected
+        # experts also confirm their commitment (merged G:H); the self-evaluation has no such block
+        commitment = {f"{c}{confirm}" for c in "GH"} if expert_id != "SELF" else set()
+        assert unlocked == unlocked_expected | commitment
         sug = book[L.SUGGESTION_SHEET]
         first, last = L.SUGGESTION_FIRST_ROW, L.SUGGESTION_FIRST_ROW + L.SUGGESTION_ROW_COUNT - 1
         for r in range(first, last + 1):
@@ -205,7 +208,7 @@ def test_totals_are_formulas_over_the_right_rows(books):
 def test_header_and_rows_carry_the_rubric(books, folder):
     info = sample_info()
     ws = books["E03"][L.SCORE_SHEET]
-    assert ws["A1"].value == "质量基础设施“一站式”服务评分表"
+    assert ws["A1"].value.split("\n")[0] == "质量基础设施“一站式”服务评分表"
     assert ws["C2"].value == info.service_name and ws["C3"].value == info.applicant
     assert ws[L.EXPERT_NAME_CELL].value == "刘卫东"
     assert [ws.cell(L.HEADER_ROW, i + 1).value for i in range(8)] == list(L.HEADERS)
@@ -216,12 +219,10 @@ def test_header_and_rows_carry_the_rubric(books, folder):
             assert ws[f"F{row.row}"].value == row.item.max
         elif row.kind == "part":
             assert ws[f"D{row.row}"].value == row.cell.id and row.cell.part.name in ws[f"E{row.row}"].value
-    merged = {str(m) for m in ws.merged_cells.ranges}
     first_l2 = RUBRIC.level2[0]
-    assert f"B5:B{LAYOUT.row_for(first_l2.id).row}" in merged
     assert ws["B5"].value.startswith(first_l2.name)
     assert ws["C5"].value == first_l2.requirement
-    assert books["SELF"][L.SCORE_SHEET]["A1"].value == "质量基础设施“一站式”服务自我评价记录"
+    assert books["SELF"][L.SCORE_SHEET]["A1"].value.split("\n")[0] == "质量基础设施“一站式”服务自我评价记录"
     assert books["SELF"][L.SCORE_SHEET][L.EXPERT_NAME_CELL].value == info.applicant
 
 
@@ -318,3 +319,106 @@ def test_safe_file_part_keeps_names_and_drops_path_tricks():
     assert safe_file_part('a\\b:c*?"<>|d') == "abcd"
     assert safe_file_part("阿卜杜·热合曼") == "阿卜杜·热合曼"
     assert len(safe_file_part("长" * 100)) == 24
+
+
+# ───────────────────────────── pages that hold up in print ─────────────────────────────
+
+
+def test_indicator_labels_are_in_every_row_not_merged_down(books):
+    """A label merged down a block prints once: page 2 would show an empty 一级指标 column."""
+    ws = books["E01"][L.SCORE_SHEET]
+    merged = [m for m in ws.merged_cells.ranges if m.min_row != m.max_row]
+    assert not [m for m in merged if m.min_col <= 2], "一级/二级指标 must not be merged across rows"
+    for row in LAYOUT.rows:
+        if row.kind in ("item", "part"):
+            a, b = ws[f"A{row.row}"].value, ws[f"B{row.row}"].value
+            assert a and a.replace("\n", "").startswith(row.item.level1), row.row
+            assert b and b.replace("\n", "").startswith(row.item.level2), row.row
+
+
+def test_labels_break_between_words_not_inside_them():
+    from qi_excel.workbook import WIDTHS, label_fits, label_lines
+
+    assert label_lines("服务模式总结和推广", WIDTHS["B"]) == "服务模式总结\n和推广"
+    assert label_lines("服务模式总结和推广", 30) == "服务模式总结和推广"
+    for l1 in RUBRIC.level1:
+        assert "\n" not in label_lines(l1.name, WIDTHS["A"]), l1.name
+        for l2 in l1.level2:
+            for line in label_lines(l2.name, WIDTHS["B"]).split("\n"):
+                assert label_fits(line, WIDTHS["B"]), line
+    assert label_lines("甲乙丙丁戊己庚辛壬癸子丑", 8) == "甲乙丙丁戊己庚辛壬癸子丑"  # no good break: left to wrap
+
+
+def test_printed_criterion_is_at_least_9_pt():
+    from qi_excel.workbook import FONT_SIZE, MIN_PRINTED_PT, WIDTHS, print_scale
+
+    assert FONT_SIZE * print_scale(WIDTHS.values()) >= MIN_PRINTED_PT
+
+
+def test_rows_hold_a_90_character_remark(books):
+    import math
+
+    from qi_excel.workbook import FONT_SIZE, LINE_HEIGHT, WIDTHS
+
+    ws = books["E01"][L.SCORE_SHEET]
+    column_pt = (WIDTHS[L.COL_NOTE] * 7 + 5 - 4) * 0.75  # Excel: 7-pixel characters, 0.75 pt per pixel
+    lines = math.ceil(90 * FONT_SIZE / column_pt)  # a Chinese character is one em wide
+    for row in LAYOUT.inputs:
+        height = ws.row_dimensions[row.row].height
+        assert height >= lines * LINE_HEIGHT, (row.row, height)
+        assert ws[row.note_ref].font.sz >= 9
+
+
+def test_page_breaks_keep_each_indicator_with_its_subtotal(books):
+    ws = books["E01"][L.SCORE_SHEET]
+    breaks = [b.id + 1 for b in ws.row_breaks.brk]  # first row of each new page
+    assert breaks, "the sheet spans several pages"
+    subtotal_rows = {r.row for r in LAYOUT.rows if r.kind in ("level2_total", "level1_total", "total")}
+    for b in breaks:
+        assert b not in subtotal_rows, b  # a 小计 never starts a page away from its items
+        assert b - 1 in subtotal_rows or LAYOUT.rows[[r.row for r in LAYOUT.rows].index(b)].kind in ("item", "part")
+
+
+def test_paginate_moves_blocks_whole_unless_half_a_page_would_stay_empty():
+    from qi_excel.workbook import paginate
+
+    small = [[(1, 30, False), (2, 10, True)], [(3, 30, False), (4, 10, True)]]
+    assert paginate(small, 80, 100) == []
+    assert paginate(small, 70, 100) == [3]  # the second block moves to page 2 whole
+    tall = [(5, 50, False), (6, 50, False), (7, 45, False), (8, 10, True)]
+    # taller than a page: split, and its 小计 (sticky) takes its last item along
+    assert paginate([*small, tall], 80, 100) == [5, 7]
+    # a block of four that fits a page, with 60 % of the page free: filled up, then split
+    four = [[(1, 40, False)], [(2, 20, False), (3, 20, False), (4, 20, False), (5, 20, False), (6, 5, True)]]
+    assert paginate(four, 100, 100) == [5]
+    # with only 30 % free it moves whole
+    assert paginate([[(1, 70, False)], four[1]], 100, 100) == [2]
+
+
+def test_the_relocated_item_is_pointed_out(books):
+    from qi_excel.workbook import placement_notes
+
+    notes = placement_notes(RUBRIC)
+    assert [ident for ident, _ in notes] == ["4.2.4"]
+    guide = books["E01"][L.GUIDE_SHEET]
+    text = "\n".join(str(c.value) for row in guide.iter_rows() for c in row if c.value)
+    assert "综合效果" in text and "4.2.4" in text
+    assert "4.2.4" in books["E01"][L.SCORE_SHEET]["A1"].value
+    assert "填写说明" in books["E01"][L.SCORE_SHEET]["A1"].value
+
+
+def test_sign_date_prompt_shows_the_date_as_the_cell_does(books):
+    ws = books["E01"][L.SCORE_SHEET]
+    ref = LAYOUT.sign_date_cell
+    prompt = next(dv.prompt for dv in ws.data_validations.dataValidation if ref in str(dv.sqref))
+    assert re.search(r"如 \d{4}年[1-9]\d?月[1-9]\d?日", prompt) and "-06-" not in prompt
+    assert ws[ref].number_format == 'yyyy"年"m"月"d"日"'  # a typed 2026-6-18 shows as 2026年6月18日
+
+
+def test_the_relocated_items_input_message_says_where_the_print_has_it():
+    from qi_excel.workbook import validation_for
+
+    cell = RUBRIC.cell("4.2.4")
+    message = validation_for(cell, "G1").options["input_message"]
+    assert "综合效果" in message and len(message) <= 255
+    assert "综合效果" not in validation_for(RUBRIC.cell("4.2.3"), "G1").options["input_message"]

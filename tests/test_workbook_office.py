@@ -186,3 +186,68 @@ def test_calc_validation_accepts_exactly_the_rubric_values(issued_folder, tmp_pa
         accepted = {int(v) for v in integers if row.score_ref not in invalid[v]}
         assert accepted == set(row.cell.allowed.values()), row.cell.id
         assert row.score_ref in invalid["2.5"] and row.score_ref in invalid["abc"], row.cell.id
+
+
+def _pdf_pages(pdf: Path, *, layout: bool = True) -> list[str]:
+    text = subprocess.run(["pdftotext", *(["-layout"] if layout else []), str(pdf), "-"], capture_output=True,
+                          check=True, text=True).stdout
+    return text.split("\f")
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) 未安装")
+def test_every_printed_page_names_its_indicators(issued_folder, tmp_path):
+    """Merged labels print once; page 2 of the score sheet used to show an empty 一级指标 column."""
+    record = load_issued(issued_folder)[0]
+    pages = _pdf_pages(office.convert(issued_folder / record.file, "pdf", tmp_path))
+    items = {i.id: i for i in RUBRIC.items}
+    cells = {c.id: c.item for c in RUBRIC.score_cells}
+    score_pages = 0
+    for number, page in enumerate(pages, start=1):
+        flat = "".join(page.split())
+        table = "\n".join(line for line in page.splitlines() if "填写说明" not in line)  # not the hint line
+        ids = [m for m in re.findall(r"(?<![\d.])\d\.\d\.\d+(?:\.\d+)?(?![\d.])", table) if m in items or m in cells]
+        if "评分标准" not in flat or not ids:
+            continue
+        score_pages += 1
+        for ident in ids:
+            item = items.get(ident) or cells[ident]
+            assert item.level1 in flat, f"第 {number} 页缺少一级指标“{item.level1}”（{ident}）"
+            assert item.level2 in flat, f"第 {number} 页缺少二级指标“{item.level2}”（{ident}）"
+    assert score_pages >= 3
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) 未安装")
+def test_a_90_character_remark_prints_in_full(issued_folder, tmp_path):
+    record = load_issued(issued_folder)[0]
+    wb = openpyxl.load_workbook(issued_folder / record.file)
+    ws = wb[L.SCORE_SHEET]
+    remark = ("现场抽查发现档案管理制度执行不到位，部分服务记录缺少签字和日期，" * 3)[:90]
+    assert len(remark) == 90
+    part_row = next(r for r in LAYOUT.inputs if r.kind == "part")
+    item_row = next(r for r in LAYOUT.inputs if r.kind == "item")
+    for row in (part_row, item_row):
+        ws[row.note_ref] = remark
+    filled = tmp_path / "filled.xlsx"
+    wb.save(filled)
+    flat = "".join("".join(_pdf_pages(office.convert(filled, "pdf", tmp_path / "pdf"), layout=False)).split())
+    assert flat.count(remark) == 2, "扣分说明被截断"
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) 未安装")
+def test_printed_text_is_at_least_9_pt(issued_folder, tmp_path):
+    """Fit-to-width scales the sheet: 10-pt text must not shrink below 9 pt on paper.
+
+    Measured on the PDF: a Chinese character is one em wide, so a run of them divided by its
+    length is the printed font size.
+    """
+    record = load_issued(issued_folder)[0]
+    pdf = office.convert(issued_folder / record.file, "pdf", tmp_path)
+    bbox = subprocess.run(["pdftotext", "-f", "1", "-l", "2", "-bbox", str(pdf), "-"], capture_output=True,
+                          check=True, text=True).stdout
+    sizes = []
+    for m in re.finditer(r'xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]+)<', bbox):
+        word = m.group(3)
+        if len(word) >= 4 and all("\u4e00" <= ch <= "\u9fff" for ch in word):
+            sizes.append((float(m.group(2)) - float(m.group(1))) / len(word))
+    assert len(sizes) > 20
+    assert min(sizes) >= 9 * 0.97, sorted(sizes)[:5]

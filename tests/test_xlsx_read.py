@@ -77,8 +77,8 @@ def test_rows_as_plain_values(folder: Path) -> None:
     header = next(r for r, v in rows.items() if "姓名" in v)
     first = rows[header + 1]
     assert first[0] == 1 and first[1] == "周立新" and first[7] == "组长"
-    with pytest.raises(QiError, match="缺少工作表“申请材料审查”"):
-        sheet_rows(folder / PROJECT_FILE, "申请材料审查")
+    with pytest.raises(QiError, match="缺少工作表“专家名册”"):
+        sheet_rows(folder / PROJECT_FILE, "专家名册")
 
 
 def test_reading_matches_openpyxl_on_the_sample(folder: Path) -> None:

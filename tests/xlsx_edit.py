@@ -101,8 +101,12 @@ def fill(
     sign_date: date | str | None = date(2025, 6, 18),
     saved_at: str | None = "2025-06-18T10:00:00Z",
     recalc: bool = True,
+    commitment: str | None = L.COMMITMENT_VALUE,
 ) -> bytes:
     """An issued workbook filled in like a spreadsheet program saves it (cached totals included).
+
+    ``commitment`` goes into the experts' commitment cell when the workbook has one (expert
+    workbooks; the self-evaluation has none); ``None`` leaves it empty.
 
     ``sign`` defaults to the name of the person the workbook was issued to, as an expert signs.
     """
@@ -137,6 +141,9 @@ def fill(
         xml = set_cell(xml, lay.sign_date_cell, number=(sign_date - date(1899, 12, 30)).days)
     elif sign_date:
         xml = set_cell(xml, lay.sign_date_cell, text=sign_date)
+    commitment_ref = L.commitment_cell(lay)
+    if commitment is not None and _cell_re(commitment_ref).search(xml):
+        xml = set_cell(xml, commitment_ref, text=commitment)
     replace = {SCORE_PART: xml.encode("utf-8")}
     if saved_at:
         core = read_part(data, "docProps/core.xml").decode("utf-8")

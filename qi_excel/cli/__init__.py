@@ -48,7 +48,103 @@ def _usage_message(error: click.UsageError) -> str:
     return text
 
 
+# click writes its help furniture in English; these are the words an organizer reads instead.
+_HEADINGS = {"Options": "选项", "Commands": "命令", "Arguments": "参数"}
+_HELP_TEXTS = {
+    "Show this message and exit.": "显示本帮助并退出。",
+    "Show the version and exit.": "显示版本号并退出。",
+}
+_HELP_MARKS = (
+    (re.compile(r"\[default: (.*?)\]"), r"[默认：\1]"),
+    (re.compile(r"\[required\]"), "[必填]"),
+    (re.compile(r"\[default\]"), "[默认]"),
+    (re.compile(r"; "), "；"),
+)
+_METAVARS = (("[OPTIONS]", "[选项]"), ("COMMAND [ARGS]...", "命令 [参数]..."), ("INTEGER RANGE", "整数"),
+             ("FLOAT RANGE", "数值"), ("INTEGER", "整数"), ("FLOAT", "数值"), ("NUMBER", "数值"), ("TEXT", "文本"),
+             ("BOOLEAN", "是/否"))
+
+
+def _chinese_metavars(text: str) -> str:
+    for english, chinese in _METAVARS:
+        text = text.replace(english, chinese)
+    return text
+
+
+def _display_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+_NO_LINE_START = set("，。；：、！？）》」』”’%")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Greedy wrap by display width; Latin words and numbers are never split."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        line = ""
+        for token in re.findall(r"\[[^\]\n]*\]|[\x21-\x7e]+|\s+|.", paragraph):
+            if line and _display_width(line + token) > width and token not in _NO_LINE_START:
+                lines.append(line.rstrip())
+                line = "" if token.isspace() else token
+            else:
+                line += token
+        lines.append(line.rstrip())
+    return lines
+
+
+class ChineseHelpFormatter(click.HelpFormatter):
+    """``--help`` in Chinese: 用法/选项/命令, the help option's own line, [默认：…]."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, _chinese_metavars(args), prefix="用法：")
+
+    def write_heading(self, heading: str) -> None:
+        self.write(f"{'':>{self.current_indent}}{_HEADINGS.get(heading, heading)}：\n")
+
+    def write_dl(self, rows: Any, col_max: int = 30, col_spacing: int = 2) -> None:
+        """Two columns aligned by display width (a Chinese character takes two columns)."""
+        items = []
+        for first, second in rows:
+            second = _HELP_TEXTS.get(second, second)
+            if "[" in second:
+                for pattern, chinese in _HELP_MARKS:
+                    second = pattern.sub(chinese, second)
+            items.append((_chinese_metavars(first), second))
+        if not items:
+            return
+        first_col = min(max(_display_width(a) for a, _ in items), col_max) + col_spacing
+        room = max(self.width - first_col - self.current_indent, 20)
+        for first, second in items:
+            self.write(f"{'':>{self.current_indent}}{first}")
+            if not second:
+                self.write("\n")
+                continue
+            if _display_width(first) <= first_col - col_spacing:
+                self.write(" " * (first_col - _display_width(first)))
+            else:
+                self.write("\n" + " " * (first_col + self.current_indent))
+            lines = _wrap(second, room)
+            self.write(lines[0] + "\n")
+            for line in lines[1:]:
+                self.write(" " * (first_col + self.current_indent) + line + "\n")
+
+
+class _Context(click.Context):
+    formatter_class = ChineseHelpFormatter
+
+
+class _Command(click.Command):
+    context_class = _Context
+
+
 class _Group(click.Group):
+    context_class = _Context
+    command_class = _Command
+    group_class = type  # subgroups (templates) are of this class too
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Show usage errors in Chinese, with where to find help."""
         standalone = kwargs.pop("standalone_mode", True)
@@ -57,6 +153,10 @@ class _Group(click.Group):
         except click.UsageError as err:
             if not standalone:
                 raise
+            no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)
+            if (no_args is not None and isinstance(err, no_args)) and err.ctx is not None:
+                click.echo(err.ctx.get_help())  # ``qi-excel`` alone: the help, as a request, not an error
+                sys.exit(0)
             command = err.ctx.command_path if err.ctx else "qi-excel"
             click.echo(f"错误：{_usage_message(err)}\n运行 {command} --help 查看用法。", err=True)
             sys.exit(err.exit_code)
@@ -105,5 +205,7 @@ from . import excuse_cmd  # noqa: E402,F401
 from . import consolidate_cmd  # noqa: E402,F401
 from . import documents_cmd  # noqa: E402,F401
 from . import demo_cmd  # noqa: E402,F401
+from . import procedure_cmd  # noqa: E402,F401
+from . import ui_cmd  # noqa: E402,F401
 from . import office_cmd  # noqa: E402  (issue 14: export, register, log)
 office_cmd.install_audit(main)  # every command that changes an evaluation folder is logged

@@ -19,7 +19,7 @@ def collect_command(folder: str, paths: tuple[str, ...], as_json: bool) -> None:
     通过检查的原件复制到“回收”文件夹，问题清单写入“检查报告.xlsx”。
     全部接收时退出码为 0，有文件被拒收时为 1。
     """
-    from ..collect import collect
+    from ..collect import _printable, collect
 
     result = collect(folder, list(paths))
     if as_json:
@@ -27,6 +27,10 @@ def collect_command(folder: str, paths: tuple[str, ...], as_json: bool) -> None:
     else:
         for f in result.files:
             click.echo(f.summary())
+            if f.status == "rejected":  # why, in the words to forward to the expert
+                for x in f.findings:
+                    if x.severity == "error":
+                        click.echo(_printable(f"    {x.message}"))
         click.echo(result.summary())
     raise SystemExit(result.exit_code)
 
@@ -42,7 +46,10 @@ def status_command(folder: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"experts": [p.to_json() for p in people]}, ensure_ascii=False, indent=2))
         return
-    done = sum(1 for p in people if p.accepted)
+    from ..evaluation import SELF_ID
+
+    experts = [p for p in people if p.expert_id != SELF_ID]  # the self-evaluation is not a panel member
+    done = sum(1 for p in experts if p.accepted)
     for p in people:
         line = f"{p.expert_id:<5} {p.name}  {p.state}"
         problems = [f for f in p.findings if f.severity == "error"] if not p.accepted else []
@@ -51,4 +58,7 @@ def status_command(folder: str, as_json: bool) -> None:
             if len(problems) > 1:
                 line += f"（另有 {len(problems) - 1} 项）"
         click.echo(line)
-    click.echo(f"已接收 {done}/{len(people)}。")
+    click.echo(f"专家组已接收 {done}/{len(experts)} 份评分表。")
+    own = next((p for p in people if p.expert_id == SELF_ID), None)
+    if own is not None:
+        click.echo(f"申报单位自评表：{own.state}。")

@@ -11,7 +11,7 @@ from . import main
 @click.argument("folder", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--seed", type=int, default=2026, show_default=True, help="模拟专家打分所用的随机种子。")
 def demo_command(folder: str, seed: int) -> None:
-    """用示例项目完整演示一次评价：建立、发放、模拟交回、回收检查、汇总、申请表、报告、归档。"""
+    """用示例项目完整演示一次评价：建立、审查、计划、发放、模拟交回、回收检查、催办、汇总、申请表、报告、承诺书、归档。"""
     from ..demo import run_demo
 
     click.echo(f"在 {folder} 中演示一次完整的评价（示例数据均为虚构）：")

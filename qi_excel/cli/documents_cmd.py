@@ -61,7 +61,7 @@ def templates_group() -> None:
 @templates_group.command("export")
 @click.argument("folder", type=click.Path(file_okay=False))
 def templates_export_command(folder: str) -> None:
-    """把评价申请表、评价报告两个模板复制到 FOLDER。"""
+    """把评价申请表、评价报告以及审查记录、评价计划、签到表、承诺书的模板复制到 FOLDER。"""
     from ..documents import export_templates
 
     paths = export_templates(folder)

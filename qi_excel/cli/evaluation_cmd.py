@@ -36,7 +36,7 @@ def new_command(folder: str, sample: bool, rubric_file: str | None, roster_from:
         click.echo(f"已从 {roster_from} 复制专家组名单。下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”并核对名单，"
                    f"保存后运行 qi-excel issue {folder}")
     else:
-        click.echo(f"下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”和“专家组”，"
+        click.echo(f"下一步：用 Excel 或 WPS 打开 {PROJECT_FILE}，填写“基本信息”“专家组”和“申请材料审查”，"
                    f"保存后运行 qi-excel issue {folder}")
     click.echo(f"工作簿保护密码记录在 {PASSWORD_FILE}，请勿发给专家。")
 
@@ -49,6 +49,7 @@ def new_command(folder: str, sample: bool, rubric_file: str | None, roster_from:
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供脚本使用）。")
 def issue_command(folder: str, self_eval: bool, eml: bool, accept_titles: bool, as_json: bool) -> None:
     """为专家组每位专家生成评分工作簿（放在“发放”文件夹中）。"""
+    from ..dates import human_time
     from ..evaluation import PASSWORD_FILE
     from ..workbook import issue_workbooks
 
@@ -57,11 +58,13 @@ def issue_command(folder: str, self_eval: bool, eml: bool, accept_titles: bool, 
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return
     what = "自我评价记录表" if self_eval else f"{len(result.records)} 位专家的评分工作簿"
-    click.echo(f"已生成 {what}（发放时间 {result.issued_at}）：")
+    click.echo(f"已生成 {what}（发放时间 {human_time(result.issued_at)}）：")
     for record in result.records:
         click.echo(f"  {record.file}")
     for eml_file in result.eml_files:
         click.echo(f"  {eml_file}")
     for warning in result.accepted_warnings:
         click.echo(f"已确认：{warning}")
+    for note in result.notes:
+        click.echo(f"注意：{note}。")
     click.echo(f"工作簿已加密码保护，密码见 {PASSWORD_FILE}。")

@@ -1,0 +1,451 @@
+"""One handle on an evaluation folder: ``Evaluation(path)``.
+
+The CLI and the local web page (``qi-excel ui``) both act on an evaluation folder. Without a
+handle each caller would reload the secret, 评价项目.xlsx, the rubric copy, the issue records
+and the ledger itself and decide on its own what "done" means. The handle loads them once,
+lazily (a listing of fifty folders must not open fifty workbooks), offers one method per
+workflow step — each a call to the existing library function, never a re-implementation —
+and answers the questions a front end asks: which stage, which step is next, what the list
+page shows.
+
+Actions on one folder are serialized by a per-folder lock (process-wide, re-entrant); the
+cross-process file lock of ``qi_excel.lock`` can replace ``_folder_lock`` without touching
+the callers.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from . import evaluation as ev
+from .errors import QiError
+from .fileio import write_text_atomic
+
+if TYPE_CHECKING:
+    from .collect import CollectResult, ExpertStatus
+    from .consolidate import Consolidation
+    from .rubric import Rubric
+    from .workbook import IssueResult
+
+STAGES = ("建立", "已发放", "回收中", "已汇总", "已出报告", "已归档")
+ARCHIVE_GLOB = "评价档案-*.zip"
+SUMMARY_CACHE_FILE = ".qi/list-summary.json"
+
+_locks: dict[str, threading.RLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _folder_lock(path: Path) -> threading.RLock:
+    key = str(path.resolve())
+    with _locks_guard:
+        lock = _locks.get(key)
+        if lock is None:
+            lock = _locks[key] = threading.RLock()
+        return lock
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the README's workflow table, as a checklist entry."""
+
+    number: int
+    title: str
+    command: str
+    done: bool
+    optional: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the list page shows for one evaluation; cheap to build (no workbook opened
+    once cached)."""
+
+    name: str  # the folder name: the evaluation's id in the workspace
+    evaluation_id: str
+    service_name: str
+    applicant: str
+    stage: str
+    accepted: int
+    panel: int
+    total: Decimal | None
+    max_total: int | None
+    draft: bool
+    problem: str = ""  # why the folder could not be read, if so
+
+
+_summary_cache: dict[tuple[str, str], Summary] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+class Evaluation:
+    """An evaluation folder made by ``qi-excel new`` (or the page's 新建评价)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise QiError(f"评价目录 {self.path} 不存在。")
+        self.secret = ev.load_secret(self.path)  # raises a QiError naming the folder when it is not one
+
+    def __repr__(self) -> str:
+        return f"Evaluation({str(self.path)!r})"
+
+    # ─────────────── creating ───────────────
+
+    @classmethod
+    def new(cls, path: str | Path, *, sample: bool = False, rubric: str | Path | None = None,
+            info: ev.EvaluationInfo | None = None, panel: ev.Panel | None = None,
+            project: bytes | None = None) -> "Evaluation":
+        """Create the folder (``new_evaluation``); optionally with 基本信息 and roster typed in
+        (``info`` and ``panel``) or with a colleague's 评价项目.xlsx (``project``).
+
+        Typed or uploaded, the workbook is checked with the reader and roster rules ``issue``
+        uses (clause 7.2) before anything is written, so a bad roster leaves no folder behind.
+        """
+        from .workbook_project import fill_project_workbook, project_template_bytes
+
+        if (info is None) != (panel is None):
+            raise ValueError("info and panel go together")
+        data = project
+        if info is not None and panel is not None:
+            data = fill_project_workbook(project_template_bytes(), info, panel)
+        if data is not None:
+            check_project_bytes(data)
+        root = Path(path)
+        with _folder_lock(root):
+            ev.new_evaluation(root, sample=sample and data is None, rubric=rubric)
+            if data is not None:
+                from .fileio import write_bytes_atomic
+
+                write_bytes_atomic(root / ev.PROJECT_FILE, data)
+        made = cls(root)
+        made._keep_summary()
+        return made
+
+    # ─────────────── what the folder holds (loaded once, on first use) ───────────────
+
+    @cached_property
+    def project(self) -> ev.Project:
+        return ev.read_project(self.path)
+
+    @property
+    def info(self) -> ev.EvaluationInfo:
+        return self.project.info
+
+    @property
+    def panel(self) -> ev.Panel:
+        """The roster; raises the same QiError as ``issue`` when it breaks clause 7.2."""
+        if self.project.errors:
+            ev.raise_panel_problems(self.project.errors, ev.PROJECT_FILE)
+        return ev.Panel(self.project.experts)
+
+    @cached_property
+    def rubric(self) -> "Rubric":
+        return ev.evaluation_rubric(self.path)
+
+    @cached_property
+    def issued(self) -> tuple[ev.IssuedRecord, ...]:
+        return tuple(ev.load_issued(self.path))
+
+    @cached_property
+    def ledger(self) -> list[dict[str, Any]]:
+        """The collector's ledger entries (read only; ``collect`` owns the file)."""
+        path = self.path / ev.LEDGER_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            entries = data.get("entries", []) if isinstance(data, dict) else []
+            return [e for e in entries if isinstance(e, dict)]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, UnicodeDecodeError):
+            raise QiError(f"{path} 已损坏，无法读取回收记录。") from None
+
+    @cached_property
+    def consolidation(self) -> "Consolidation | None":
+        """The last consolidation, or None before ``consolidate``."""
+        from .consolidate import load_consolidation
+
+        path = self.path / ev.CONSOLIDATION_FILE
+        if not path.is_file():
+            return None
+        try:
+            return load_consolidation(self.path)
+        except QiError:
+            raise
+        except Exception:  # noqa: BLE001 - a hand-edited record must read as damaged, not crash a page
+            raise QiError(f"汇总结果 {path} 已损坏或版本不符：请重新运行 qi-excel consolidate。") from None
+
+    def refresh(self) -> None:
+        """Forget what was loaded: the next access reads the folder again."""
+        for name in ("project", "rubric", "issued", "ledger", "consolidation"):
+            self.__dict__.pop(name, None)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialize actions on this folder; what was loaded is re-read afterwards."""
+        with _folder_lock(self.path):
+            try:
+                yield
+            finally:
+                self.refresh()
+                self._keep_summary()
+
+    def _keep_summary(self) -> None:
+        """Bring the list page's cached row up to date after an action (never fails the action)."""
+        try:
+            self.summary()
+        except Exception:  # noqa: BLE001 - a cache must not turn a done action into an error
+            pass
+
+    # ─────────────── the workflow steps: one library call each ───────────────
+
+    def issue(self, *, self_eval: bool = False, eml: bool = False, accept_titles: bool = False,
+              issued_at: str | None = None) -> "IssueResult":
+        from .workbook import issue_workbooks
+
+        with self.locked():
+            return issue_workbooks(self.path, self_eval=self_eval, eml=eml, accept_titles=accept_titles,
+                                   issued_at=issued_at)
+
+    def collect(self, paths: Sequence[str | Path] = ()) -> "CollectResult":
+        from .collect import collect
+
+        with self.locked():
+            return collect(self.path, list(paths))
+
+    def status(self) -> "list[ExpertStatus]":
+        from .collect import panel_status
+
+        with _folder_lock(self.path):
+            return panel_status(self.path)
+
+    def consolidate(self, **options: Any) -> "Consolidation":
+        """``consolidate_folder`` with its options (method, decimals, draft, spread_share, ...)."""
+        from .consolidate import consolidate_folder
+
+        with self.locked():
+            return consolidate_folder(self.path, **options)
+
+    def application(self, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
+        from .documents import write_application
+
+        with self.locked():
+            return write_application(self.path, template=template, pdf=pdf)
+
+    def report(self, *, template: str | Path | None = None, pdf: bool = False, draft: bool = False) -> list[Path]:
+        from .documents import write_report
+
+        with self.locked():
+            return write_report(self.path, template=template, pdf=pdf, draft=draft)
+
+    def archive(self) -> Path:
+        from .archive import write_archive
+
+        with self.locked():
+            return write_archive(self.path)
+
+    def verify_archive(self, zip_path: str | Path) -> list[str]:
+        """Problems of an archive checked against this evaluation (hashes and signature)."""
+        from .archive import verify_archive
+
+        return verify_archive(zip_path, key=self.secret.hmac_key)
+
+    @staticmethod
+    def verify_any_archive(zip_path: str | Path) -> tuple[list[str], bool]:
+        """``archive --verify``: problems, and whether the signature could be checked too."""
+        from .archive import archive_key, verify_archive
+
+        key = archive_key(zip_path)
+        return verify_archive(zip_path, key=key), key is not None
+
+    # ─────────────── where the evaluation stands ───────────────
+
+    def latest_issued(self) -> list[ev.IssuedRecord]:
+        """The current workbook per person (experts first, then the self-evaluation)."""
+        latest: dict[tuple[str, str], ev.IssuedRecord] = {}
+        for r in self.issued:
+            latest[(r.kind, r.expert_id)] = r
+        return sorted(latest.values(), key=lambda r: (r.kind != "expert", r.expert_id))
+
+    def issued_paths(self, record: ev.IssuedRecord) -> list[Path]:
+        """The issued workbook and its mail draft, where present, and only inside 发放/."""
+        issue_dir = (self.path / ev.ISSUE_DIR).resolve()
+        workbook = (self.path / record.file).resolve()
+        return [p for p in (workbook, workbook.with_suffix(".eml")) if p.parent == issue_dir and p.is_file()]
+
+    def issued_zip(self) -> bytes:
+        """Every current workbook and mail draft in one zip, for an organizer who sends by hand."""
+        import io
+        import zipfile
+
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for record in self.latest_issued():
+                for path in self.issued_paths(record):
+                    info = zipfile.ZipInfo(path.name, date_time=(2000, 1, 1, 0, 0, 0))
+                    info.flag_bits |= 0x800  # names are UTF-8
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    zf.writestr(info, path.read_bytes())
+        return buf.getvalue()
+
+    def accepted_ids(self) -> set[str]:
+        """Experts whose return the collector accepted and still uses."""
+        return {str(e.get("expert_id")) for e in self.ledger
+                if e.get("status") == "accepted" and e.get("kind") == "expert" and e.get("expert_id")}
+
+    def archives(self) -> list[Path]:
+        return sorted(self.path.glob(ARCHIVE_GLOB))
+
+    @property
+    def stage(self) -> str:
+        """The furthest step reached: 建立/已发放/回收中/已汇总/已出报告/已归档."""
+        if self.archives():
+            return "已归档"
+        if (self.path / ev.REPORT_FILE).is_file():
+            return "已出报告"
+        if (self.path / ev.CONSOLIDATION_FILE).is_file():
+            return "已汇总"
+        if self.ledger:
+            return "回收中"
+        if any(r.kind == "expert" for r in self.issued):
+            return "已发放"
+        return "建立"
+
+    def steps(self) -> list[Step]:
+        """The README's workflow table with what is done; the page marks the first open one as next."""
+        p = self.path
+        experts = any(r.kind == "expert" for r in self.issued)
+        own = any(r.kind == "self" for r in self.issued)
+        try:
+            panel_size = len(self.project.experts)
+        except QiError:
+            panel_size = 0
+        accepted = len(self.accepted_ids())
+        all_in = experts and panel_size > 0 and accepted >= panel_size
+        return [
+            Step(1, "建立评价，填写基本信息和专家组", "qi-excel new", True),
+            Step(2, "发放专家评分工作簿", "qi-excel issue --eml", experts),
+            Step(3, "发放申报单位自我评价记录表", "qi-excel issue --self", own, optional=True),
+            Step(4, "回收并检查交回的评分表", "qi-excel collect", all_in,
+                 note=f"已接收 {accepted}/{panel_size}" if experts else ""),
+            Step(5, "查看回收情况，催办", "qi-excel status", all_in),
+            Step(6, "汇总专家评分", "qi-excel consolidate", (p / ev.CONSOLIDATION_FILE).is_file()),
+            Step(7, "生成评价申请表", "qi-excel application", (p / ev.APPLICATION_FILE).is_file()),
+            Step(8, "生成评价报告", "qi-excel report", (p / ev.REPORT_FILE).is_file()),
+            Step(9, "归档", "qi-excel archive", bool(self.archives())),
+        ]
+
+    def _summary_key(self) -> list[Any]:
+        p = self.path
+        stamps = [_stamp(p / f) for f in (
+            ev.PROJECT_FILE, ev.ISSUED_FILE, ev.LEDGER_FILE, ev.CONSOLIDATION_FILE, ev.REPORT_FILE)]
+        return [list(s) if s else None for s in stamps] + [a.name for a in self.archives()]
+
+    def summary(self) -> Summary:
+        """The list page's row.
+
+        Cached in memory and in ``.qi/list-summary.json``, keyed on the size and time of the
+        files it depends on: a workspace of fifty evaluations lists without opening fifty
+        workbooks, and any change made by the CLI or by hand is seen at once.
+        """
+        key = self._summary_key()
+        memo = (str(self.path.resolve()), json.dumps(key))
+        cached = _summary_cache.get(memo)
+        if cached is not None:
+            return cached
+        result = self._stored_summary(key) or self._compute_summary()
+        if len(_summary_cache) > 2000:
+            _summary_cache.clear()
+        _summary_cache[memo] = result
+        return result
+
+    def _stored_summary(self, key: list[Any]) -> Summary | None:
+        try:
+            data = json.loads((self.path / SUMMARY_CACHE_FILE).read_text(encoding="utf-8"))
+            if data.get("key") != key or data.get("evaluation_id") != self.secret.evaluation_id:
+                return None
+            total = data.get("total")
+            return Summary(
+                name=self.path.name, evaluation_id=self.secret.evaluation_id,
+                service_name=str(data["service_name"]), applicant=str(data["applicant"]), stage=str(data["stage"]),
+                accepted=int(data["accepted"]), panel=int(data["panel"]),
+                total=Decimal(total) if total is not None else None,
+                max_total=int(data["max_total"]) if data.get("max_total") is not None else None,
+                draft=bool(data.get("draft")), problem=str(data.get("problem", "")),
+            )
+        except (OSError, ValueError, KeyError, TypeError, ArithmeticError, AttributeError):
+            return None
+
+    def _compute_summary(self) -> Summary:
+        key = self._summary_key()
+        problem = ""
+        service = applicant = ""
+        panel = 0
+        try:
+            service, applicant = self.info.service_name, self.info.applicant
+            panel = len(self.project.experts)
+        except QiError as err:
+            problem = str(err)
+        cons = None
+        try:
+            cons = self.consolidation
+        except QiError as err:
+            problem = problem or str(err)
+        try:
+            stage, accepted = self.stage, len(self.accepted_ids())
+        except QiError as err:
+            stage, accepted, problem = "建立", 0, problem or str(err)
+        result = Summary(
+            name=self.path.name, evaluation_id=self.secret.evaluation_id, service_name=service, applicant=applicant,
+            stage=stage, accepted=accepted, panel=panel,
+            total=cons.total if cons else None, max_total=cons.max_total if cons else None,
+            draft=bool(cons and cons.draft), problem=problem,
+        )
+        if key == self._summary_key():  # nothing changed while reading: safe to keep
+            data = {**asdict(result), "key": key, "total": str(result.total) if result.total is not None else None}
+            data.pop("name")
+            try:
+                write_text_atomic(self.path / SUMMARY_CACHE_FILE, json.dumps(data, ensure_ascii=False) + "\n")
+            except OSError:
+                pass  # a read-only folder still lists, just more slowly
+        return result
+
+
+def check_project_bytes(data: bytes) -> ev.Project:
+    """Read a 评价项目.xlsx given as bytes exactly as ``issue`` reads the folder's own copy:
+    required 基本信息 and the clause-7.2 roster errors raise the same QiError messages."""
+    with tempfile.TemporaryDirectory(prefix="qi-project-") as tmp:
+        (Path(tmp) / ev.PROJECT_FILE).write_bytes(data)
+        project = ev.read_project(tmp)
+    if project.errors:
+        ev.raise_panel_problems(project.errors, ev.PROJECT_FILE)
+    return project
+
+
+def find_evaluations(workspace: str | Path) -> list[Path]:
+    """Evaluation folders directly inside ``workspace`` (those with a secret), by name."""
+    root = Path(workspace)
+    if not root.is_dir():
+        return []
+    out = []
+    for child in root.iterdir():
+        if child.name.startswith(".") or child.is_symlink() or not child.is_dir():
+            continue
+        if (child / ev.SECRET_FILE).is_file():
+            out.append(child)
+    return sorted(out, key=lambda c: c.name)
