@@ -27,6 +27,7 @@ from typing import Any
 from . import __version__
 from . import evaluation as ev
 from .errors import QiError
+from .lock import locked
 from .fileio import atomic_path
 from .folder_state import confine
 
@@ -251,6 +252,7 @@ def archive_key(zip_path: str | Path) -> bytes | None:
     return secret.hmac_key if manifest.get("evaluation_id") == secret.evaluation_id else None
 
 
+@locked("archive")
 def write_archive(folder: str | Path, *, now: datetime | None = None) -> Path:
     """Write ``评价档案-<时间>.zip`` into the folder and return its path.
 

@@ -61,6 +61,17 @@ FINDING_NAMES: dict[str, str] = {
     "DATE_BLANK": "未填日期",
     "DUPLICATE": "重复交回",
     "SUPERSEDED": "已被新文件替代",
+    # issue 11: who filled it, which version counts, what it shows
+    "SIGNER_MISMATCH": "签名与发放对象不符",
+    "SENDER_MISMATCH": "由另一位专家发来",
+    "IDENTITY_MISMATCH": "身份信息前后不一",
+    "SENDER_UNKNOWN": "发件邮箱不在名单中",
+    "LAST_SAVED_BY_OTHER": "最后保存者是他人",
+    "MACRO_ENABLED": "含宏的工作簿",
+    "TOO_COMPLEX": "文件内容过多",
+    "SCORE_FORMAT": "得分显示与实际不符",
+    "ORDER_DOUBT": "先后顺序存疑",
+    "CLOCK_WRONG": "保存时间有误",
 }
 
 

@@ -16,8 +16,8 @@ from typing import Iterable, Literal, Mapping, Sequence
 from . import layout as L
 from .evaluation import SELF_ID, IssuedRecord, Panel
 from .identity import verify
-from .returned import ReturnedWorkbook, formula_rows
 from .dates import human_time
+from .returned import RawCell, ReturnedWorkbook, formula_rows
 from .rubric import Rubric
 
 Severity = Literal["error", "warning"]
@@ -45,6 +45,13 @@ CODES: dict[str, Severity] = {
     "SELF_AS_EXPERT": "error",
     "EXPERT_RENAMED": "warning",
     "REISSUED": "warning",
+    "SIGNER_MISMATCH": "error",
+    "SENDER_MISMATCH": "error",
+    "IDENTITY_MISMATCH": "error",
+    "SENDER_UNKNOWN": "warning",
+    "LAST_SAVED_BY_OTHER": "warning",
+    "MACRO_ENABLED": "error",
+    "TOO_COMPLEX": "error",
     # what it contains
     "RUBRIC_CHANGED": "error",
     "STRUCTURE_CHANGED": "error",
@@ -52,6 +59,7 @@ CODES: dict[str, Severity] = {
     "SCORE_TEXT": "error",
     "SCORE_FORMULA": "error",
     "SCORE_BLANK": "error",
+    "SCORE_FORMAT": "error",
     "TOTAL_FORMULA_CHANGED": "warning",
     "CACHED_TOTAL_MISMATCH": "warning",
     "PROTECTION_REMOVED": "warning",
@@ -62,6 +70,8 @@ CODES: dict[str, Severity] = {
     # between files (set by collect)
     "DUPLICATE": "warning",
     "SUPERSEDED": "warning",
+    "ORDER_DOUBT": "warning",
+    "CLOCK_WRONG": "warning",
 }
 
 # Errors that mean the file cannot be attributed to anyone; without any of these, the
@@ -70,6 +80,7 @@ UNATTRIBUTED_CODES = frozenset({
     "NOT_WORKBOOK", "CORRUPT", "ENCRYPTED", "LEGACY_XLS", "WRONG_TYPE_DOCX", "WRONG_TYPE_ODS",
     "WRONG_TYPE", "TOO_LARGE", "ZIP_BOMB", "NO_ATTACHMENT", "READ_FAILED", "NOT_ISSUED",
     "WRONG_EVALUATION", "UNKNOWN_EXPERT", "BAD_SIGNATURE", "SELF_AS_EXPERT",
+    "SIGNER_MISMATCH", "SENDER_MISMATCH", "IDENTITY_MISMATCH", "MACRO_ENABLED", "TOO_COMPLEX",
 })
 
 SEVERITY_LABEL = {"error": "拒收", "warning": "提醒"}
@@ -132,6 +143,7 @@ def check_workbook(
         return out  # positions are unreliable: judging scores would name the wrong cells
     score_findings, values = _check_scores(rw, plan)
     out += score_findings
+    out += _check_formats(rw, plan)
     out += _check_totals(rw, plan, values if not has_errors(score_findings) else None)
     out += _check_protection(rw)
     out += _check_remarks(rw, plan, values)
@@ -242,14 +254,160 @@ def _check_identity(
             f"工作簿发放给“{meta.get('expert_name')}”，专家组名单中 {expert_id} 现为“{expert.name}”；"
             "如名单更正过姓名可忽略。",
         ))
+    out += _check_who(rw, _plan(rubric).lay, panel, sender)
     mine = [r for r in issued if r.expert_id == expert_id and r.kind == kind]
-    if mine and all(r.issued_at != meta.get("issued_at") for r in mine):
+    # issued.json keeps every issue, oldest first: only the latest one is current
+    if mine and mine[-1].issued_at != meta.get("issued_at"):
         out.append(finding(
             "REISSUED",
             f"这是 {human_time(str(meta.get('issued_at') or ''), local=False)} 发放的旧版工作簿，"
             f"之后已于 {human_time(mine[-1].issued_at, local=False)} 重新发放；"
             "如专家在新版上重新填写过，请以新版为准。",
         ))
+    return out
+
+
+_NAME_NOISE = re.compile(r"[\s\u3000·•.．]")
+
+
+def _name_key(text: str) -> str:
+    """A person's name as compared: people type "周 立新" or "周立新 " for 周立新."""
+    return _NAME_NOISE.sub("", text).casefold()
+
+
+_HEADER_CODES = re.compile(r'&"[^"]*"|&\d+|&[A-Za-z]')
+
+
+def _header_person(header: str) -> str | None:
+    """The name after "评价专家：" / "自评单位：" in the right section of a page header."""
+    right = header.replace("&&", "\x00").rpartition("&R")[2]
+    if not right:
+        return None
+    text = _HEADER_CODES.sub("", right.partition("&L")[0].partition("&C")[0]).replace("\x00", "&")
+    label, colon, name = text.partition("：")
+    return name.strip() if colon and label.strip() in ("评价专家", "自评单位") else None
+
+
+_TITLE_PERSON = re.compile(r"（([^（）]{1,60})）\s*$")
+
+
+def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: str | None) -> list[Finding]:
+    """Everything else in the file that tells who filled it must agree with the verified identity.
+
+    The signed _qi sheet says whom the workbook was issued to; the rest of the package was
+    written for that same person and follows the file wherever it goes. Someone who fills
+    another expert's forwarded workbook, or copies another expert's _qi sheet and strings
+    into her own file, leaves a disagreement behind:
+
+    - errors (the file cannot count as the issued expert's): the name signed in the signature
+      cell, the sender's address when it is another panel member's roster address, the
+      expert name shown on 评分表, the name in 改进建议's printed page header, the name in the
+      document title, and a creator that is another panel member. Each of these is written
+      by us for one person or typed by the expert as her own name; none changes when the
+      right person fills and saves the file in any office program.
+    - warnings (worth a look, not proof): ``lastModifiedBy`` naming another panel member, and
+      a sender address that is not on the roster at all. The last saver is whatever account
+      the computer runs under: an assistant, a shared meeting-room PC or a colleague's laptop
+      lent at the site visit are all legitimate; experts also mail from a second address or
+      have an assistant send the file.
+    """
+    meta_name = rw.meta.get("expert_name", "")
+    expert = panel.by_id(rw.expert_id)
+    own = {_name_key(meta_name), _name_key(expert.name) if expert is not None else ""} - {""}
+    others = {_name_key(e.name): e for e in panel.experts if e.expert_id != rw.expert_id and _name_key(e.name)}
+    who = f"{meta_name}（{rw.expert_id}）"
+    out: list[Finding] = []
+
+    def mentions_own(text: str) -> bool:
+        key = _name_key(text)
+        return any(n in key for n in own)
+
+    # account names are often the mailbox name: "chenxiaolan" on 陈晓岚's laptop
+    accounts = {e.email.split("@")[0].strip().casefold(): e for e in panel.experts
+                if e.expert_id != rw.expert_id and e.email and len(e.email.split("@")[0].strip()) >= 4}
+    own_account = expert.email.split("@")[0].strip().casefold() if expert is not None and expert.email else ""
+
+    def other_named(text: str, *, exact: bool = False) -> str:
+        """Which other panel member ``text`` names; ``exact`` for account names, where
+        an organization's name that happens to contain a person's name must not count."""
+        key = _name_key(text)
+        e = others.get(key) or (None if exact else next((e for k, e in others.items() if k in key), None)) or (
+            accounts.get(key) if key != own_account else None)
+        return f"（专家组成员 {e.name}，{e.expert_id}）" if e is not None else ""
+
+    sig_cell = rw.cell(lay.signature_cell)
+    if rw.kind != "self" and sig_cell.kind == "formula":
+        out.append(finding(
+            "SIGNER_MISMATCH",
+            f"{L.SCORE_SHEET}!{lay.signature_cell}（专家签名）是公式“={_clip(sig_cell.formula)}”，不是专家本人输入的姓名。"
+            f"请 {meta_name} 本人在签名处输入姓名后重新发送。",
+            sheet_ref(lay.signature_cell),
+        ))
+    elif rw.kind != "self" and rw.sign_name:
+        if not mentions_own(rw.sign_name):
+            out.append(finding(
+                "SIGNER_MISMATCH",
+                f"{L.SCORE_SHEET}!{lay.signature_cell}（专家签名）写的是“{_clip(rw.sign_name)}”{other_named(rw.sign_name)}，"
+                f"但这份工作簿是发给 {who} 的。专家须在发给本人的工作簿上打分并签名；如确由 {meta_name} 本人填写，"
+                "请其改正签名后重新发送。",
+                sheet_ref(lay.signature_cell),
+            ))
+    shown = rw.cell(L.EXPERT_NAME_CELL).text().strip()
+    if shown and not mentions_own(shown):
+        out.append(finding(
+            "IDENTITY_MISMATCH",
+            f"{L.SCORE_SHEET}!{L.EXPERT_NAME_CELL} 显示的评价专家为“{_clip(shown)}”{other_named(shown)}，"
+            f"而隐藏的身份信息是发给 {who} 的：身份信息可能是从别人的工作簿复制来的。请使用发给本人的原工作簿填写后发送。",
+            sheet_ref(L.EXPERT_NAME_CELL),
+        ))
+    person = _header_person(rw.suggestion_header)
+    if person and not mentions_own(person):
+        out.append(finding(
+            "IDENTITY_MISMATCH",
+            f"“{L.SUGGESTION_SHEET}”工作表的页眉写的是“{_clip(person)}”{other_named(person)}，而隐藏的身份信息是发给 {who} 的："
+            "这份文件原本是发给另一个人的，身份信息是复制来的。请使用发给本人的原工作簿填写后发送。",
+            sheet_ref("页眉", L.SUGGESTION_SHEET),
+        ))
+    title = rw.properties.get("title", "")
+    m = _TITLE_PERSON.search(title)
+    if m and not mentions_own(title):
+        out.append(finding(
+            "IDENTITY_MISMATCH",
+            f"文件属性中的标题为“{_clip(title, 60)}”，指向“{m.group(1)}”{other_named(m.group(1))}，而隐藏的身份信息是发给 {who} 的："
+            "这份文件原本是发给另一个人的。请使用发给本人的原工作簿填写后发送。",
+        ))
+    creator = rw.properties.get("creator", "")
+    if creator and other_named(creator, exact=True) and not mentions_own(creator):
+        out.append(finding(
+            "IDENTITY_MISMATCH",
+            f"文件属性中的创建者为“{_clip(creator)}”{other_named(creator, exact=True)}，而隐藏的身份信息是发给 {who} 的："
+            "这份文件是另一位专家新建的，不是发放的工作簿。请使用发给本人的原工作簿填写后发送。",
+        ))
+    saver = rw.properties.get("lastModifiedBy", "")
+    if saver and other_named(saver, exact=True) and not mentions_own(saver):
+        out.append(finding(
+            "LAST_SAVED_BY_OTHER",
+            f"文件属性显示最后保存者为“{_clip(saver)}”{other_named(saver, exact=True)}，而这份工作簿是发给 {who} 的。"
+            "可能是在他人的电脑上填写保存；请向该专家确认是本人打分。",
+        ))
+    if sender and rw.kind != "self":
+        addr = sender.strip().lower()
+        mine = expert.email.strip().lower() if expert is not None and expert.email else ""
+        if addr != mine:
+            sent_by = next((e for e in panel.experts if e.email and e.email.strip().lower() == addr
+                            and e.expert_id != rw.expert_id), None)
+            if sent_by is not None:
+                out.append(finding(
+                    "SENDER_MISMATCH",
+                    f"这份工作簿是发给 {who} 的，却由专家组另一位成员 {sent_by.name}（{sent_by.expert_id}，{sender}）发来。"
+                    f"专家须使用发给本人的工作簿打分；请向 {meta_name} 和 {sent_by.name} 核实。",
+                ))
+            elif mine:
+                out.append(finding(
+                    "SENDER_UNKNOWN",
+                    f"这份工作簿由 {sender} 发来，不是专家组名单中 {who} 的邮箱（{mine}）。"
+                    "如是专家本人的其他邮箱或由助理代发，可忽略。",
+                ))
     return out
 
 
@@ -312,7 +470,7 @@ def _check_structure(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
     for row, id_ref, _, _, _, _ in plan.body:
         got = rw.cell(id_ref).text().strip()
         if got != row.id:
-            shown = f"“{got}”" if got else "空白"
+            shown = f"“{_clip(_shown(rw.cell(id_ref)))}”" if got else "空白"
             return [finding(
                 "STRUCTURE_CHANGED",
                 f"{L.SCORE_SHEET}第 {row.row} 行的编号应为 {row.id}，实际为{shown}：表格中的行被插入、删除或移动过，"
@@ -338,7 +496,7 @@ def _check_structure(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
         if mcell.number() != maximum or mcell.kind not in ("number", "formula"):
             out.append(finding(
                 "RUBRIC_CHANGED",
-                f"{mref}（{row.id}）的分值应为 {row.max}，实际为“{mcell.text() or '空白'}”：评价表内容被改动过。",
+                f"{mref}（{row.id}）的分值应为 {row.max}，实际为“{_clip(_shown(mcell)) or '空白'}”：评价表内容被改动过。",
                 sheet_ref(mref),
             ))
         if expected is not None:
@@ -426,7 +584,7 @@ def _check_scores(rw: ReturnedWorkbook, plan: _Plan) -> tuple[list[Finding], dic
                 "请改正后重新发送。", row.score_ref)
             continue
         if d != d.to_integral_value() or int(d) not in sc.allowed:
-            add("SCORE_NOT_ALLOWED", f"{where}填写了 {raw.text()} 分，该项允许的分值为 {allowed}，请改正后重新发送。",
+            add("SCORE_NOT_ALLOWED", f"{where}填写了 {_shown(raw)} 分，该项允许的分值为 {allowed}，请改正后重新发送。",
                 row.score_ref)
             continue
         values[row.row] = d
@@ -454,6 +612,92 @@ def _check_scores(rw: ReturnedWorkbook, plan: _Plan) -> tuple[list[Finding], dic
         if n > MAX_CELL_FINDINGS:
             out.append(finding(code, f"另有 {n - MAX_CELL_FINDINGS} 个得分格存在同样问题，详见工作簿。"))
     return out, values
+
+
+# Number formats that show a whole number as itself: General, text, 0, #,##0 and their
+# decimals (a score is a whole number, so 10 shows as 10 or 10.00), with a locale prefix
+# as WPS writes it. Anything else (literal text such as "5", percent, scaling, sections,
+# colours, dates) can make a cell that holds 10 show something else.
+_FAITHFUL_FORMAT = re.compile(
+    r"(?:\[\$-[0-9A-Fa-f]{1,8}\])?(?:\[(?:Black|Blue|Cyan|Green|Magenta|Red|White|Yellow|Color\d{1,2})\])?"
+    r"(?:General|@|0|#,##0)(?:\.0{1,10})?", re.I)
+
+
+_RANGE_REF = re.compile(r"\$?([A-Z]{1,3})\$?(\d{1,7})(?::\$?([A-Z]{1,3})\$?(\d{1,7}))?")
+
+
+def _first_score_ref(sqref: str, plan: _Plan) -> str | None:
+    """The first score cell a conditional-format range covers, if any."""
+    inputs = {row.score_ref for row in plan.inputs}
+    col = _col_number(L.COL_SCORE)
+    for m in _RANGE_REF.finditer(sqref.upper()):
+        c1, r1 = _col_number(m.group(1)), int(m.group(2))
+        c2, r2 = (_col_number(m.group(3)), int(m.group(4))) if m.group(3) else (c1, r1)
+        if min(c1, c2) <= col <= max(c1, c2):
+            lo, hi = min(r1, r2), max(r1, r2)
+            hit = next((row.score_ref for row in plan.inputs if lo <= row.row <= hi), None)
+            if hit in inputs:
+                return hit
+    return None
+
+
+def _col_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def _check_formats(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
+    """A score cell must show what it holds: what the expert sees is what is counted."""
+    out: list[Finding] = []
+    for sqref, code in rw.conditional_formats.items():
+        first = _first_score_ref(sqref, plan)
+        if first is not None and not _FAITHFUL_FORMAT.fullmatch(code.strip()):
+            out.append(finding(
+                "SCORE_FORMAT",
+                f"{L.SCORE_SHEET}的条件格式（范围 {_clip(sqref, 40)}）会把得分格的数字格式改为“{_clip(code, 40)}”，"
+                "满足条件时显示的可能是另一个数：看到的分数与计入的分数不一致。请删除该条件格式后重新发送，"
+                "或使用发给您的原工作簿填写。",
+                sheet_ref(first),
+            ))
+    if not rw.score_formats:
+        return out
+    for row in plan.inputs:
+        fmt = rw.score_formats.get(row.score_ref)
+        if fmt is None or _FAITHFUL_FORMAT.fullmatch(fmt.strip()):
+            continue
+        assert row.cell is not None
+        raw = rw.cell(row.score_ref)
+        held = f"实际保存的是 {_shown(raw)}，" if raw.kind == "number" else ""
+        out.append(finding(
+            "SCORE_FORMAT",
+            f"{L.SCORE_SHEET}!{row.score_ref}（{row.cell.label}）被设置了数字格式“{_clip(fmt, 40)}”，{held}"
+            "屏幕和打印稿上显示的可能是另一个数：看到的分数与计入的分数不一致。请把该格的数字格式恢复为“常规”，"
+            "核对分数后重新发送。",
+            sheet_ref(row.score_ref),
+        ))
+        if len(out) >= MAX_CELL_FINDINGS:
+            break
+    return out
+
+
+HUGE = Decimal(10) ** 15  # beyond what a score, a total or a row number can be
+
+
+def _num_text(d: Decimal) -> str:
+    """A number for a message: ``1E+308`` would print as 309 digits, which nobody can read."""
+    if abs(d) >= HUGE:
+        return "过大的数" if d > 0 else "过大的负数"
+    return _plain(d)
+
+
+def _shown(cell: RawCell) -> str:
+    """A cell as a message quotes it: numbers readable, everything else as typed."""
+    if cell.kind == "number":
+        d = cell.number()
+        return _num_text(d) if d is not None else cell.value
+    return cell.text()
 
 
 def _clip(text: str, n: int = 30) -> str:
@@ -499,7 +743,7 @@ def _check_totals(rw: ReturnedWorkbook, plan: _Plan, values: dict[int, Decimal] 
         cell = rw.cell(row.score_ref)
         problem = None
         if cell.kind != "formula":
-            problem = f"被替换为“{_clip(cell.text())}”" if not cell.is_blank else "被清空"
+            problem = f"被替换为“{_clip(_shown(cell))}”" if not cell.is_blank else "被清空"
         elif not _is_sum_of(cell.formula, row.sum_rows):
             problem = f"被改为“={_clip(cell.formula, 60)}”"
         if problem:
@@ -527,7 +771,7 @@ def _check_totals(rw: ReturnedWorkbook, plan: _Plan, values: dict[int, Decimal] 
         row, v = next(((r, v) for r, v in wrong if r.kind == "total"), wrong[0])
         out.append(finding(
             "CACHED_TOTAL_MISMATCH",
-            f"{L.SCORE_SHEET}!{row.score_ref}（{_total_label(row)}）文件中保存的结果为 {_plain(v)}，"
+            f"{L.SCORE_SHEET}!{row.score_ref}（{_total_label(row)}）文件中保存的结果为 {_num_text(v)}，"
             f"按各项得分计算应为 {_plain(expected[row.row])}（共 {len(wrong)} 处合计不一致）。"
             "通常是表格未重新计算就保存（如关闭了自动重算）；汇总时以各项得分为准。"
             "请专家核对自己看到的总分是否与逐项得分一致。",

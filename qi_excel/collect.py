@@ -4,7 +4,7 @@ Experts send files by e-mail, sometimes twice, sometimes the wrong file. ``colle
 every candidate (an .xlsx, the .xlsx attachments of an .eml, or a folder of them), checks it,
 copies accepted originals into 回收/ under a content-hash name and keeps a ledger there, so
 a second run over the same files changes nothing and a later return from the same expert
-supersedes the earlier one (by the workbook's own save time, then arrival). Sources are only
+supersedes the earlier one (by arrival, never by the sender's clock; see ``_order_key``). Sources are only
 ever read. One bad file never stops the others: every failure becomes a finding.
 """
 
@@ -16,7 +16,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Sequence
 
@@ -25,7 +25,8 @@ from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_er
 from .errors import QiError
 from .errors import os_error_text
 from .fileio import write_bytes_atomic
-from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned
+from .lock import folder_lock
+from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned, sniff
 from .rubric import Rubric
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ def _iso(ts: float | datetime) -> str:
 
 def safe_name(name: str, fallback: str = "附件") -> str:
     """An attachment's name reduced to a harmless base name (no folders, no control characters)."""
-    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.split(r"[\\/]", _undo_surrogates(name or ""))[-1]
     base = re.sub(r"[\x00-\x1f\x7f<>:\"|?*]", "", base).strip().lstrip(".").strip()
     if len(base) > 120:
         stem, dot, ext = base.rpartition(".")
@@ -193,8 +194,43 @@ def _too_large(size: int, limit: int) -> Finding:
     return finding("TOO_LARGE", f"文件大小为 {size / 1048576:.1f} MB，超过 {limit / 1048576:.0f} MB 的上限，未打开。")
 
 
+def shown_path(text: str) -> str:
+    """A path as text that can be printed and stored, whatever bytes its name is made of.
+
+    On Linux a name that is not UTF-8 (``unzip`` of an archive made on a Chinese Windows
+    gives GBK bytes) reaches Python as lone surrogates, which no file or terminal accepts.
+    Such parts are decoded as GB18030 when they are that, so the organizer sees the name the
+    sender meant; anything else shows replacement characters.
+    """
+    if not _SURROGATE.search(text):
+        return text
+    parts = []
+    for part in text.split(os.sep):
+        parts.append(_undo_surrogates(part))
+    return os.sep.join(parts)
+
+
+def _undo_surrogates(part: str) -> str:
+    if not _SURROGATE.search(part):
+        return part
+    try:
+        raw = part.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that stand for no byte
+        return _SURROGATE.sub("\ufffd", part)
+    for codec in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("utf-8", "replace")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
-    identity = str(path.resolve())
+    label = shown_path(label)
+    identity = shown_path(str(path.resolve()))
     try:
         st = path.stat()
         arrival = _iso(st.st_mtime)
@@ -205,7 +241,8 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
         yield _Candidate(label, identity, arrival, findings=[finding(
             "READ_FAILED", "这不是普通文件（可能是管道或设备），未读取。")])
         return
-    if path.suffix.lower() == ".eml":
+    if path.suffix.lower() == ".eml" and not _starts_like_workbook(path):
+        # a workbook renamed .eml is read as the workbook it is
         yield from _eml_candidates(path, label, identity, arrival, st.st_size)
         return
     cand = _Candidate(label, identity, arrival)
@@ -221,6 +258,51 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
     yield cand
 
 
+def _starts_like_workbook(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0")
+
+
+_HEADER_LINE = re.compile(rb"(?:From |[!-9;-~]{1,76}:)")
+
+
+# Python's header parser takes time that grows faster than the header's length: one
+# attachment name made of 100,000 encoded words (1.4 MB) takes minutes. Real mail stays far
+# below these bounds (a long Chinese file name is a dozen encoded words).
+MAX_HEADER_BLOCK = 64 * 1024  # bytes of one header block (the message's or one part's)
+MAX_ENCODED_WORDS = 2_000  # =?charset?B/Q?…?= words in all headers together
+MAX_MIME_PARTS = 1_000
+_ENCODED_WORD = re.compile(rb"=\?[^?\s]{1,64}\?[bBqQ]\?")
+_BOUNDARY_LINE = re.compile(rb"^--[^\r\n]{1,200}\r?\n", re.M)
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+
+
+def _mail_too_complex(raw: bytes) -> str | None:
+    """What makes this message too costly to parse, checked on the bytes before parsing."""
+    starts = [0] + [m.end() for m in _BOUNDARY_LINE.finditer(raw)]
+    if len(starts) > MAX_MIME_PARTS:
+        return f"有超过 {MAX_MIME_PARTS} 个部分"
+    words = 0
+    for start in starts:
+        end_m = _BLANK_LINE.search(raw, start, start + MAX_HEADER_BLOCK + 4)
+        end = end_m.start() if end_m else min(len(raw), start + MAX_HEADER_BLOCK + 1)
+        if end - start > MAX_HEADER_BLOCK:
+            return f"的邮件头超过 {MAX_HEADER_BLOCK // 1024} KB"
+        words += len(_ENCODED_WORD.findall(raw, start, end))
+        if words > MAX_ENCODED_WORDS:
+            return f"的邮件头（如附件名）含有超过 {MAX_ENCODED_WORDS} 段编码文字"
+    return None
+
+
+def _looks_like_mail(raw: bytes) -> bool:
+    """A message starts with a header line (``Name: value``) or an mbox ``From `` line."""
+    return bool(_HEADER_LINE.match(raw[:4096].lstrip(b"\xef\xbb\xbf\r\n \t")))
+
+
 def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: int) -> Iterator[_Candidate]:
     if size > MAX_EML_BYTES:
         yield _Candidate(label, identity, arrival, findings=[_too_large(size, MAX_EML_BYTES)])
@@ -228,22 +310,34 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
     import email  # only for mails: status and .xlsx-only runs need not load the email package
     import email.policy
     from email.message import EmailMessage
-    from email.utils import parseaddr, parsedate_to_datetime
+    from email.utils import parseaddr
 
     try:
         raw = _read_limited(path, MAX_EML_BYTES) or b""
+    except OSError as exc:
+        yield _Candidate(label, identity, arrival, findings=[finding(
+            "READ_FAILED", f"无法读取文件（{os_error_text(exc)}），可能正被其他程序占用。")])
+        return
+    problem = _mail_too_complex(raw)
+    if problem:
+        yield _Candidate(label, identity, arrival, findings=[finding(
+            "TOO_COMPLEX", f"这封邮件{problem}，远超正常邮件，为免拖慢其他文件的检查，未解析。"
+            "请把其中的评分工作簿另存后单独放入收件箱，或请专家重新发送。")])
+        return
+    if not _looks_like_mail(raw):
+        code, what = sniff(raw) or ("NOT_WORKBOOK", "无法识别的文件格式")
+        yield _Candidate(label, identity, arrival, findings=[finding(
+            code, f"文件扩展名是 .eml，但它不是邮件：{what}。请把专家的邮件另存为 .eml，或把其中的评分工作簿单独放入收件箱。")])
+        return
+    try:
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         sender = parseaddr(str(msg.get("From", "")))[1] or None
-        try:
-            date = msg.get("Date")
-            arrival = _iso(parsedate_to_datetime(str(date))) if date else arrival
-        except (TypeError, ValueError, IndexError, OverflowError):
-            pass
+        arrival = _mail_arrival(msg) or arrival
         parts = list(_attachments(msg))
     except Exception as exc:  # noqa: BLE001 - a broken e-mail is a finding, never a traceback
         yield _Candidate(label, identity, arrival, findings=[finding(
-            "READ_FAILED", f"无法解析这封邮件（{type(exc).__name__}），请把其中的评分工作簿另存后单独放入收件箱。")])
+            "READ_FAILED", "无法解析这封邮件（格式异常），请把其中的评分工作簿另存后单独放入收件箱。")])
         return
     workbooks = 0
     used: set[str] = set()
@@ -272,6 +366,28 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
     if workbooks == 0:
         yield _Candidate(label, identity, arrival, sender=sender, findings=[finding(
             "NO_ATTACHMENT", "这封邮件没有附件，找不到评分工作簿；请专家把填好的评分工作簿作为附件重新发送。")])
+
+
+def _mail_arrival(msg: EmailMessage) -> str | None:
+    """When the mail reached the organizer: the topmost Received stamp, else its Date.
+
+    The topmost Received header is added by the organizer's own mail server, with its own
+    clock; Date is written by the sender's program, with the sender's clock.
+    """
+    from email.utils import parsedate_to_datetime
+
+    for name in ("Received", "Date"):
+        try:
+            value = msg.get(name)
+            if value is None:
+                continue
+            text = str(value)
+            if name == "Received":
+                text = text.rpartition(";")[2]
+            return _iso(parsedate_to_datetime(text.strip()))
+        except (TypeError, ValueError, IndexError, OverflowError, AttributeError):
+            continue
+    return None
 
 
 def _attachments(msg: EmailMessage) -> Iterator[tuple[str, bytes | None]]:
@@ -338,7 +454,7 @@ def _link_candidate(path: Path) -> _Candidate:
         arrival = _iso(path.lstat().st_mtime)
     except OSError:
         arrival = _iso(0)
-    return _Candidate(str(path), f"link:{path.absolute()}", arrival, findings=[finding(
+    return _Candidate(shown_path(str(path)), f"link:{shown_path(str(path.absolute()))}", arrival, findings=[finding(
         "READ_FAILED", "这是一个链接（快捷方式），为安全起见不跟随读取；请把评分工作簿文件本身放入收件箱。")])
 
 
@@ -352,7 +468,8 @@ def _walk(root: Path) -> Iterator[Path]:
             if name.startswith(("~$", ".~lock", ".")) or low in _SKIP_NAMES:
                 continue
             p = Path(dirpath) / name
-            if p.is_symlink() or p.is_file():
+            # links, and pipes or devices (reported by _file_candidates, never opened)
+            if not p.is_dir() or p.is_symlink():
                 yield p
 
 
@@ -372,8 +489,61 @@ def _load_ledger(folder: Path) -> dict[str, Any]:
         if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
             raise ValueError
         return data
-    except (ValueError, UnicodeDecodeError):
+    except OSError as exc:
+        raise QiError(f"无法读取回收记录 {path}（{os_error_text(exc)}）。") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise QiError(f"{path} 已损坏，无法读取回收记录；请从备份恢复该文件，或删除它后重新回收。") from None
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _usable(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and bool(_SHA256.fullmatch(entry["sha256"]))
+
+
+def _entries(ledger: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ledger entries that can be used, each with fields of the types the code expects.
+
+    A ledger edited by hand or by an older tool may hold an entry that is not an object or
+    has no sha256: it is left in the file untouched (reported by ``collect``), never a crash.
+    """
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for e in ledger.get("entries", []):
+        if not _usable(e) or e["sha256"] in seen:
+            continue
+        seen.add(e["sha256"])
+        if not isinstance(e.get("sources"), list):
+            e["sources"] = []
+        e["sources"] = [str(x) for x in e["sources"]] or [str(e.get("label") or e["sha256"][:16])]
+        if not isinstance(e.get("findings"), list):
+            e["findings"] = []
+        e["findings"] = [f for f in e["findings"] if isinstance(f, dict)]
+        for key in ("kind", "expert_id", "expert_name", "saved_at", "arrival", "stored", "label"):
+            if e.get(key) is not None and not isinstance(e[key], str):
+                e[key] = None
+        if not isinstance(e.get("ok"), bool):
+            e["ok"] = False
+        out.append(e)
+    return out
+
+
+def _ledger_problems(ledger: dict[str, Any]) -> list[Finding]:
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for i, e in enumerate(ledger.get("entries", []), 1):
+        if _usable(e) and e["sha256"] not in seen:
+            seen.add(e["sha256"])
+            continue
+        what = "不是一条完整的记录" if not isinstance(e, dict) else (
+            "与前面的记录重复" if _usable(e) else "缺少文件指纹（sha256）")
+        out.append(finding(
+            "READ_FAILED",
+            f"回收记录 ledger.json 的第 {i} 条{what}，已跳过（原样保留在文件中）；其余记录和文件照常处理。"
+            "如这条记录对应的文件仍需回收，请把该文件重新放入收件箱。",
+        ))
+    return out
 
 
 def _dump(data: Any) -> bytes:
@@ -399,10 +569,38 @@ def _parse_time(text: str | None) -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+_MIN_TIME = datetime.min.replace(tzinfo=timezone.utc)
+CLOCK_SLACK = timedelta(days=1)  # save times written in local time but marked UTC are up to 14 h off
+
+
+def _seq(entry: Mapping[str, Any]) -> int:
+    seq = entry.get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+
+
+def _plausible_saved(entry: Mapping[str, Any]) -> datetime | None:
+    """The file's own save time, unless it is after the file arrived (a wrong clock)."""
+    saved = _parse_time(entry.get("saved_at"))
+    arrival = _parse_time(entry.get("arrival"))
+    if saved is None or (arrival is not None and saved - arrival > CLOCK_SLACK):  # never overflows
+        return None
+    return saved
+
+
 def _order_key(entry: Mapping[str, Any]) -> tuple[datetime, datetime, int]:
-    arrival = _parse_time(entry.get("arrival")) or datetime.min.replace(tzinfo=timezone.utc)
-    saved = _parse_time(entry.get("saved_at")) or arrival
-    return saved, arrival, int(entry.get("seq", 0))
+    """Which of two returns from one expert is the later one.
+
+    Decided by what the organizer's side recorded: the arrival (the organizer's mail server
+    stamp in the topmost Received header, else the mail's Date, else the time the file landed
+    in the inbox; never later than when ``collect`` first saw it), then, for returns that
+    arrived in the same second, the file's own save time as a hint, then the ledger's
+    sequence. The save time comes from the expert's PC clock, which may say 2099 or nothing
+    at all: it never overrides an arrival. When it disagrees with the arrival order the
+    organizer is told (ORDER_DOUBT, CLOCK_WRONG), and the later arrival stays in use: an
+    expert who sends an older file by mistake fixes it by sending the right one again.
+    """
+    arrival = _parse_time(entry.get("arrival")) or _MIN_TIME
+    return arrival, _plausible_saved(entry) or _MIN_TIME, _seq(entry)
 
 
 def _attributed(entry: Mapping[str, Any]) -> bool:
@@ -412,9 +610,9 @@ def _attributed(entry: Mapping[str, Any]) -> bool:
 
 
 def _resolve_statuses(entries: list[dict[str, Any]]) -> dict[str, str]:
-    """sha256 → status; the current accepted file per (kind, expert) is the latest saved.
+    """sha256 → status; the current accepted file per (kind, expert) is the latest arrived.
 
-    A rejected file of a verified expert that an accepted file saved later replaces is
+    A rejected file of a verified expert that an accepted file arrived later replaces is
     superseded too: once the expert has sent a corrected file, the old one needs no chasing.
     """
     status: dict[str, str] = {}
@@ -445,17 +643,66 @@ def _current(entries: list[dict[str, Any]], statuses: Mapping[str, str], e: Mapp
     )
 
 
-def _superseded_finding(newer: Mapping[str, Any]) -> Finding:
-    from .dates import human_time
+def local_time_text(stamp: str | None) -> str:
+    """An ISO time as the organizer's wall clock shows it; never raises.
 
-    stamp = newer.get("saved_at") or newer.get("arrival")
+    A file may claim any time (``9999-12-31T23:59:59Z`` overflows when moved to local time).
+    """
     when = _parse_time(stamp)
-    # organizers read local wall-clock time, not ISO 8601 in UTC
-    saved = human_time(when) if when else (stamp or "时间不详")
+    if when is None:
+        return _printable(stamp[:40]) if stamp else "时间不详"
+    try:
+        return _chinese_time(when.astimezone())
+    except (OverflowError, ValueError, OSError):
+        return _chinese_time(when) + "（世界时）"
+
+
+def _chinese_time(when: datetime) -> str:
+    """``2025年6月19日 18:00``: how dates are written for people (GB/T 9704), never ISO."""
+    return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}"
+
+
+def _source(entry: Mapping[str, Any]) -> str:
+    sources = entry.get("sources")
+    return str(sources[0]) if isinstance(sources, list) and sources else str(entry.get("label") or "?")
+
+
+def _superseded_finding(newer: Mapping[str, Any]) -> Finding:
     return finding(
         "SUPERSEDED",
-        f"该专家另交回了更新的工作簿（{newer.get('sources', ['?'])[0]}，保存于 {saved}），以新文件为准；本文件保留备查，不参与汇总。",
+        f"该专家之后又交回了工作簿（{_source(newer)}，收到于 {local_time_text(newer.get('arrival'))}），"
+        "以后收到的文件为准；本文件保留备查，不参与汇总。",
     )
+
+
+def _order_findings(entries: list[dict[str, Any]], statuses: Mapping[str, str], e: Mapping[str, Any]) -> list[Finding]:
+    """Where the file's own save time disagrees with the order the files arrived in."""
+    out: list[Finding] = []
+    saved = _parse_time(e.get("saved_at"))
+    if saved is not None and _plausible_saved(e) is None:
+        out.append(finding(
+            "CLOCK_WRONG",
+            f"文件记录的保存时间为 {local_time_text(e.get('saved_at'))}，晚于收到时间 {local_time_text(e.get('arrival'))}，"
+            "专家电脑的时钟可能有误。先后顺序按收到时间判断，不看保存时间。",
+        ))
+    if statuses.get(e.get("sha256", "")) != "accepted":
+        return out
+    mine = _plausible_saved(e)
+    for other in entries:
+        if (other is e or not other.get("ok") or statuses.get(other.get("sha256", "")) != "superseded"
+                or other.get("kind") != e.get("kind") or other.get("expert_id") != e.get("expert_id")):
+            continue
+        theirs = _plausible_saved(other)
+        if theirs is not None and (mine is None or theirs > mine):
+            own = f"保存于 {local_time_text(e.get('saved_at'))}" if mine is not None else "没有记录保存时间"
+            out.append(finding(
+                "ORDER_DOUBT",
+                f"按收到的先后以本文件为准（收到于 {local_time_text(e.get('arrival'))}，{own}）；但先收到的 {_source(other)} "
+                f"保存于 {local_time_text(other.get('saved_at'))}，保存时间更晚。请向专家确认哪一份是最终版本；"
+                "如应以另一份为准，请专家重新保存该文件后再发送一次。",
+            ))
+            break
+    return out
 
 
 # ───────────────────────────── collect ─────────────────────────────
@@ -492,14 +739,14 @@ def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, li
     except ReadError as err:
         return None, [finding(err.code, err.message)]
     except Exception as exc:  # noqa: BLE001 - one strange file must not stop the others
-        return None, [finding("READ_FAILED", f"读取文件时出现意外问题（{type(exc).__name__}），无法检查，请重新保存后发送。")]
+        return None, [finding("READ_FAILED", "读取文件时出现意外问题，无法检查，请重新保存后发送（如反复出现，请把该文件交给软件维护人员）。")]
     try:
         found = check_workbook(
             rw, rubric=ctx.rubric, evaluation_id=ctx.secret.evaluation_id, key=ctx.secret.hmac_key,
             panel=ctx.panel, issued=ctx.issued, sender=cand.sender,
         )
     except Exception as exc:  # noqa: BLE001
-        found = [finding("READ_FAILED", f"检查文件时出现意外问题（{type(exc).__name__}），无法检查，请重新保存后发送。")]
+        found = [finding("READ_FAILED", "检查文件时出现意外问题，无法检查，请重新保存后发送（如反复出现，请把该文件交给软件维护人员）。")]
     return rw, found
 
 
@@ -513,14 +760,22 @@ def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResu
     """Check every candidate under ``paths`` (default: the inbox) and record the outcome.
 
     Raises ``QiError`` only for problems with the evaluation folder or the command (a path
-    that does not exist); anything wrong with a returned file is a finding.
+    that does not exist); anything wrong with a returned file is a finding. The whole run
+    holds the folder lock: the ledger is read, changed and written as one step, so a second
+    window running ``collect`` at the same time cannot drop this run's acceptances.
     """
+    with folder_lock(folder, command="collect"):
+        return _collect(folder, paths)
+
+
+def _collect(folder: str | Path, paths: Sequence[str | Path]) -> CollectResult:
     ctx = _context(folder)
     root = ctx.folder
     ledger = _load_ledger(root)
-    entries: list[dict[str, Any]] = ledger["entries"]
+    entries = _entries(ledger)
     by_sha = {e["sha256"]: e for e in entries}
     candidates = _gather(root, paths)
+    now = datetime.now(timezone.utc)
 
     run: list[tuple[_Candidate, dict[str, Any] | None, list[Finding]]] = []
     for cand in candidates:
@@ -534,11 +789,13 @@ def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResu
             entry = {
                 "sha256": sha,
                 "sources": [],
-                "first_seen": _iso(datetime.now(timezone.utc)),
-                "arrival": cand.arrival,
-                "seq": max((int(e.get("seq", 0)) for e in entries), default=0) + 1,
+                "first_seen": _iso(now),
+                # a file cannot have arrived after collect first saw it (a sender's clock)
+                "arrival": min(cand.arrival, _iso(now), key=lambda t: _parse_time(t) or now),
+                "seq": max((_seq(e) for e in entries), default=0) + 1,
             }
             entries.append(entry)
+            ledger["entries"].append(entry)
             by_sha[sha] = entry
         if cand.identity not in entry["sources"]:
             entry["sources"].append(cand.identity)
@@ -578,6 +835,8 @@ def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResu
                     status = "superseded"
         if status == "superseded" and not extra:
             extra.append(_superseded_finding(_current(entries, statuses, entry)))
+        if not any(f.code == "DUPLICATE" for f in extra):
+            extra += _order_findings(entries, statuses, entry)
         results.append(FileResult(
             cand.label, entry.get("expert_id"), entry.get("expert_name"), entry.get("kind"), status,  # type: ignore[arg-type]
             tuple(found) + tuple(extra), entry["sha256"], entry.get("stored"), entry.get("saved_at"),
@@ -586,6 +845,8 @@ def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResu
     for e in entries:
         e["status"] = statuses[e["sha256"]]
     ledger["version"] = LEDGER_VERSION
+    for problem in _ledger_problems(ledger):
+        results.append(FileResult(str(_ledger_path(root)), None, None, None, "rejected", (problem,)))
     _write_if_changed(_ledger_path(root), _dump(ledger))
     report = root / ev.CHECK_REPORT_FILE
     from .check_report import write_check_report
@@ -601,6 +862,7 @@ def _report_rows(entries: list[dict[str, Any]], statuses: Mapping[str, str]) -> 
         found = tuple(Finding.from_json(f) for f in e.get("findings", []))
         if status == "superseded":
             found += (_superseded_finding(_current(entries, statuses, e)),)
+        found += tuple(_order_findings(entries, statuses, e))
         rows.append((e, status, found))
     return rows
 
@@ -618,7 +880,7 @@ def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
     ctx = _context(folder)
     root = ctx.folder
     ledger = _load_ledger(root)
-    entries = ledger["entries"]
+    entries = _entries(ledger)
     statuses = _resolve_statuses(entries)
     out: list[ReturnedWorkbook] = []
     for e in entries:
@@ -635,7 +897,7 @@ def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: d
     """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings."""
     ctx = _ctx or _context(folder, with_rubric=False)
     ledger = _ledger if _ledger is not None else _load_ledger(ctx.folder)
-    entries = ledger["entries"]
+    entries = _entries(ledger)
     if ctx.rubric is None and any(e.get("ok") for e in entries):
         # what is shown as accepted is re-verified, and that needs the rubric
         ctx = replace(ctx, rubric=ev.evaluation_rubric(ctx.folder))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import QiError
+from .lock import locked
 from .excuse import Excusal, PanelAccount
 from .rubric import Item, Rubric
 
@@ -584,6 +585,7 @@ def consolidate_folder(
     ).result
 
 
+@locked("consolidate")
 def run_consolidation(
     folder: str | Path,
     *,

@@ -174,6 +174,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     returned, corrected = simulate_returns(root, seed=seed, start=start)
     if after_returns is not None:
         after_returns(root)
+    _arrived(root / INBOX_DIR, start + timedelta(hours=2))
     step("模拟专家交回：有人用邮件回复，有人交了两次，有人粘贴了不允许的分值", returned)
     first = collect(root)
     chase = remind(root)
@@ -183,6 +184,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
                                   for r in chase.reminders])
     corrected_name, corrected_data = corrected
     inbox_copy = write_bytes_atomic(root / INBOX_DIR / corrected_name, corrected_data)
+    _arrived(inbox_copy, start + timedelta(hours=2, minutes=50))
     second = collect(root)
     step("被拒收的专家发回更正后的文件，再次回收（qi-excel collect）",
          [inbox_copy, second.report], _collect_lines(second))
@@ -211,3 +213,15 @@ def _collect_lines(result) -> list[str]:  # type: ignore[no-untyped-def]
     return lines
 
 
+def _arrived(path: Path, when: datetime) -> None:
+    """Date simulated returns by when they reached the organizer (collect orders by arrival).
+
+    Files written now would carry today's time: the demo's story (and the samples) must not.
+    A story told in the present (no fixed clock) never dates a file in the future.
+    """
+    import os
+
+    stamp = min(when.timestamp(), datetime.now(timezone.utc).timestamp())
+    for p in ([path] if path.is_file() else sorted(path.iterdir())):
+        if p.is_file():
+            os.utime(p, (stamp, stamp))

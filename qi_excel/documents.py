@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .errors import QiError
+from .lock import locked
 from .evaluation import (
     ACCEPTED_DIR,
     APPLICATION_FILE,
@@ -630,6 +631,7 @@ class Written:
     notes: tuple[str, ...] = ()
 
 
+@locked("application")
 def make_application(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False) -> Written:
     """评价申请表.docx (and .pdf), with a note when no self-evaluation was collected."""
     from .evaluation import load_project
@@ -669,6 +671,7 @@ def _report_recorded(folder: Path) -> str:
         return ""
 
 
+@locked("report")
 def make_report(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False,
                 draft: bool = False) -> Written:
     """评价报告.docx from the consolidation and 专家组意见.docx.

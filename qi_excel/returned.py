@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import re
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from posixpath import dirname, join, normpath
 from types import MappingProxyType
-from typing import Literal, Mapping, NamedTuple
+from typing import Iterator, Literal, Mapping, NamedTuple
 from xml.etree.ElementTree import Element
 
 from xml.etree.ElementTree import XMLParser as _CXMLParser
@@ -43,6 +45,15 @@ MAX_TOTAL_BYTES = 200 * 1024 * 1024  # declared uncompressed size of the whole p
 MAX_RATIO = 200  # compression ratio above which a large member is treated as a bomb
 RATIO_FLOOR = 1024 * 1024  # small members may compress very well (repetitive XML) harmlessly
 MAX_MEMBERS = 10_000
+# Work per file: a package within the size limits above can still hold a 40 MB sheet whose
+# parse takes half a minute and gigabytes. An issued workbook's largest part is ~80 KB and
+# it has ~1,000 cells and ~300 strings; these bounds are a hundred times that and more.
+MAX_XML_PART = 8 * 1024 * 1024  # any one part this reader looks at
+MAX_XML_TOTAL = 16 * 1024 * 1024  # all of them together
+MAX_SHEET_CELLS = 100_000  # cells in one worksheet that is read
+MAX_STRINGS = 100_000  # entries of the shared-string table
+MAX_SHEETS = 1_000  # Excel's own sheet tab bar is unusable long before this
+TIME_BUDGET = 10.0  # seconds of reading per file, checked before each part
 
 CellKind = Literal["blank", "number", "text", "formula", "bool", "error"]
 
@@ -56,6 +67,14 @@ class ReadError(QiError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def too_complex(what: str) -> ReadError:
+    return ReadError(
+        "TOO_COMPLEX",
+        f"工作簿内容过多：{what}，远超评分工作簿的正常范围。为免拖慢其他文件的检查，已拒绝读取。"
+        "请在发给您的原工作簿上填写（不要粘贴大量数据或图片）后重新发送。",
+    )
 
 
 class RawCell(NamedTuple):
@@ -135,6 +154,14 @@ class ReturnedWorkbook:
     grid: Mapping[str, RawCell] = field(default_factory=dict)  # 评分表 cells in A..H, non-empty only
     application: str = ""  # docProps/app.xml Application ("Microsoft Excel", "LibreOffice/7.4…", "WPS …")
     size: int = 0
+    # docProps/core.xml: "title", "creator", "lastModifiedBy" as written (what the file says of
+    # who made and last saved it) and 改进建议's printed page header, which names the expert
+    properties: Mapping[str, str] = field(default_factory=dict)
+    suggestion_header: str = ""
+    # score cell ref → its number format code, for score cells whose format is not General
+    score_formats: Mapping[str, str] = field(default_factory=dict)
+    # 评分表 conditional-format ranges (sqref) → the number format the rule applies
+    conditional_formats: Mapping[str, str] = field(default_factory=dict)
 
     def cell(self, ref: str) -> RawCell:
         return self.grid.get(ref) or RawCell(ref)
@@ -276,7 +303,7 @@ def _package_kind(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | Non
     """Name a zip that is not an .xlsx package; None when it looks like one."""
     if "mimetype" in names:
         try:
-            mimetype = zf.read("mimetype")[:100].decode("ascii", "replace")
+            mimetype = _head(zf, "mimetype", 100).decode("ascii", "replace")
         except Exception:
             mimetype = ""
         if "opendocument.spreadsheet" in mimetype:
@@ -291,9 +318,25 @@ def _package_kind(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | Non
         return "WRONG_TYPE", "这是 PowerPoint 演示文稿（.pptx），不是评分工作簿。"
     if "xl/workbook.bin" in names:
         return "WRONG_TYPE", "这是 Excel 二进制工作簿（.xlsb），请另存为 Excel 工作簿（.xlsx）后发送。"
+    if any(n.lower().rsplit("/", 1)[-1] in ("vbaproject.bin", "vbaprojectsignature.bin") for n in names) or (
+        "[Content_Types].xml" in names and b"macroenabled" in _head(zf, "[Content_Types].xml", 200_000).lower()
+    ):
+        return "MACRO_ENABLED", (
+            "这是启用宏的工作簿（含 VBA 宏代码，实际是 .xlsm 格式），只是扩展名为 .xlsx。为安全起见不打开、不归档。"
+            "请在发给您的原工作簿上填写，按原格式（Excel 工作簿 .xlsx）保存后发送。"
+        )
     if "[Content_Types].xml" not in names or not any(n.startswith("xl/") or n.endswith("workbook.xml") for n in names):
         return "NOT_WORKBOOK", "这是一个普通的 ZIP 压缩包，不是 Excel 工作簿；如评分工作簿在其中，请解压后发送。"
     return None
+
+
+def _head(zf: zipfile.ZipFile, name: str, n: int) -> bytes:
+    """The first ``n`` bytes of a member, without decompressing the rest of it."""
+    try:
+        with zf.open(name) as fh:
+            return fh.read(n)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError, KeyError):
+        return b""
 
 
 def _sniff_cfb(data: bytes) -> tuple[str, str]:
@@ -320,6 +363,8 @@ class _Package:
         self.zf = zf
         self.names = {n.lstrip("/"): n for n in zf.namelist()}
         self._lower = {n.lower(): n for n in self.names}
+        self._read_total = 0
+        self._deadline = time.monotonic() + TIME_BUDGET
 
     def find(self, part: str) -> str | None:
         part = part.lstrip("/")
@@ -329,14 +374,25 @@ class _Package:
         real = self.find(part)
         if real is None:
             return None
+        if time.monotonic() > self._deadline:
+            raise too_complex(f"读取用时超过 {TIME_BUDGET:.0f} 秒")
+        try:
+            size = self.zf.getinfo(real).file_size
+        except KeyError:
+            size = 0
+        if size > MAX_XML_PART:
+            raise too_complex(f"内部文件 {part[:80]} 解压后有 {_mb(size)}（评分工作簿的内部文件通常不到 1 MB，上限 {_mb(MAX_XML_PART)}）")
+        self._read_total += size
+        if self._read_total > MAX_XML_TOTAL:
+            raise too_complex(f"需要读取的内部文件解压后共超过 {_mb(MAX_XML_TOTAL)}")
         try:
             with self.zf.open(real) as fh:
-                data = fh.read(MAX_MEMBER_BYTES + 1)
+                data = fh.read(MAX_XML_PART + 1)
         except RuntimeError:  # member-level zip encryption
             raise ReadError("ENCRYPTED", "工作簿的内部文件被加密，无法读取。") from None
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError):
             raise ReadError("CORRUPT", f"文件已损坏：内部文件 {part} 无法解压，请重新保存后发送。") from None
-        if len(data) > MAX_MEMBER_BYTES:
+        if len(data) > MAX_XML_PART:  # the directory understated the size
             raise ReadError("ZIP_BOMB", f"内部文件 {part} 解压后超过上限，疑似“压缩炸弹”，已拒绝打开。")
         return data
 
@@ -344,6 +400,9 @@ class _Package:
         data = self.read(part)
         if data is None:
             return None
+        return self.parse(part, data, head_only=head_only)
+
+    def parse(self, part: str, data: bytes, *, head_only: bool = False) -> Element:
         try:
             return parse_sheet_head(data) if head_only else parse_xml(data)
         except DefusedXmlException:
@@ -434,9 +493,15 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
     rels = pkg.rels(wb_part)
     by_id = {rid: target for rid, _, target in rels}
     sst_part = next((t for _, ty, t in rels if ty.endswith("/sharedStrings")), None)
-    strings = _shared_strings(pkg.xml(sst_part) if sst_part else None)
+    sst_data = pkg.read(sst_part) if sst_part else None
+    if sst_data is not None and len(sst_data) > 5 * MAX_STRINGS:  # <si/> is 5 bytes
+        n_strings = sst_data.count(b"<si>") + sst_data.count(b"<si ") + sst_data.count(b":si>") + sst_data.count(b":si ")
+        if n_strings > MAX_STRINGS:
+            raise too_complex(f"共享字符串表有约 {n_strings} 条（上限 {MAX_STRINGS}）")
+    strings = _shared_strings(pkg.parse(sst_part, sst_data) if sst_part and sst_data is not None else None)
 
     sheets: list[SheetInfo] = []
+    sheet_keys: set[str] = set()
     sheet_parts: dict[str, str | None] = {}
     names: dict[str, str] = {}
     protected = False
@@ -447,13 +512,16 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
                 if _local(sh.tag) != "sheet":
                     continue
                 sname = sh.get("name", "")
-                if any(s.name.lower() == sname.lower() for s in sheets):
+                if len(sheets) >= MAX_SHEETS:
+                    raise too_complex(f"工作簿有超过 {MAX_SHEETS} 个工作表")
+                if sname.lower() in sheet_keys:
                     # Excel refuses such a file; other programs show one copy, this reader another
                     raise ReadError(
                         "CORRUPT",
                         f"文件已损坏：工作簿中有两个名为“{sname[:40]}”的工作表，无法确定专家填写的是哪一个。"
                         "请在 Excel/WPS 中打开后重新保存发送。",
                     )
+                sheet_keys.add(sname.lower())
                 sheets.append(SheetInfo(sname, sh.get("state", "visible") or "visible"))
                 sheet_parts[sname] = by_id.get(_attr(sh, "id") or "")
         elif tag == "definedNames":
@@ -464,15 +532,29 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         elif tag == "workbookProtection":
             protected = any(_truthy(v) for k, v in child.attrib.items() if _local(k) in ("lockStructure", "lockWindows"))
 
-    def sheet_cells(sheet: str, max_col: int) -> tuple[dict[str, RawCell], bool] | None:
+    headers: dict[str, str] = {}
+    raws: dict[str, bytes] = {}
+
+    def sheet_cells(sheet: str, max_col: int, style_col: int = 0,
+                    styles: dict[str, str] | None = None) -> tuple[dict[str, RawCell], bool] | None:
         if sheet not in sheet_parts:
             return None
         part = sheet_parts[sheet]
-        root = pkg.xml(part, head_only=True) if part else None
+        raw = pkg.read(part) if part else None
+        if raw is not None:
+            # a cell takes at least 4 bytes (<c/>): only a part this large can hold too many
+            cells = raw.count(b"<c ") + raw.count(b"<c>") + raw.count(b":c ") if len(raw) > 4 * MAX_SHEET_CELLS else 0
+            if cells > MAX_SHEET_CELLS:
+                raise too_complex(f"工作表“{sheet[:40]}”有约 {cells} 个单元格（上限 {MAX_SHEET_CELLS}）")
+            if sheet == L.SUGGESTION_SHEET:
+                headers[sheet] = _odd_header(raw)
+            elif sheet == L.SCORE_SHEET:
+                raws[sheet] = raw
+        root = pkg.parse(part, raw, head_only=True) if part and raw is not None else None
         if root is None:
             raise ReadError("CORRUPT", f"文件已损坏：找不到工作表“{sheet}”的内容，请重新保存后发送。")
         try:
-            return _read_cells(root, strings, max_col)
+            return _read_cells(root, strings, max_col, style_col, styles)
         except _DuplicateCell:
             raise ReadError(
                 "CORRUPT",
@@ -491,7 +573,10 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
 
     grid: dict[str, RawCell] = {}
     sheet_protected = False
-    got = sheet_cells(L.SCORE_SHEET, 8)
+    score_styles: dict[str, str] = {}
+    got = sheet_cells(L.SCORE_SHEET, 8, _col_index(L.COL_SCORE), score_styles)
+    score_raw = raws.get(L.SCORE_SHEET, b"")
+    has_score_sheet = got is not None
     if got is not None:
         grid, sheet_protected = got
 
@@ -517,7 +602,27 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         if text:
             remarks[row_id] = text
 
-    core = _core_modified(pkg, root_rels)
+    formats: dict[str, str] = {}
+    conditional: dict[str, str] = {}
+    if has_score_sheet:
+        styles_part = next((t for _, ty, t in rels if ty.endswith("/styles")), None) or "xl/styles.xml"
+        xf_formats, dxf_formats = _cell_formats(pkg.read(styles_part) or b"")
+        for cell in scores.values():
+            if cell.kind == "blank":
+                continue
+            style = score_styles.get(cell.ref, "0")  # a cell without ``s`` has the default style
+            if style.isdigit() and int(style) < len(xf_formats):
+                code = xf_formats[int(style)]
+                if code is not None:
+                    formats[cell.ref] = code
+        if any(dxf_formats) and score_raw:
+            # a conditional format can change the number format too (Excel 2007+)
+            for sqref, ids in _conditional_formats(score_raw):
+                for i in ids:
+                    if i < len(dxf_formats) and dxf_formats[i] is not None:
+                        conditional[sqref] = dxf_formats[i]  # type: ignore[assignment]
+    props = _core_properties(pkg, root_rels)
+    core = props.pop("modified", None)
     app = _application(pkg, root_rels)
     return ReturnedWorkbook(
         name=name,
@@ -538,6 +643,10 @@ def _read_workbook(pkg: _Package, name: str, rubric: Rubric, size: int) -> Retur
         grid=MappingProxyType(grid),
         application=app,
         size=size,
+        properties=MappingProxyType(props),
+        suggestion_header=headers.get(L.SUGGESTION_SHEET, ""),
+        score_formats=MappingProxyType(formats),
+        conditional_formats=MappingProxyType(conditional),
     )
 
 
@@ -557,15 +666,126 @@ def _positions_for(rubric: Rubric) -> tuple[L.SheetLayout, tuple[tuple[str, str 
     return got
 
 
-def _core_modified(pkg: _Package, root_rels: list[tuple[str, str, str]]) -> str | None:
+_BUILTIN_FORMATS = {1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00", 9: "0%", 10: "0.00%", 11: "0.00E+00",
+                    12: "# ?/?", 13: "# ??/??", 14: "yyyy/m/d", 49: "@"}
+_NUM_FMT = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?numFmt\b")
+_CELL_XFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?cellXfs\b[^>]{0,4000}>")
+_XF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?xf\b")
+_ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
+_DXFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxfs\b[^>]{0,4000}>")
+_DXF_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxf\b")
+_Formats = tuple[tuple[str | None, ...], tuple[str | None, ...]]
+_FORMATS_SEEN: dict[bytes, _Formats] = {}
+_CF_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting\b([^>]{0,4000})>")
+_DXF_ID = re.compile(rb"\bdxfId\s*=\s*[\"']?(\d{1,6})")
+_SQREF = re.compile(rb"\bsqref\s*=\s*[\"']([^\"']{0,2000})")
+
+
+def _tag_attrs(data: bytes, start: re.Pattern[bytes], limit: int = 65_000) -> Iterator[bytes]:
+    """The attribute text of each start tag ``start`` finds, in one linear pass.
+
+    A tag's attributes end at its ``>`` and never run past the next tag of the same kind,
+    so a part full of unclosed tags costs no more than a well-formed one.
+    """
+    starts = [m.end() for m in itertools.islice(start.finditer(data), limit)]
+    for i, begin in enumerate(starts):
+        stop = min(starts[i + 1] if i + 1 < len(starts) else len(data), begin + 4000)
+        gt = data.find(b">", begin, stop)
+        yield data[begin : gt if gt >= 0 else stop]
+
+
+def _inner(data: bytes, start: re.Pattern[bytes], close: bytes) -> bytes:
+    """What lies between an element's start tag and its end tag, found in one pass.
+
+    A pattern with ``(.*?)</end>`` rescans the rest of the part from every start tag that is
+    never closed: quadratic in a hostile part. Finding the start, then the end, is linear.
+    """
+    m = start.search(data)
+    if m is None:
+        return b""
+    end = data.find(close, m.end())
+    return data[m.end() : end if end >= 0 else len(data)]
+
+
+def _conditional_formats(sheet: bytes) -> list[tuple[str, list[int]]]:
+    """(sqref, dxf ids) of every conditional format of a worksheet."""
+    out: list[tuple[str, list[int]]] = []
+    # each format runs to the start of the next: one linear pass, whatever the markup
+    starts = list(_CF_START.finditer(sheet, max(0, sheet.find(b"conditionalFormatting") - 64)))[:1000]
+    for m, after in zip(starts, starts[1:] + [None]):
+        body = sheet[m.end() : after.start() if after is not None else len(sheet)]
+        ref = _SQREF.search(m.group(1))
+        out.append((ref.group(1).decode("ascii", "replace") if ref else "", [int(i) for i in _DXF_ID.findall(body)]))
+    return out
+
+
+def _cell_formats(styles: bytes) -> _Formats:
+    """Number format code per cell style (cellXfs index) and per differential (conditional)
+    format (dxfs index); None for General / none.
+
+    Read with patterns, not a parse: styles.xml is the same in every file of an evaluation
+    (memoised) and only numFmt codes and each xf's numFmtId are needed.
+    """
+    got = _FORMATS_SEEN.get(styles)
+    if got is not None:
+        return got
+    from html import unescape
+
+    def attrs(blob: bytes) -> dict[bytes, str]:
+        return {k.rsplit(b":", 1)[-1]: unescape((a if a or not b else b).decode("utf-8", "replace"))
+                for k, a, b in _ATTR.findall(blob)}
+
+    codes: dict[int, str] = {}
+    for blob in _tag_attrs(styles, _NUM_FMT):
+        a = attrs(blob)
+        ident = a.get(b"numFmtId", "")
+        if ident.isdigit() and len(ident) < 10:
+            codes[int(ident)] = a.get(b"formatCode", "")
+    out: list[str | None] = []
+    for blob in _tag_attrs(_inner(styles, _CELL_XFS, b"cellXfs>"), _XF):
+        ident = attrs(blob).get(b"numFmtId", "0")
+        n = int(ident) if ident.isdigit() and len(ident) < 10 else 0
+        out.append(None if n == 0 else codes.get(n) or _BUILTIN_FORMATS.get(n) or f"内置格式 {n}")
+    dxfs: list[str | None] = []
+    inner = _inner(styles, _DXFS, b"dxfs>")
+    starts = [m.start() for m in _DXF_START.finditer(inner)][:65_000]
+    for start, end in zip(starts, starts[1:] + [len(inner)]):
+        fmt = next(_tag_attrs(inner[start:end], _NUM_FMT), None)  # each dxf runs to the start of the next
+        dxfs.append(attrs(fmt).get(b"formatCode", "") if fmt is not None else None)
+    result = (tuple(out), tuple(dxfs))
+    if len(styles) < 1_000_000 and len(_FORMATS_SEEN) < 64:
+        _FORMATS_SEEN[styles] = result
+    return result
+
+
+_CORE_KEYS = ("modified", "title", "creator", "lastModifiedBy")
+
+
+def _core_properties(pkg: _Package, root_rels: list[tuple[str, str, str]]) -> dict[str, str]:
+    """Save time and who the file says made and last saved it (docProps/core.xml)."""
     part = next((t for _, ty, t in root_rels if ty.endswith("/core-properties")), None) or "docProps/core.xml"
     root = pkg.xml(part)
+    out: dict[str, str] = {}
     if root is None:
-        return None
+        return out
     for child in root:
-        if _local(child.tag) == "modified" and (child.text or "").strip():
-            return child.text.strip()[:40]
-    return None
+        tag = _local(child.tag)
+        if tag in _CORE_KEYS and tag not in out and (child.text or "").strip():
+            out[tag] = child.text.strip()[: 40 if tag == "modified" else 200]
+    return out
+
+
+_ODD_HEADER = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?oddHeader>([^<]{0,2000})</")
+
+
+def _odd_header(data: bytes) -> str:
+    """A sheet's printed page header as stored (``&`` codes and all); it follows sheetData."""
+    m = _ODD_HEADER.search(data, max(0, data.rfind(b"sheetData>")))
+    if m is None:
+        return ""
+    from html import unescape
+
+    return unescape(m.group(1).decode("utf-8", "replace"))
 
 
 _APPLICATION = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?Application>([^<]{0,200})<")
@@ -631,15 +851,27 @@ def _unescape_ooxml(text: str) -> str:
     """Undo ST_Xstring escapes (``_x000D_``) that Excel writes for control characters."""
     if "_x" not in text:
         return text
-    return _X_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    text = _X_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    if _SURROGATE.search(text):
+        # ``_xD83D__xDE00_`` is one emoji written as a UTF-16 pair; a lone half (``_xD800_``)
+        # is no character at all and could not be written to any file: shown as U+FFFD
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _is(tag: str, name: str) -> bool:
     return _local(tag) == name
 
 
-def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[str, RawCell], bool]:
-    """Non-empty cells in columns 1..max_col, keyed by A1 reference, and sheetProtection presence."""
+def _read_cells(root: Element, strings: _Strings, max_col: int, style_col: int = 0,
+                styles: dict[str, str] | None = None) -> tuple[dict[str, RawCell], bool]:
+    """Non-empty cells in columns 1..max_col, keyed by A1 reference, and sheetProtection presence.
+
+    The style index (``s``) of non-empty cells in column ``style_col`` goes into ``styles``.
+    """
     cells: dict[str, RawCell] = {}
     stored = 0  # cells put into ``cells``; more than its size means a cell appeared twice
     protected = False
@@ -687,6 +919,10 @@ def _read_cells(root: Element, strings: _Strings, max_col: int) -> tuple[dict[st
                     if col_no > max_col or c.tag != cell_tag:
                         continue
                     a1 = ref if pos is not None and pos[1] == row_no and pos[2] else f"{_col_letters(col_no)}{row_no}"
+                    if col_no == style_col and styles is not None:
+                        style = c.get("s")
+                        if style:
+                            styles[a1] = style
                     if n_children == 1:
                         # Fast paths for the two cells that make up nearly every sheet: a
                         # number or a shared string with one <v>; the same result _cell gives.
@@ -912,17 +1148,22 @@ def _mb(n: int) -> str:
 
 
 def _looks_like_text(head: bytes) -> bool:
+    """Whether the first bytes are UTF-8 or GB18030 text.
+
+    ``head`` is a fixed-size slice and may end inside a character (up to 3 bytes of a UTF-8
+    sequence, 3 of a four-byte GB18030 one): an incomplete last character is no evidence.
+    """
     if b"\x00" in head:
         return False
-    try:
-        head.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        try:
-            head.decode("gb18030")
-            return True
-        except UnicodeDecodeError:
-            return False
+    for codec in ("utf-8", "gb18030"):
+        for cut in range(4):
+            try:
+                head[: len(head) - cut].decode(codec)
+                return True
+            except UnicodeDecodeError as exc:
+                if exc.end < len(head) - cut or cut == 3:
+                    break  # an error before the end: not this encoding
+    return False
 
 
 def formula_rows(formula: str, column: str) -> tuple[list[int], str] | None:

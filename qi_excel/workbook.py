@@ -31,6 +31,7 @@ from .evaluation import (
     evaluation_rubric, load_issued, load_secret, read_project, save_issued,
 )
 from .errors import QiError
+from .lock import locked
 from .errors import os_error_text
 from .fileio import write_bytes_atomic
 from .identity import sign
@@ -984,6 +985,7 @@ def now_iso() -> str:
     return datetime.datetime.now().astimezone().replace(microsecond=0).isoformat()
 
 
+@locked("issue")
 def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = False,
                     accept_titles: bool = False, rubric: Rubric | None = None,
                     issued_at: str | None = None) -> IssueResult:

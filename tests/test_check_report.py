@@ -58,7 +58,7 @@ def test_relative_folder_from_another_directory(issued_folder: Path, tmp_path: P
     result = collect(relative)
     rows, people = _report_rows(issued_folder / ev.CHECK_REPORT_FILE)
     superseded = next(r for r in rows if r[6] == "已被新文件替代")
-    assert f"（{ev.INBOX_DIR}{os.sep}第二版.xlsx，保存于 " in superseded[8], superseded[8]
+    assert f"（{ev.INBOX_DIR}{os.sep}第二版.xlsx，收到于 " in superseded[8], superseded[8]
     assert superseded[3] == f"{ev.INBOX_DIR}{os.sep}第一版.xlsx" or superseded[3].endswith("第一版.xlsx")
     assert not any(str(tmp_path) in str(v) for r in rows for v in r if v)
     e01 = next(p for p in people if p[0] == "E01")

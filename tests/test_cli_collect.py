@@ -138,3 +138,17 @@ def test_hostile_inbox_through_a_real_process(issued_folder: Path) -> None:
     assert second.returncode == 1 and second.stdout == first.stdout
     assert state(issued_folder) == outputs and state(inbox) == inputs
     assert not [p for p in issued_folder.rglob(".~tmp-*")]  # atomic writes leave nothing behind
+
+
+def test_collect_names_who_disagrees_when_someone_else_signed(issued_folder: Path) -> None:
+    # 陈晓岚 (E02) fills and signs 周立新's forwarded workbook
+    forwarded = fill(issued_bytes(issued_folder, "E01"), RUBRIC, sign="陈晓岚")
+    (issued_folder / ev.INBOX_DIR / "转发.xlsx").write_bytes(forwarded)
+    res = CliRunner().invoke(main, ["collect", str(issued_folder), "--json"])
+    assert res.exit_code == 1
+    f = json.loads(res.output)["files"][0]
+    assert f["status"] == "rejected"
+    mismatch = next(x for x in f["findings"] if x["code"] == "SIGNER_MISMATCH")
+    assert "陈晓岚" in mismatch["message"] and "周立新" in mismatch["message"] and mismatch["cell"].startswith("评分表!B")
+    status = CliRunner().invoke(main, ["status", str(issued_folder)])
+    assert status.exit_code == 0 and "Traceback" not in status.output

@@ -116,28 +116,29 @@ def test_second_run_changes_nothing(issued_folder: Path) -> None:
     assert first.to_json() == second.to_json()
 
 
-def test_latest_save_wins_then_arrival(issued_folder: Path) -> None:
+def test_later_arrival_wins_save_time_breaks_ties(issued_folder: Path) -> None:
     inbox = issued_folder / ev.INBOX_DIR
-    # the later-saved version arrives first (older file time): save time decides, not arrival
+    # arrival decides (issue 11): the file that landed later is the expert's latest word
+    older = returned(issued_folder, "E01", "周立新", saved_at="2025-06-18T09:00:00Z")
     newer = returned(issued_folder, "E01", "周立新", saved_at="2025-06-19T09:00:00Z",
                      scores=full_scores(RUBRIC) | {"1.1.1": 9}, remarks={"1.1.1": "复核后扣 1 分"})
-    older = returned(issued_folder, "E01", "周立新", saved_at="2025-06-18T09:00:00Z")
-    put(inbox / "第二版.xlsx", newer, mtime=1_750_000_000)
-    put(inbox / "第一版.xlsx", older, mtime=1_750_090_000)
+    put(inbox / "第一版.xlsx", older, mtime=1_750_240_800)  # 2025-06-18T10:00Z
+    put(inbox / "第二版.xlsx", newer, mtime=1_750_327_200)  # 2025-06-19T10:00Z
     result = by_file(collect(issued_folder))
     assert result["第二版.xlsx"].status == "accepted"
     assert result["第一版.xlsx"].status == "superseded"
     sup = result["第一版.xlsx"].findings[-1]
     assert sup.code == "SUPERSEDED" and "第二版.xlsx" in sup.message
-    local = datetime(2025, 6, 19, 9, 0, tzinfo=timezone.utc).astimezone()
+    local = datetime(2025, 6, 19, 10, 0, tzinfo=timezone.utc).astimezone()
     shown = f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-    assert f"保存于 {shown}）" in sup.message  # wall-clock time as people write dates, not ISO 8601
+    assert f"收到于 {shown}）" in sup.message  # wall-clock time as people write it, not ISO 8601
     assert (issued_folder / result["第一版.xlsx"].stored).is_file()  # kept
     assert load_accepted(issued_folder)[0].int_scores()["1.1.1"] == 9
+    assert not [f for f in result["第二版.xlsx"].findings if f.code == "ORDER_DOUBT"]
 
-    # equal save times: the one that arrived later is used
-    put(inbox / "第三版.xlsx", returned(issued_folder, "E01", "周立新 ", saved_at="2025-06-19T09:00:00Z"),
-        mtime=1_750_200_000)
+    # arrived in the same second: the save time is the hint that decides
+    put(inbox / "第三版.xlsx", returned(issued_folder, "E01", "周立新 ", saved_at="2025-06-19T09:30:00Z"),
+        mtime=1_750_327_200)
     result = by_file(collect(issued_folder))
     assert result["第三版.xlsx"].status == "accepted" and result["第二版.xlsx"].status == "superseded"
 

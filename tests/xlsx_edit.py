@@ -97,7 +97,7 @@ def fill(
     scores: Mapping[str, object] | None = None,
     *,
     remarks: Mapping[str, str] = {},
-    sign: str = "专家",
+    sign: str | None = None,
     sign_date: date | str | None = date(2025, 6, 18),
     saved_at: str | None = "2025-06-18T10:00:00Z",
     recalc: bool = True,
@@ -107,7 +107,13 @@ def fill(
 
     ``commitment`` goes into the experts' commitment cell when the workbook has one (expert
     workbooks; the self-evaluation has none); ``None`` leaves it empty.
+
+    ``sign`` defaults to the name of the person the workbook was issued to, as an expert signs.
     """
+    if sign is None:
+        from qi_excel.returned import read_returned
+
+        sign = read_returned(data, "issued.xlsx", rubric=rubric).expert_name
     lay = L.score_sheet_layout(rubric)
     scores = full_scores(rubric) if scores is None else scores
     xml = read_part(data, SCORE_PART).decode("utf-8")
