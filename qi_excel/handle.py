@@ -8,9 +8,11 @@ workflow step — each a call to the existing library function, never a re-imple
 and answers the questions a front end asks: which stage, which step is next, what the list
 page shows.
 
-Actions on one folder are serialized by a per-folder lock (process-wide, re-entrant); the
-cross-process file lock of ``qi_excel.lock`` can replace ``_folder_lock`` without touching
-the callers. Every action that may change the folder also appends one record to the folder's
+Actions on one folder are serialized twice over: threads of this process (the web server's
+requests) queue on a per-folder re-entrant lock, and processes (a terminal beside the web
+page) exclude each other with the folder's lock file (``qi_excel.lock.folder_lock``), which
+is re-entrant within a thread, so a library function that takes the folder lock itself runs
+fine under the handle's. Every action that may change the folder also appends one record to the folder's
 operation log (``audit.audited``) here, in the handle, so a step taken on the web page is
 logged exactly like the same step on the command line.
 """
@@ -242,9 +244,16 @@ class Evaluation:
             self.__dict__.pop(name, None)
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Serialize actions on this folder; what was loaded is re-read afterwards."""
-        with _folder_lock(self.path):
+    def locked(self, command: str = "qi-excel") -> Iterator[None]:
+        """Serialize actions on this folder; what was loaded is re-read afterwards.
+
+        The thread lock comes first: a second request of the web page waits its turn instead
+        of timing out on the lock file, which only another process can hold for long.
+        ``command`` names the holder in the message another process shows while it waits.
+        """
+        from .lock import folder_lock
+
+        with _folder_lock(self.path), folder_lock(self.path, command=command):
             try:
                 yield
             finally:
@@ -267,7 +276,7 @@ class Evaluation:
 
         Yields the record's outcome: an action may set ``outcome["result"]``.
         """
-        with self.locked(), _recorded(self.path, command, options or {}, read) as outcome:
+        with self.locked(command), _recorded(self.path, command, options or {}, read) as outcome:
             yield outcome
 
     # ─────────────── the workflow steps: one library call each ───────────────

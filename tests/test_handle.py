@@ -259,3 +259,25 @@ def test_new_from_another_rosters_folder_is_logged_with_what_it_read(tmp_path: P
     assert str(rubric) in {r["path"] for r in rec["read"]}
     created = {p.relative_to(e.path).as_posix() for p in e.created}
     assert {PROJECT_FILE, ".qi/secret.json", ".qi/rubric.toml"} <= created <= {w["path"] for w in rec["written"]}
+
+
+def test_the_handle_holds_the_folder_lock_file_against_other_processes(issued_folder: Path) -> None:
+    import os
+
+    from qi_excel.collect import collect
+    from qi_excel.lock import LOCK_FILE
+
+    e = Evaluation(issued_folder)
+    env = {**os.environ, "QI_EXCEL_LOCK_WAIT": "0.2"}
+    with e.action("excuse", {"expert": "E01"}):
+        holder = json.loads((issued_folder / LOCK_FILE).read_text(encoding="utf-8"))
+        assert holder["pid"] == os.getpid() and holder["command"] == "excuse"
+        collect(issued_folder)  # a library function taking the lock itself: re-entrant, no deadlock
+        other = subprocess.run([sys.executable, "-m", "qi_excel", "excuse", str(issued_folder), "E02", "--reason", "出差"],
+                               capture_output=True, text=True, env=env, timeout=120)
+        assert other.returncode == 3 and "正被" in other.stderr and "Traceback" not in other.stderr
+        e.excuse("E01", "出差")  # the handle's own action inside: the same lock, one record
+    assert not (issued_folder / LOCK_FILE).exists()
+    assert Evaluation(issued_folder).excuse("E02", "出差").expert_id == "E02"
+    assert _logged_commands(issued_folder)[-2:] == ["excuse", "excuse"]
+    assert all(".qi/lock" not in line for line in (issued_folder / ".qi/audit.jsonl").read_text(encoding="utf-8").splitlines())
