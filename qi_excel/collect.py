@@ -756,26 +756,27 @@ def _stored_name(rw: ReturnedWorkbook, sha: str) -> str:
     return f"{ev.ACCEPTED_DIR}/{who}-{name}-{sha[:16]}.xlsx" if name else f"{ev.ACCEPTED_DIR}/{who}-{sha[:16]}.xlsx"
 
 
-def collect(folder: str | Path, paths: Sequence[str | Path] = ()) -> CollectResult:
+def collect(folder: str | Path, paths: Sequence[str | Path] = (), *, now: datetime | None = None) -> CollectResult:
     """Check every candidate under ``paths`` (default: the inbox) and record the outcome.
 
     Raises ``QiError`` only for problems with the evaluation folder or the command (a path
     that does not exist); anything wrong with a returned file is a finding. The whole run
     holds the folder lock: the ledger is read, changed and written as one step, so a second
     window running ``collect`` at the same time cannot drop this run's acceptances.
+    ``now`` (when a file was first seen) defaults to the clock.
     """
     with folder_lock(folder, command="collect"):
-        return _collect(folder, paths)
+        when = now or datetime.now(timezone.utc)
+        return _collect(folder, paths, when if when.tzinfo else when.astimezone())
 
 
-def _collect(folder: str | Path, paths: Sequence[str | Path]) -> CollectResult:
+def _collect(folder: str | Path, paths: Sequence[str | Path], now: datetime) -> CollectResult:
     ctx = _context(folder)
     root = ctx.folder
     ledger = _load_ledger(root)
     entries = _entries(ledger)
     by_sha = {e["sha256"]: e for e in entries}
     candidates = _gather(root, paths)
-    now = datetime.now(timezone.utc)
 
     run: list[tuple[_Candidate, dict[str, Any] | None, list[Finding]]] = []
     for cand in candidates:

@@ -60,3 +60,14 @@ def test_the_archive_is_named_and_dated_by_the_caller(tmp_path: Path, simulated_
     assert path.name == "评价档案-20310203-040506.zip"
     with zipfile.ZipFile(path) as zf:
         assert json.loads(zf.read("manifest.json"))["created_at"].startswith("2031-02-03T")
+
+
+def test_collect_records_when_it_first_saw_a_file_by_the_callers_clock(issued_folder: Path, simulated_returns) -> None:
+    from qi_excel.collect import collect
+
+    good, _bad, _corrected, _ = simulated_returns(issued_folder)
+    name, data = good[0]
+    (issued_folder / "收件箱" / name).write_bytes(data)
+    collect(issued_folder, now=FAR)
+    ledger = json.loads((issued_folder / "回收" / "ledger.json").read_text(encoding="utf-8"))
+    assert [e["first_seen"] for e in ledger["entries"]] == ["2031-02-02T20:05:06+00:00"]
