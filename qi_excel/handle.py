@@ -256,9 +256,11 @@ class Evaluation:
         with _folder_lock(self.path), folder_lock(self.path, command=command):
             try:
                 yield
-            finally:
-                self.refresh()
-                self._keep_summary()
+            except BaseException:
+                self.refresh()  # a refused action leaves the folder as it was: no cache written
+                raise
+            self.refresh()
+            self._keep_summary()
 
     def _keep_summary(self) -> None:
         """Bring the list page's cached row up to date after an action (never fails the action)."""
