@@ -63,7 +63,9 @@ LABEL_GREY = "#7F7F7F"  # indicator labels repeated on the rows below the first 
 PAGE_WIDTH_IN, PAGE_HEIGHT_IN = 11.69, 8.27
 MARGIN_LR_IN, MARGIN_TOP_IN, MARGIN_BOTTOM_IN = 0.3, 0.4, 0.5
 PAGE_FILL = 0.97  # manual page breaks leave this share of a page's height used at most
-SPLIT_ROOM = 0.5  # a block is split rather than moved when more than this share of a page is free
+SPLIT_ROOM = 0.2  # a block is split rather than moved when more than this share of a page is free
+# (labels repeat on every row, so a split block stays readable; rows are tall, so moving a
+# block whole would leave pages half empty)
 TITLE_ROW_HEIGHT = 50.0  # the title and a one-line hint below it
 INFO_ROW_HEIGHT = 22.0
 HEADER_ROW_HEIGHT = 24.0
@@ -176,7 +178,7 @@ def paginate(blocks: Sequence[Sequence[tuple[int, float, bool]]], first_page: fl
         if used + height <= capacity:
             used += height
             continue
-        if height <= page and used > 0 and (capacity - used < page * SPLIT_ROOM or len(block) < 4):
+        if height <= page and used > 0 and capacity - used < page * SPLIT_ROOM:
             breaks.append(block[0][0])  # the whole block on the next page
             capacity, used = page, height
             continue

@@ -379,7 +379,7 @@ def test_page_breaks_keep_each_indicator_with_its_subtotal(books):
         assert b - 1 in subtotal_rows or LAYOUT.rows[[r.row for r in LAYOUT.rows].index(b)].kind in ("item", "part")
 
 
-def test_paginate_moves_blocks_whole_unless_half_a_page_would_stay_empty():
+def test_paginate_moves_blocks_whole_unless_a_fifth_of_a_page_would_stay_empty():
     from qi_excel.workbook import paginate
 
     small = [[(1, 30, False), (2, 10, True)], [(3, 30, False), (4, 10, True)]]
@@ -391,8 +391,9 @@ def test_paginate_moves_blocks_whole_unless_half_a_page_would_stay_empty():
     # a block of four that fits a page, with 60 % of the page free: filled up, then split
     four = [[(1, 40, False)], [(2, 20, False), (3, 20, False), (4, 20, False), (5, 20, False), (6, 5, True)]]
     assert paginate(four, 100, 100) == [5]
-    # with only 30 % free it moves whole
-    assert paginate([[(1, 70, False)], four[1]], 100, 100) == [2]
+    # with 30 % free it is split too; with only 15 % free it moves whole
+    assert paginate([[(1, 70, False)], four[1]], 100, 100) == [3]
+    assert paginate([[(1, 85, False)], four[1]], 100, 100) == [2]
 
 
 def test_the_relocated_item_is_pointed_out(books):
