@@ -19,6 +19,7 @@ from .errors import QiError
 from .simulate import Value
 
 if TYPE_CHECKING:
+    from .collect import CollectResult
     from .rubric import Rubric
 
 Echo = Callable[[str], None]
@@ -50,13 +51,13 @@ class DemoStep:
 def _pasted_out_of_range(rubric: "Rubric", scores: Mapping[str, Value]) -> tuple[str, int]:
     """A score pasted from elsewhere: two points above the maximum of a cell the expert
     had scored below it (pasting bypasses data validation)."""
-    cell = next(c for c in rubric.score_cells if isinstance(scores[c.id], int) and scores[c.id] < c.max)
+    cell = next(c for c in rubric.score_cells if isinstance(v := scores[c.id], int) and v < c.max)
     return cell.id, cell.max + 2
 
 
 def _revised(scores: Mapping[str, Value], rubric: "Rubric") -> dict[str, Value]:
     """An earlier draft: the first deduction not yet made (the expert revised it later)."""
-    cell = next(c for c in rubric.score_cells if isinstance(scores[c.id], int) and scores[c.id] < c.max)
+    cell = next(c for c in rubric.score_cells if isinstance(v := scores[c.id], int) and v < c.max)
     return {**scores, cell.id: cell.max}
 
 
@@ -203,7 +204,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     return steps
 
 
-def _collect_lines(result) -> list[str]:  # type: ignore[no-untyped-def]
+def _collect_lines(result: CollectResult) -> list[str]:
     lines = []
     for f in result.files:
         lines.append(f.summary())

@@ -6,6 +6,8 @@ every layer raises this with a Chinese sentence that names the file, sheet or ce
 
 from __future__ import annotations
 
+import errno as _errno
+
 
 class QiError(Exception):
     """A problem the user can fix; ``str(err)`` is the Chinese message shown to them."""
@@ -25,8 +27,6 @@ class QiError(Exception):
 # ───────────────────────────── system and parser messages in Chinese ─────────────────────────────
 # Organizers read Chinese; an English fragment such as "Read-only file system" or tomllib's
 # "Expected '=' after a key" in the middle of a message is noise to them.
-
-import errno as _errno
 
 _ERRNO_TEXT: dict[int, str] = {
     _errno.EROFS: "只读文件系统，不能写入",

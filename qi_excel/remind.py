@@ -163,7 +163,7 @@ def _returned_bytes(folder: Path, entry: dict[str, Any]) -> tuple[str, bytes] | 
                 msg = email.message_from_bytes(Path(m[1]).read_bytes(), policy=email.policy.default)
                 from .collect import _attachments
 
-                parts = list(_attachments(msg))  # type: ignore[arg-type]
+                parts = list(_attachments(msg))
                 index = int(m[2]) - 1
                 if 0 <= index < len(parts) and parts[index][1] is not None:
                     data = parts[index][1]

@@ -69,7 +69,7 @@ def fill_workbook(data: bytes, rubric: Rubric, fill: ExpertFill) -> bytes:
             total = sum((values.get(r, Decimal(0)) for r in row.sum_rows), Decimal(0))
             values[row.row] = total
             sheet.set_cached(row.score_ref, total)
-    filled = sum(1 for r in lay.inputs if isinstance(fill.scores.get(r.cell.id), int))  # type: ignore[union-attr]
+    filled = sum(1 for r in lay.inputs if r.cell is not None and isinstance(fill.scores.get(r.cell.id), int))
     sheet.set_cached(L.PROGRESS_CELL, f"已填 {filled}/{len(lay.inputs)}")
     if fill.sign_name:
         sheet.set(lay.signature_cell, fill.sign_name)

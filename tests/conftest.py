@@ -49,7 +49,7 @@ def simulated_returns():
         latest = {r.expert_id: r for r in load_issued(folder) if r.kind == "expert"}
         saved = datetime(2026, 6, 18, 9, 0, tzinfo=timezone.utc)
         good, bad, corrected, bad_ref = [], None, None, ""
-        for i, (expert_id, record) in enumerate(sorted(latest.items())):
+        for i, (_expert_id, record) in enumerate(sorted(latest.items())):
             issued = (folder / record.file).read_bytes()
             fill = simulated_fill(rubric, levels, 100 + i, sign_name=record.name, sign_date=date(2026, 6, 18),
                                   saved_at=saved + timedelta(minutes=i))

@@ -26,7 +26,7 @@ from qi_excel.evaluation import (
     SUMMARY_FILE,
     load_secret,
 )
-from test_documents import build_evaluated
+from evaluated import build_evaluated
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from test_documents import build_evaluated
+from evaluated import build_evaluated
 
 from qi_excel import __version__
 from qi_excel.audit import (

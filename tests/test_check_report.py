@@ -12,8 +12,7 @@ from qi_excel.check_report import FINDING_NAMES, finding_name, path_shortener
 from qi_excel.checks import CODES
 from qi_excel.collect import collect
 from qi_excel.rubric import shipped_rubric
-from xlsx_edit import full_scores
-from test_collect import put, returned
+from xlsx_edit import full_scores, put, returned
 
 RUBRIC = shipped_rubric()
 

@@ -14,7 +14,7 @@ from qi_excel import office
 from qi_excel.cli import main
 from qi_excel.consolidate import consolidate_folder
 from qi_excel.evaluation import APPLICATION_FILE, REPORT_FILE
-from test_documents import all_text, build_evaluated
+from evaluated import all_text, build_evaluated
 
 
 @pytest.fixture(scope="module")

@@ -17,21 +17,10 @@ from qi_excel.collect import collect, load_accepted, panel_status, safe_name
 from qi_excel.errors import QiError
 from qi_excel.returned import MAX_FILE_BYTES
 from qi_excel.rubric import shipped_rubric
-from xlsx_edit import META_PART, edit_part, fill, full_scores, issued_bytes, set_cell
+from shared_corpus import CORPUS
+from xlsx_edit import META_PART, edit_part, full_scores, issued_bytes, put, returned, set_cell
 
 RUBRIC = shipped_rubric()
-from shared_corpus import CORPUS
-
-
-def returned(folder: Path, expert_id: str, name: str, *, saved_at: str = "2025-06-18T10:00:00Z", **kw) -> bytes:
-    return fill(issued_bytes(folder, expert_id), RUBRIC, sign=name, saved_at=saved_at, **kw)
-
-
-def put(path: Path, data: bytes, mtime: int | None = None) -> Path:
-    path.write_bytes(data)
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
-    return path
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int]]:

@@ -36,54 +36,7 @@ from qi_excel.evaluation import APPLICATION_FILE, INBOX_DIR, REPORT_FILE, load_p
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
 from qi_excel.workbook import issue_workbooks
 
-W_T = qn("w:t")
-
-
-# ───────────────────────────── shared helpers (imported by the other document tests) ─────────────────────────────
-
-
-def build_evaluated(folder: Path, *, self_eval: bool = True) -> Path:
-    """A sample evaluation taken through issue → expert returns → collect → consolidate."""
-    new_evaluation(folder, sample=True)
-    records = list(issue_workbooks(folder).records)
-    if self_eval:
-        records += issue_workbooks(folder, self_eval=True).records
-    rubric = evaluation_rubric(folder)
-    levels = platform_levels(rubric, 3)
-    tz = timezone(timedelta(hours=8))
-    for i, rec in enumerate(records):
-        fill = simulated_fill(rubric, levels, i, sign_name=rec.name, sign_date=date(2025, 6, 18),
-                              saved_at=datetime(2025, 6, 18, 17, i, tzinfo=tz))
-        data = fill_workbook((folder / rec.file).read_bytes(), rubric, fill)
-        (folder / INBOX_DIR / Path(rec.file).name).write_bytes(data)
-    collect(folder)
-    consolidate_folder(folder)
-    return folder
-
-
-def docx_texts(path: Path) -> list[str]:
-    """Every w:t of every part (body, headers, footers), in order."""
-    out = []
-    with zipfile.ZipFile(path) as zf:
-        for name in zf.namelist():
-            if name.startswith("word/") and name.endswith(".xml"):
-                from lxml import etree
-
-                root = etree.fromstring(zf.read(name))
-                out.extend(t.text or "" for t in root.iter(W_T))
-    return out
-
-
-def all_text(path: Path) -> str:
-    return "".join(docx_texts(path))
-
-
-def assert_no_tags(path: Path) -> None:
-    with zipfile.ZipFile(path) as zf:
-        for name in zf.namelist():
-            if name.endswith(".xml"):
-                xml = zf.read(name).decode("utf-8")
-                assert "{{" not in xml and "{%" not in xml and "%}" not in xml, (path.name, name)
+from evaluated import W_T, all_text, assert_no_tags, build_evaluated, docx_texts
 
 
 def table_rows(table) -> list[list[str]]:

@@ -12,7 +12,7 @@ from qi_excel import office
 from qi_excel.consolidate import load_consolidation
 from qi_excel.documents import write_application, write_report
 from qi_excel.evaluation import load_project
-from test_documents import build_evaluated
+from evaluated import build_evaluated
 
 pytestmark = [
     pytest.mark.office,

@@ -23,7 +23,7 @@ from qi_excel.documents import write_report
 from qi_excel.errors import QiError
 from qi_excel.folder_state import BINDING_FILE, confine
 from qi_excel.workbook import issue_workbooks
-from test_documents import build_evaluated
+from evaluated import build_evaluated
 
 
 @pytest.fixture(scope="module")

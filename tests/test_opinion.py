@@ -25,7 +25,7 @@ from qi_excel.opinion import (
     split_sections,
 )
 from qi_excel.rubric import parse_rubric
-from test_documents import build_evaluated
+from evaluated import build_evaluated
 
 SMALL = (Path(__file__).parent / "small_rubric.toml").read_text(encoding="utf-8")
 LONG = "现场查阅二〇二四年度机构会议纪要，" * 12 + "未见领导小组专题研究记录"  # > 200 characters

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from docx import Document
 from docx.oxml.ns import qn
-from test_documents import W_T, all_text, assert_no_tags, build_evaluated
+from evaluated import W_T, all_text, assert_no_tags, build_evaluated
 
 from qi_excel.cli import main
 from qi_excel.documents import shipped_template

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_documents import build_evaluated
+from evaluated import build_evaluated
 
 from qi_excel import office
 from qi_excel.opinion import OPINION_FILE, read_opinion

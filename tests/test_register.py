@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from test_documents import build_evaluated
+from evaluated import build_evaluated
 
 from qi_excel.archive import write_archive
 from qi_excel.cli import main

@@ -12,6 +12,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from qi_excel import layout as L
+from qi_excel.errors import QiError
 from qi_excel.returned import MAX_FILE_BYTES, ReadError, read_returned, shift_formula
 from qi_excel.rubric import shipped_rubric
 from xlsx_edit import SCORE_PART, edit_part, fill, full_scores, issued_bytes, read_part, rezip, set_cell
@@ -49,7 +50,7 @@ def test_reads_identity_scores_remarks_suggestions(issued_folder: Path) -> None:
 def test_blank_issued_workbook_reads_blank_scores(issued_folder: Path) -> None:
     rw = read_returned(issued_bytes(issued_folder, "E02"), "02.xlsx")
     assert len(rw.scores) == len(RUBRIC.score_cells) and all(c.is_blank for c in rw.scores.values())
-    with pytest.raises(Exception):
+    with pytest.raises(QiError):
         rw.int_scores()
 
 

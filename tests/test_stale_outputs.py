@@ -18,7 +18,7 @@ from qi_excel.evaluation import ISSUE_DIR, REPORT_FILE
 from qi_excel.fileio import clean_stale_temp_files, write_bytes_atomic
 from qi_excel.workbook import issue_workbooks
 
-from test_documents import build_evaluated
+from evaluated import build_evaluated
 
 
 @pytest.fixture(scope="module")

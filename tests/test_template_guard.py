@@ -27,7 +27,7 @@ from qi_excel.errors import QiError
 from qi_excel.evaluation import APPLICATION_FILE, REPORT_FILE
 from qi_excel.template_guard import TemplateSandbox, field_instructions, jinja_problems
 
-from test_documents import build_evaluated
+from evaluated import build_evaluated
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 

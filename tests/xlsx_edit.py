@@ -8,6 +8,7 @@ exactly what Excel/WPS would have stored. Nothing here judges a workbook.
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
 from datetime import date
@@ -18,7 +19,7 @@ from xml.sax.saxutils import escape
 
 from qi_excel import layout as L
 from qi_excel.evaluation import load_issued
-from qi_excel.rubric import Rubric
+from qi_excel.rubric import Rubric, shipped_rubric
 
 SCORE_PART = "xl/worksheets/sheet1.xml"  # the writer adds 评分表 first
 META_PART = "xl/worksheets/sheet4.xml"  # _qi last
@@ -154,3 +155,16 @@ def fill(
 
 def score_ref(rubric: Rubric, ident: str) -> str:
     return L.score_sheet_layout(rubric).row_for(ident).score_ref
+
+
+def returned(folder: Path, expert_id: str, name: str, *, saved_at: str = "2025-06-18T10:00:00Z", **kw) -> bytes:
+    """Expert ``expert_id``'s issued workbook filled in full and signed by ``name``."""
+    return fill(issued_bytes(folder, expert_id), shipped_rubric(), sign=name, saved_at=saved_at, **kw)
+
+
+def put(path: Path, data: bytes, mtime: int | None = None) -> Path:
+    """Drop a file into the inbox; ``mtime`` stands for when it arrived (collect orders by it)."""
+    path.write_bytes(data)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return path

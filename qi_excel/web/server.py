@@ -15,7 +15,7 @@ THREADS = 4
 
 def make_server(workspace: str | Path, port: int = 0, token: str | None = None) -> tuple[Any, str]:
     """A waitress server for ``workspace`` and the address to open (with its token)."""
-    from waitress import create_server  # type: ignore[import-untyped]
+    from waitress import create_server
 
     token = token or new_token()
     app = create_app(workspace, token=token)
