@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from qi_excel.checks import check_workbook  # noqa: E402
 from qi_excel.evaluation import load_issued, load_project, load_secret, new_evaluation  # noqa: E402
-from qi_excel.returned import ReadError, read_returned  # noqa: E402
+from qi_excel.package import ReadError  # noqa: E402
+from qi_excel.returned import read_returned  # noqa: E402
 from qi_excel.rubric import shipped_rubric  # noqa: E402
 from qi_excel.workbook import issue_workbooks  # noqa: E402
 from shared_corpus import CORPUS  # noqa: E402

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from qi_excel.collect import collect  # noqa: E402
 from qi_excel.evaluation import new_evaluation  # noqa: E402
-from qi_excel.returned import MAX_FILE_BYTES  # noqa: E402
+from qi_excel.package import MAX_FILE_BYTES  # noqa: E402
 from qi_excel.rubric import shipped_rubric  # noqa: E402
 from qi_excel.workbook import issue_workbooks  # noqa: E402
 from xlsx_edit import SCORE_PART, fill, issued_bytes  # noqa: E402

@@ -12,74 +12,24 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .checks import SEVERITY_LABEL, Finding
 from .fileio import write_bytes_atomic
+from .findings import SEVERITY_LABEL, Finding, finding_name
 from .workbook import line_count, row_height
 
 if TYPE_CHECKING:
     from .collect import ExpertStatus
+    from .ledger import LedgerEntry
 
 _HEADERS = ("序号", "专家编号", "专家", "文件", "状态", "级别", "问题类型", "单元格", "问题说明（可直接转发给专家）")
 _WIDTHS = (5, 8, 12, 30, 8, 6, 14, 13, 62)
 
-# What each finding code is called where people read it (the codes stay in JSON output).
-FINDING_NAMES: dict[str, str] = {
-    "NOT_WORKBOOK": "不是工作簿",
-    "CORRUPT": "文件已损坏",
-    "ENCRYPTED": "文件已加密",
-    "LEGACY_XLS": "旧版 .xls 格式",
-    "WRONG_TYPE_DOCX": "误发 Word 文档",
-    "WRONG_TYPE_ODS": "ODS 格式",
-    "WRONG_TYPE": "文件类型不符",
-    "TOO_LARGE": "文件过大",
-    "ZIP_BOMB": "压缩内容异常",
-    "NO_ATTACHMENT": "邮件无附件",
-    "READ_FAILED": "无法读取",
-    "NOT_ISSUED": "非本次发放",
-    "WRONG_EVALUATION": "其他评价的工作簿",
-    "UNKNOWN_EXPERT": "专家不在名单中",
-    "BAD_SIGNATURE": "身份校验未通过",
-    "SELF_AS_EXPERT": "自评表误作专家表",
-    "EXPERT_RENAMED": "专家姓名被改",
-    "REISSUED": "旧版工作簿",
-    "RUBRIC_CHANGED": "评价表被改动",
-    "STRUCTURE_CHANGED": "表格结构被改动",
-    "SCORE_NOT_ALLOWED": "分值不允许",
-    "COMMITMENT_MISSING": "未确认评价承诺",
-    "SCORE_TEXT": "得分不是数字",
-    "SCORE_FORMULA": "得分是公式",
-    "SCORE_BLANK": "得分未填",
-    "TOTAL_FORMULA_CHANGED": "合计公式被改",
-    "CACHED_TOTAL_MISMATCH": "合计显示值不符",
-    "PROTECTION_REMOVED": "保护已解除",
-    "REMARK_MISSING": "缺扣分说明",
-    "SIGNATURE_BLANK": "未签名",
-    "DATE_BLANK": "未填日期",
-    "DUPLICATE": "重复交回",
-    "SUPERSEDED": "已被新文件替代",
-    # issue 11: who filled it, which version counts, what it shows
-    "SIGNER_MISMATCH": "签名与发放对象不符",
-    "SENDER_MISMATCH": "由另一位专家发来",
-    "IDENTITY_MISMATCH": "身份信息前后不一",
-    "SENDER_UNKNOWN": "发件邮箱不在名单中",
-    "LAST_SAVED_BY_OTHER": "最后保存者是他人",
-    "MACRO_ENABLED": "含宏的工作簿",
-    "TOO_COMPLEX": "文件内容过多",
-    "SCORE_FORMAT": "得分显示与实际不符",
-    "ORDER_DOUBT": "先后顺序存疑",
-    "CLOCK_WRONG": "保存时间有误",
-}
 
-
-def finding_name(code: str) -> str:
-    return FINDING_NAMES.get(code, "其他问题")
-
-
-def path_shortener(folder: Path) -> Any:
+def path_shortener(folder: Path) -> Callable[[str], str]:
     """A function that shows paths inside ``folder`` relative to it, as the organizer sees them.
 
     Messages may carry the folder as given on the command line (relative, ``评价``) or as
@@ -94,6 +44,8 @@ def path_shortener(folder: Path) -> Any:
         r"(?<![\w/\\.\-])(?:" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)) + r")" + sep
     )
     return lambda value: pattern.sub("", value)
+
+
 _STATUS = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
 _FIXED_TIME = datetime(2000, 1, 1)
 
@@ -103,77 +55,112 @@ _STATUS_WIDTHS = (9, 14, 26, 9, 10, 24, 40, 70)
 
 def write_check_report(
     path: Path,
-    rows: Sequence[tuple[Mapping[str, Any], str, tuple[Finding, ...]]],
-    people: Sequence["ExpertStatus"],
+    rows: Sequence[tuple[LedgerEntry, str, tuple[Finding, ...]]],
+    people: Sequence[ExpertStatus],
 ) -> Path:
-    """Write ``path`` from ledger entries (entry, status, findings) and the panel status."""
-    import xlsxwriter
+    """Write ``path`` from ledger entries (entry, status, findings) and the panel status.
+
+    An unchanged report is left as it is (its file time too), so re-running collect over
+    the same files changes nothing on disk.
+    """
+    data = render_check_report(rows, people, path.parent)
+    try:
+        if path.is_file() and _same_content(path.read_bytes(), data):
+            return path
+    except OSError:
+        pass
+    return write_bytes_atomic(path, data)
+
+
+def render_check_report(
+    rows: Sequence[tuple[LedgerEntry, str, tuple[Finding, ...]]],
+    people: Sequence[ExpertStatus],
+    folder: Path,
+) -> bytes:
+    """The report's bytes; paths inside ``folder`` (where it is written) are shown relative to it."""
+    import xlsxwriter  # type: ignore[import-untyped]
 
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False})
-    latest = max((str(e.get("first_seen") or "") for e, _, _ in rows), default="")
+    latest = max((e.first_seen or "" for e, _, _ in rows), default="")
     try:
         created = datetime.fromisoformat(latest).replace(tzinfo=None) if latest else _FIXED_TIME
     except ValueError:
         created = _FIXED_TIME
     wb.set_properties({"title": "回收检查报告", "author": "qi-excel", "created": created})
-    base = {"font_name": "等线", "font_size": 10, "valign": "top", "text_wrap": True, "border": 1}
-    head = wb.add_format(base | {"bold": True, "bg_color": "#DDEBF7", "align": "center", "valign": "vcenter"})
-    text = wb.add_format(base)
-    error = wb.add_format(base | {"font_color": "#C00000", "bold": True})
-    warning = wb.add_format(base | {"font_color": "#9C5700"})
-    ok = wb.add_format(base | {"font_color": "#006100"})
-    title = wb.add_format({"font_name": "等线", "font_size": 14, "bold": True})
+    fmt = _Formats(wb)
+    shown = path_shortener(folder)
+    _results_sheet(wb, fmt, rows, shown)
+    sent_as = {e.stored: shown(e.label or (e.sources[0] if e.sources else "")) for e, _, _ in rows if e.stored}
+    _status_sheet(wb, fmt, people, sent_as, shown)
+    wb.close()
+    return buf.getvalue()
 
-    shown = path_shortener(path.parent)
-    sent_as = {str(e.get("stored")): shown(str(e.get("label") or (e.get("sources") or [""])[0]))
-               for e, _, _ in rows if e.get("stored")}
 
-    def fit(sheet: Any, row: int, texts: Sequence[str], widths: Sequence[float]) -> None:
-        lines = max(line_count(t, w) for t, w in zip(texts, widths))
-        if lines > 1:
-            sheet.set_row(row, row_height(lines))
+class _Formats:
+    """The cell formats both sheets share."""
 
+    def __init__(self, wb: Any) -> None:
+        base = {"font_name": "等线", "font_size": 10, "valign": "top", "text_wrap": True, "border": 1}
+        self.head = wb.add_format(base | {"bold": True, "bg_color": "#DDEBF7", "align": "center", "valign": "vcenter"})
+        self.text = wb.add_format(base)
+        self.error = wb.add_format(base | {"font_color": "#C00000", "bold": True})
+        self.warning = wb.add_format(base | {"font_color": "#9C5700"})
+        self.ok = wb.add_format(base | {"font_color": "#006100"})
+        self.title = wb.add_format({"font_name": "等线", "font_size": 14, "bold": True})
+
+
+def _fit(sheet: Any, row: int, texts: Sequence[str], widths: Sequence[float]) -> None:
+    lines = max(line_count(t, w) for t, w in zip(texts, widths))
+    if lines > 1:
+        sheet.set_row(row, row_height(lines))
+
+
+def _results_sheet(wb: Any, fmt: _Formats, rows: Sequence[tuple[LedgerEntry, str, tuple[Finding, ...]]],
+                   shown: Callable[[str], str]) -> None:
+    """检查结果: one row per finding (one row for a file without any)."""
+    text = fmt.text
     ws = wb.add_worksheet("检查结果")
-    ws.write_string(0, 0, "回收检查报告：每行一个问题；“拒收”的文件须退回专家修改后重新发送", title)
+    ws.write_string(0, 0, "回收检查报告：每行一个问题；“拒收”的文件须退回专家修改后重新发送", fmt.title)
     for c, (h, w) in enumerate(zip(_HEADERS, _WIDTHS)):
-        ws.write_string(1, c, h, head)
+        ws.write_string(1, c, h, fmt.head)
         ws.set_column(c, c, w)
     r = 2
-    n = 0
     for entry, status, found in rows:
-        sources = entry.get("sources") or []
-        label = shown(str(entry.get("label") or (sources[0] if sources else "")))
+        label = shown(entry.label or (entry.sources[0] if entry.sources else ""))
         items: list[Finding | None] = list(found) or [None]
         for f in items:
-            n += 1
-            ws.write_number(r, 0, n, text)
-            ws.write_string(r, 1, str(entry.get("expert_id") or ""), text)
-            ws.write_string(r, 2, str(entry.get("expert_name") or ""), text)
+            ws.write_number(r, 0, r - 1, text)
+            ws.write_string(r, 1, entry.expert_id or "", text)
+            ws.write_string(r, 2, entry.expert_name or "", text)
             ws.write_string(r, 3, label, text)
-            ws.write_string(r, 4, _STATUS.get(status, status), error if status == "rejected" else text)
+            ws.write_string(r, 4, _STATUS.get(status, status), fmt.error if status == "rejected" else text)
             if f is None:
-                ws.write_string(r, 5, "—", ok)
+                ws.write_string(r, 5, "—", fmt.ok)
                 ws.write_string(r, 6, "", text)
                 ws.write_string(r, 7, "", text)
-                ws.write_string(r, 8, "检查通过，已接收。" if status == "accepted" else "", ok)
+                ws.write_string(r, 8, "检查通过，已接收。" if status == "accepted" else "", fmt.ok)
             else:
-                fmt = error if f.severity == "error" else warning
-                ws.write_string(r, 5, SEVERITY_LABEL[f.severity], fmt)
+                ws.write_string(r, 5, SEVERITY_LABEL[f.severity], fmt.error if f.severity == "error" else fmt.warning)
                 ws.write_string(r, 6, finding_name(f.code), text)
                 ws.write_string(r, 7, f.cell or "", text)
                 ws.write_string(r, 8, shown(f.message), text)
-            fit(ws, r, (label, shown(f.message) if f else "", str(entry.get("expert_name") or "")),
-                (_WIDTHS[3], _WIDTHS[8], _WIDTHS[2]))
+            _fit(ws, r, (label, shown(f.message) if f else "", entry.expert_name or ""),
+                 (_WIDTHS[3], _WIDTHS[8], _WIDTHS[2]))
             r += 1
     ws.autofilter(1, 0, max(r - 1, 1), len(_HEADERS) - 1)
     ws.freeze_panes(2, 0)
     _print_setup(ws, 1)
 
+
+def _status_sheet(wb: Any, fmt: _Formats, people: Sequence[ExpertStatus], sent_as: Mapping[str, str],
+                  shown: Callable[[str], str]) -> None:
+    """专家进度: one row per panel member, what to chase."""
+    text = fmt.text
     st = wb.add_worksheet("专家进度")
-    st.write_string(0, 0, "专家交回情况：状态不是“已接收”的专家需要联系", title)
+    st.write_string(0, 0, "专家交回情况：状态不是“已接收”的专家需要联系", fmt.title)
     for c, (h, w) in enumerate(zip(_STATUS_HEADERS, _STATUS_WIDTHS)):
-        st.write_string(1, c, h, head)
+        st.write_string(1, c, h, fmt.head)
         st.set_column(c, c, w)
     for i, p in enumerate(people, 2):
         errors = [f for f in p.findings if f.severity == "error"] if not p.accepted else list(p.findings)
@@ -185,23 +172,15 @@ def write_check_report(
         st.write_string(i, 2, p.email, text)
         st.write_string(i, 3, "是" if p.issued else "否", text)
         st.write_number(i, 4, p.returned, text)
-        st.write_string(i, 5, p.state, ok if p.accepted else error)
+        st.write_string(i, 5, p.state, fmt.ok if p.accepted else fmt.error)
         used = sent_as.get(p.stored or "", "") if p.stored else ""  # the file as sent, not its stored copy
         st.write_string(i, 6, used, text)
         todo = shown(todo)
         st.write_string(i, 7, todo, text)
-        fit(st, i, (used, todo, p.name), (_STATUS_WIDTHS[6], _STATUS_WIDTHS[7], _STATUS_WIDTHS[1]))
+        _fit(st, i, (used, todo, p.name), (_STATUS_WIDTHS[6], _STATUS_WIDTHS[7], _STATUS_WIDTHS[1]))
     st.autofilter(1, 0, max(len(people) + 1, 1), len(_STATUS_HEADERS) - 1)
     st.freeze_panes(2, 0)
     _print_setup(st, 1)
-    wb.close()
-    data = buf.getvalue()
-    try:
-        if path.is_file() and _same_content(path.read_bytes(), data):
-            return path
-    except OSError:
-        pass
-    return write_bytes_atomic(path, data)
 
 
 def _print_setup(ws: Any, header_row: int) -> None:

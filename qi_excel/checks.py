@@ -9,107 +9,20 @@ the scores are still sound (totals are always recomputed from the score cells).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Literal, Mapping, Sequence
 
 from . import layout as L
-from .evaluation import SELF_ID, IssuedRecord, Panel
-from .identity import verify
 from .dates import human_time
-from .returned import RawCell, ReturnedWorkbook, formula_rows
+from .evaluation import SELF_ID, IssuedRecord, Panel
+from .findings import Finding, finding, has_errors
+from .identity import verify
+from .returned import ReturnedWorkbook
 from .rubric import Rubric
+from .sheet_reader import RawCell, formula_rows
 
-Severity = Literal["error", "warning"]
-
-# Every code a finding can carry, with its severity; the codes are a stable contract
-# (JSON output, 检查报告.xlsx, scripts).
-CODES: dict[str, Severity] = {
-    # what the file is
-    "NOT_WORKBOOK": "error",
-    "CORRUPT": "error",
-    "ENCRYPTED": "error",
-    "LEGACY_XLS": "error",
-    "WRONG_TYPE_DOCX": "error",
-    "WRONG_TYPE_ODS": "error",
-    "WRONG_TYPE": "error",
-    "TOO_LARGE": "error",
-    "ZIP_BOMB": "error",
-    "NO_ATTACHMENT": "error",
-    "READ_FAILED": "error",
-    # whose it is
-    "NOT_ISSUED": "error",
-    "WRONG_EVALUATION": "error",
-    "UNKNOWN_EXPERT": "error",
-    "BAD_SIGNATURE": "error",
-    "SELF_AS_EXPERT": "error",
-    "EXPERT_RENAMED": "warning",
-    "REISSUED": "warning",
-    "SIGNER_MISMATCH": "error",
-    "SENDER_MISMATCH": "error",
-    "IDENTITY_MISMATCH": "error",
-    "SENDER_UNKNOWN": "warning",
-    "LAST_SAVED_BY_OTHER": "warning",
-    "MACRO_ENABLED": "error",
-    "TOO_COMPLEX": "error",
-    # what it contains
-    "RUBRIC_CHANGED": "error",
-    "STRUCTURE_CHANGED": "error",
-    "SCORE_NOT_ALLOWED": "error",
-    "SCORE_TEXT": "error",
-    "SCORE_FORMULA": "error",
-    "SCORE_BLANK": "error",
-    "SCORE_FORMAT": "error",
-    "TOTAL_FORMULA_CHANGED": "warning",
-    "CACHED_TOTAL_MISMATCH": "warning",
-    "PROTECTION_REMOVED": "warning",
-    "REMARK_MISSING": "warning",
-    "SIGNATURE_BLANK": "warning",
-    "DATE_BLANK": "warning",
-    "COMMITMENT_MISSING": "error",
-    # between files (set by collect)
-    "DUPLICATE": "warning",
-    "SUPERSEDED": "warning",
-    "ORDER_DOUBT": "warning",
-    "CLOCK_WRONG": "warning",
-}
-
-# Errors that mean the file cannot be attributed to anyone; without any of these, the
-# signature verified and the expert named in the file really is the sender.
-UNATTRIBUTED_CODES = frozenset({
-    "NOT_WORKBOOK", "CORRUPT", "ENCRYPTED", "LEGACY_XLS", "WRONG_TYPE_DOCX", "WRONG_TYPE_ODS",
-    "WRONG_TYPE", "TOO_LARGE", "ZIP_BOMB", "NO_ATTACHMENT", "READ_FAILED", "NOT_ISSUED",
-    "WRONG_EVALUATION", "UNKNOWN_EXPERT", "BAD_SIGNATURE", "SELF_AS_EXPERT",
-    "SIGNER_MISMATCH", "SENDER_MISMATCH", "IDENTITY_MISMATCH", "MACRO_ENABLED", "TOO_COMPLEX",
-})
-
-SEVERITY_LABEL = {"error": "拒收", "warning": "提醒"}
 MAX_CELL_FINDINGS = 12  # per kind of cell finding, so a wholly wrong file stays readable
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: Severity
-    cell: str | None  # "评分表!G12" where it applies
-    message: str
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"code": self.code, "severity": self.severity, "cell": self.cell, "message": self.message}
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, object]) -> "Finding":
-        sev = "warning" if d.get("severity") == "warning" else "error"
-        cell = d.get("cell")
-        return cls(str(d.get("code", "")), sev, str(cell) if cell else None, str(d.get("message", "")))
-
-
-def finding(code: str, message: str, cell: str | None = None) -> Finding:
-    return Finding(code, CODES[code], cell, message)
-
-
-def has_errors(findings: Iterable[Finding]) -> bool:
-    return any(f.severity == "error" for f in findings)
 
 
 def sheet_ref(ref: str, sheet: str = L.SCORE_SHEET) -> str:
@@ -311,49 +224,64 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
       lent at the site visit are all legitimate; experts also mail from a second address or
       have an assistant send the file.
     """
-    meta_name = rw.meta.get("expert_name", "")
-    expert = panel.by_id(rw.expert_id)
-    own = {_name_key(meta_name), _name_key(expert.name) if expert is not None else ""} - {""}
-    others = {_name_key(e.name): e for e in panel.experts if e.expert_id != rw.expert_id and _name_key(e.name)}
-    who = f"{meta_name}（{rw.expert_id}）"
-    out: list[Finding] = []
+    names = _Names(rw, panel)
+    return [*_check_signer(rw, lay, names), *_check_shown_names(rw, names), *_check_sender(rw, panel, names, sender)]
 
-    def mentions_own(text: str) -> bool:
+
+class _Names:
+    """Whose names a text mentions: the verified expert's own, or another panel member's."""
+
+    def __init__(self, rw: ReturnedWorkbook, panel: Panel) -> None:
+        self.meta_name = rw.meta.get("expert_name", "")
+        self.expert = expert = panel.by_id(rw.expert_id)
+        self.who = f"{self.meta_name}（{rw.expert_id}）"
+        self.own = {_name_key(self.meta_name), _name_key(expert.name) if expert is not None else ""} - {""}
+        self.others = {_name_key(e.name): e for e in panel.experts if e.expert_id != rw.expert_id and _name_key(e.name)}
+        # account names are often the mailbox name: "chenxiaolan" on 陈晓岚's laptop
+        self.accounts = {e.email.split("@")[0].strip().casefold(): e for e in panel.experts
+                         if e.expert_id != rw.expert_id and e.email and len(e.email.split("@")[0].strip()) >= 4}
+        self.own_account = expert.email.split("@")[0].strip().casefold() if expert is not None and expert.email else ""
+
+    def mentions_own(self, text: str) -> bool:
         key = _name_key(text)
-        return any(n in key for n in own)
+        return any(n in key for n in self.own)
 
-    # account names are often the mailbox name: "chenxiaolan" on 陈晓岚's laptop
-    accounts = {e.email.split("@")[0].strip().casefold(): e for e in panel.experts
-                if e.expert_id != rw.expert_id and e.email and len(e.email.split("@")[0].strip()) >= 4}
-    own_account = expert.email.split("@")[0].strip().casefold() if expert is not None and expert.email else ""
-
-    def other_named(text: str, *, exact: bool = False) -> str:
+    def other_named(self, text: str, *, exact: bool = False) -> str:
         """Which other panel member ``text`` names; ``exact`` for account names, where
         an organization's name that happens to contain a person's name must not count."""
         key = _name_key(text)
-        e = others.get(key) or (None if exact else next((e for k, e in others.items() if k in key), None)) or (
-            accounts.get(key) if key != own_account else None)
+        e = self.others.get(key) or (None if exact else next((e for k, e in self.others.items() if k in key), None)) or (
+            self.accounts.get(key) if key != self.own_account else None)
         return f"（专家组成员 {e.name}，{e.expert_id}）" if e is not None else ""
 
+
+def _check_signer(rw: ReturnedWorkbook, lay: L.SheetLayout, names: _Names) -> list[Finding]:
+    """The signature cell holds the name the expert typed, and it is her own."""
     sig_cell = rw.cell(lay.signature_cell)
     if rw.kind != "self" and sig_cell.kind == "formula":
-        out.append(finding(
+        return [finding(
             "SIGNER_MISMATCH",
             f"{L.SCORE_SHEET}!{lay.signature_cell}（专家签名）是公式“={_clip(sig_cell.formula)}”，不是专家本人输入的姓名。"
-            f"请 {meta_name} 本人在签名处输入姓名后重新发送。",
+            f"请 {names.meta_name} 本人在签名处输入姓名后重新发送。",
             sheet_ref(lay.signature_cell),
-        ))
-    elif rw.kind != "self" and rw.sign_name:
-        if not mentions_own(rw.sign_name):
-            out.append(finding(
-                "SIGNER_MISMATCH",
-                f"{L.SCORE_SHEET}!{lay.signature_cell}（专家签名）写的是“{_clip(rw.sign_name)}”{other_named(rw.sign_name)}，"
-                f"但这份工作簿是发给 {who} 的。专家须在发给本人的工作簿上打分并签名；如确由 {meta_name} 本人填写，"
-                "请其改正签名后重新发送。",
-                sheet_ref(lay.signature_cell),
-            ))
+        )]
+    if rw.kind != "self" and rw.sign_name and not names.mentions_own(rw.sign_name):
+        return [finding(
+            "SIGNER_MISMATCH",
+            f"{L.SCORE_SHEET}!{lay.signature_cell}（专家签名）写的是“{_clip(rw.sign_name)}”{names.other_named(rw.sign_name)}，"
+            f"但这份工作簿是发给 {names.who} 的。专家须在发给本人的工作簿上打分并签名；如确由 {names.meta_name} 本人填写，"
+            "请其改正签名后重新发送。",
+            sheet_ref(lay.signature_cell),
+        )]
+    return []
+
+
+def _check_shown_names(rw: ReturnedWorkbook, names: _Names) -> list[Finding]:
+    """The names the package shows (评分表, page header, title, creator, last saver)."""
+    out: list[Finding] = []
+    who, other_named = names.who, names.other_named
     shown = rw.cell(L.EXPERT_NAME_CELL).text().strip()
-    if shown and not mentions_own(shown):
+    if shown and not names.mentions_own(shown):
         out.append(finding(
             "IDENTITY_MISMATCH",
             f"{L.SCORE_SHEET}!{L.EXPERT_NAME_CELL} 显示的评价专家为“{_clip(shown)}”{other_named(shown)}，"
@@ -361,7 +289,7 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
             sheet_ref(L.EXPERT_NAME_CELL),
         ))
     person = _header_person(rw.suggestion_header)
-    if person and not mentions_own(person):
+    if person and not names.mentions_own(person):
         out.append(finding(
             "IDENTITY_MISMATCH",
             f"“{L.SUGGESTION_SHEET}”工作表的页眉写的是“{_clip(person)}”{other_named(person)}，而隐藏的身份信息是发给 {who} 的："
@@ -370,45 +298,53 @@ def _check_who(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: s
         ))
     title = rw.properties.get("title", "")
     m = _TITLE_PERSON.search(title)
-    if m and not mentions_own(title):
+    if m and not names.mentions_own(title):
         out.append(finding(
             "IDENTITY_MISMATCH",
             f"文件属性中的标题为“{_clip(title, 60)}”，指向“{m.group(1)}”{other_named(m.group(1))}，而隐藏的身份信息是发给 {who} 的："
             "这份文件原本是发给另一个人的。请使用发给本人的原工作簿填写后发送。",
         ))
     creator = rw.properties.get("creator", "")
-    if creator and other_named(creator, exact=True) and not mentions_own(creator):
+    if creator and other_named(creator, exact=True) and not names.mentions_own(creator):
         out.append(finding(
             "IDENTITY_MISMATCH",
             f"文件属性中的创建者为“{_clip(creator)}”{other_named(creator, exact=True)}，而隐藏的身份信息是发给 {who} 的："
             "这份文件是另一位专家新建的，不是发放的工作簿。请使用发给本人的原工作簿填写后发送。",
         ))
     saver = rw.properties.get("lastModifiedBy", "")
-    if saver and other_named(saver, exact=True) and not mentions_own(saver):
+    if saver and other_named(saver, exact=True) and not names.mentions_own(saver):
         out.append(finding(
             "LAST_SAVED_BY_OTHER",
             f"文件属性显示最后保存者为“{_clip(saver)}”{other_named(saver, exact=True)}，而这份工作簿是发给 {who} 的。"
             "可能是在他人的电脑上填写保存；请向该专家确认是本人打分。",
         ))
-    if sender and rw.kind != "self":
-        addr = sender.strip().lower()
-        mine = expert.email.strip().lower() if expert is not None and expert.email else ""
-        if addr != mine:
-            sent_by = next((e for e in panel.experts if e.email and e.email.strip().lower() == addr
-                            and e.expert_id != rw.expert_id), None)
-            if sent_by is not None:
-                out.append(finding(
-                    "SENDER_MISMATCH",
-                    f"这份工作簿是发给 {who} 的，却由专家组另一位成员 {sent_by.name}（{sent_by.expert_id}，{sender}）发来。"
-                    f"专家须使用发给本人的工作簿打分；请向 {meta_name} 和 {sent_by.name} 核实。",
-                ))
-            elif mine:
-                out.append(finding(
-                    "SENDER_UNKNOWN",
-                    f"这份工作簿由 {sender} 发来，不是专家组名单中 {who} 的邮箱（{mine}）。"
-                    "如是专家本人的其他邮箱或由助理代发，可忽略。",
-                ))
     return out
+
+
+def _check_sender(rw: ReturnedWorkbook, panel: Panel, names: _Names, sender: str | None) -> list[Finding]:
+    """The mail came from the expert's roster address, or at least not from another member's."""
+    if not sender or rw.kind == "self":
+        return []
+    expert, who = names.expert, names.who
+    addr = sender.strip().lower()
+    mine = expert.email.strip().lower() if expert is not None and expert.email else ""
+    if addr == mine:
+        return []
+    sent_by = next((e for e in panel.experts if e.email and e.email.strip().lower() == addr
+                    and e.expert_id != rw.expert_id), None)
+    if sent_by is not None:
+        return [finding(
+            "SENDER_MISMATCH",
+            f"这份工作簿是发给 {who} 的，却由专家组另一位成员 {sent_by.name}（{sent_by.expert_id}，{sender}）发来。"
+            f"专家须使用发给本人的工作簿打分；请向 {names.meta_name} 和 {sent_by.name} 核实。",
+        )]
+    if mine:
+        return [finding(
+            "SENDER_UNKNOWN",
+            f"这份工作簿由 {sender} 发来，不是专家组名单中 {who} 的邮箱（{mine}）。"
+            "如是专家本人的其他邮箱或由助理代发，可忽略。",
+        )]
+    return []
 
 
 def _check_self(rw: ReturnedWorkbook, lay: L.SheetLayout, panel: Panel, sender: str | None) -> list[Finding]:
@@ -620,7 +556,7 @@ def _check_scores(rw: ReturnedWorkbook, plan: _Plan) -> tuple[list[Finding], dic
 # colours, dates) can make a cell that holds 10 show something else.
 _FAITHFUL_FORMAT = re.compile(
     r"(?:\[\$-[0-9A-Fa-f]{1,8}\])?(?:\[(?:Black|Blue|Cyan|Green|Magenta|Red|White|Yellow|Color\d{1,2})\])?"
-    r"(?:General|@|0|#,##0)(?:\.0{1,10})?", re.I)
+    r"(?:General|@|0|#,##0)(?:\.0{1,10})?", re.IGNORECASE)
 
 
 _RANGE_REF = re.compile(r"\$?([A-Z]{1,3})\$?(\d{1,7})(?::\$?([A-Z]{1,3})\$?(\d{1,7}))?")

@@ -11,22 +11,35 @@ ever read. One bad file never stops the others: every failure becomes a finding.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import stat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import evaluation as ev
-from .checks import UNATTRIBUTED_CODES, Finding, check_workbook, finding, has_errors
-from .errors import QiError
-from .errors import os_error_text
+from .checks import check_workbook
+from .errors import QiError, os_error_text
 from .fileio import write_bytes_atomic
+from .findings import Finding, finding, has_errors
+from .ledger import (
+    Ledger,
+    LedgerEntry,
+    in_use,
+    load_raw,
+    order_key,
+    parse_time,
+    plausible_saved,
+    resolve_statuses,
+    same_person,
+    with_status,
+)
 from .lock import folder_lock
-from .returned import MAX_FILE_BYTES, ReadError, ReturnedWorkbook, read_returned, sniff
+from .package import MAX_FILE_BYTES, ReadError, sniff
+from .returned import ReturnedWorkbook, read_returned
 from .rubric import Rubric
 
 if TYPE_CHECKING:
@@ -36,7 +49,6 @@ Status = Literal["accepted", "rejected", "superseded"]
 STATUS_LABEL = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
 
 MAX_EML_BYTES = 3 * MAX_FILE_BYTES  # base64 makes attachments a third larger
-LEDGER_VERSION = 1
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".ett", ".ods", ".xlsb", ".csv", ".xltx")
 _SKIP_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
 _TNEF_MAGIC = b"\x78\x9f\x3e\x22"  # Outlook's winmail.dat
@@ -168,10 +180,10 @@ def _printable(text: str) -> str:
 
 
 def _iso(ts: float | datetime) -> str:
-    dt = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, timezone.utc)
+    dt = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, UTC)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def safe_name(name: str, fallback: str = "附件") -> str:
@@ -264,7 +276,7 @@ def _starts_like_workbook(path: Path) -> bool:
             head = fh.read(8)
     except OSError:
         return False
-    return head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0")
+    return head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))
 
 
 _HEADER_LINE = re.compile(rb"(?:From |[!-9;-~]{1,76}:)")
@@ -277,7 +289,7 @@ MAX_HEADER_BLOCK = 64 * 1024  # bytes of one header block (the message's or one 
 MAX_ENCODED_WORDS = 2_000  # =?charset?B/Q?…?= words in all headers together
 MAX_MIME_PARTS = 1_000
 _ENCODED_WORD = re.compile(rb"=\?[^?\s]{1,64}\?[bBqQ]\?")
-_BOUNDARY_LINE = re.compile(rb"^--[^\r\n]{1,200}\r?\n", re.M)
+_BOUNDARY_LINE = re.compile(rb"^--[^\r\n]{1,200}\r?\n", re.MULTILINE)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 
 
@@ -335,7 +347,7 @@ def _eml_candidates(path: Path, label: str, identity: str, arrival: str, size: i
         sender = parseaddr(str(msg.get("From", "")))[1] or None
         arrival = _mail_arrival(msg) or arrival
         parts = list(_attachments(msg))
-    except Exception as exc:  # noqa: BLE001 - a broken e-mail is a finding, never a traceback
+    except Exception:  # noqa: BLE001 - a broken e-mail is a finding, never a traceback
         yield _Candidate(label, identity, arrival, findings=[finding(
             "READ_FAILED", "无法解析这封邮件（格式异常），请把其中的评分工作簿另存后单独放入收件箱。")])
         return
@@ -412,7 +424,7 @@ def _looks_like_workbook(name: str, data: bytes) -> bool:
     """Attachments worth reading as a workbook: spreadsheet names, or zip / OLE2 contents."""
     if name.lower().endswith(WORKBOOK_SUFFIXES):
         return True
-    return data.startswith(b"PK\x03\x04") or data.startswith(b"\xd0\xcf\x11\xe0")
+    return data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))
 
 
 def _gather(folder: Path, paths: Sequence[str | Path]) -> list[_Candidate]:
@@ -476,78 +488,24 @@ def _walk(root: Path) -> Iterator[Path]:
 # ───────────────────────────── the ledger ─────────────────────────────
 
 
-def _ledger_path(folder: Path) -> Path:
-    return folder / ev.LEDGER_FILE
-
-
 def _load_ledger(folder: Path) -> dict[str, Any]:
-    path = _ledger_path(folder)
-    if not path.is_file():
-        return {"version": LEDGER_VERSION, "entries": []}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
-            raise ValueError
-        return data
-    except OSError as exc:
-        raise QiError(f"无法读取回收记录 {path}（{os_error_text(exc)}）。") from None
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise QiError(f"{path} 已损坏，无法读取回收记录；请从备份恢复该文件，或删除它后重新回收。") from None
+    """The ledger's JSON as written; kept for modules that read it raw (use ``accepted_entries``)."""
+    return load_raw(Path(folder))
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+def _resolve_statuses(entries: Iterable[LedgerEntry | Mapping[str, Any]]) -> dict[str, str]:
+    """``resolve_statuses`` over raw ledger entries too; kept for modules that read it raw."""
+    typed = (e if isinstance(e, LedgerEntry) else LedgerEntry.from_json(e) for e in entries)
+    return resolve_statuses(e for e in typed if e is not None)
 
 
-def _usable(entry: Any) -> bool:
-    return isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and bool(_SHA256.fullmatch(entry["sha256"]))
+def _order_key(entry: LedgerEntry | Mapping[str, Any]) -> tuple[datetime, datetime, int]:
+    """``order_key`` of a raw ledger entry too; kept for modules that read the ledger raw."""
+    typed = entry if isinstance(entry, LedgerEntry) else LedgerEntry.from_json(entry)
+    return order_key(typed) if typed is not None else (_MIN_TIME, _MIN_TIME, 0)
 
 
-def _entries(ledger: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ledger entries that can be used, each with fields of the types the code expects.
-
-    A ledger edited by hand or by an older tool may hold an entry that is not an object or
-    has no sha256: it is left in the file untouched (reported by ``collect``), never a crash.
-    """
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for e in ledger.get("entries", []):
-        if not _usable(e) or e["sha256"] in seen:
-            continue
-        seen.add(e["sha256"])
-        if not isinstance(e.get("sources"), list):
-            e["sources"] = []
-        e["sources"] = [str(x) for x in e["sources"]] or [str(e.get("label") or e["sha256"][:16])]
-        if not isinstance(e.get("findings"), list):
-            e["findings"] = []
-        e["findings"] = [f for f in e["findings"] if isinstance(f, dict)]
-        for key in ("kind", "expert_id", "expert_name", "saved_at", "arrival", "stored", "label"):
-            if e.get(key) is not None and not isinstance(e[key], str):
-                e[key] = None
-        if not isinstance(e.get("ok"), bool):
-            e["ok"] = False
-        out.append(e)
-    return out
-
-
-def _ledger_problems(ledger: dict[str, Any]) -> list[Finding]:
-    out: list[Finding] = []
-    seen: set[str] = set()
-    for i, e in enumerate(ledger.get("entries", []), 1):
-        if _usable(e) and e["sha256"] not in seen:
-            seen.add(e["sha256"])
-            continue
-        what = "不是一条完整的记录" if not isinstance(e, dict) else (
-            "与前面的记录重复" if _usable(e) else "缺少文件指纹（sha256）")
-        out.append(finding(
-            "READ_FAILED",
-            f"回收记录 ledger.json 的第 {i} 条{what}，已跳过（原样保留在文件中）；其余记录和文件照常处理。"
-            "如这条记录对应的文件仍需回收，请把该文件重新放入收件箱。",
-        ))
-    return out
-
-
-def _dump(data: Any) -> bytes:
-    return (json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+_MIN_TIME = datetime.min.replace(tzinfo=UTC)
 
 
 def _write_if_changed(path: Path, data: bytes) -> None:
@@ -559,96 +517,12 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     write_bytes_atomic(path, data)
 
 
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-_MIN_TIME = datetime.min.replace(tzinfo=timezone.utc)
-CLOCK_SLACK = timedelta(days=1)  # save times written in local time but marked UTC are up to 14 h off
-
-
-def _seq(entry: Mapping[str, Any]) -> int:
-    seq = entry.get("seq")
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
-
-
-def _plausible_saved(entry: Mapping[str, Any]) -> datetime | None:
-    """The file's own save time, unless it is after the file arrived (a wrong clock)."""
-    saved = _parse_time(entry.get("saved_at"))
-    arrival = _parse_time(entry.get("arrival"))
-    if saved is None or (arrival is not None and saved - arrival > CLOCK_SLACK):  # never overflows
-        return None
-    return saved
-
-
-def _order_key(entry: Mapping[str, Any]) -> tuple[datetime, datetime, int]:
-    """Which of two returns from one expert is the later one.
-
-    Decided by what the organizer's side recorded: the arrival (the organizer's mail server
-    stamp in the topmost Received header, else the mail's Date, else the time the file landed
-    in the inbox; never later than when ``collect`` first saw it), then, for returns that
-    arrived in the same second, the file's own save time as a hint, then the ledger's
-    sequence. The save time comes from the expert's PC clock, which may say 2099 or nothing
-    at all: it never overrides an arrival. When it disagrees with the arrival order the
-    organizer is told (ORDER_DOUBT, CLOCK_WRONG), and the later arrival stays in use: an
-    expert who sends an older file by mistake fixes it by sending the right one again.
-    """
-    arrival = _parse_time(entry.get("arrival")) or _MIN_TIME
-    return arrival, _plausible_saved(entry) or _MIN_TIME, _seq(entry)
-
-
-def _attributed(entry: Mapping[str, Any]) -> bool:
-    """A rejected file whose identity verified: it really is this expert's earlier attempt."""
-    codes = {f.get("code") for f in entry.get("findings", [])}
-    return bool(entry.get("expert_id")) and not codes & UNATTRIBUTED_CODES
-
-
-def _resolve_statuses(entries: list[dict[str, Any]]) -> dict[str, str]:
-    """sha256 → status; the current accepted file per (kind, expert) is the latest arrived.
-
-    A rejected file of a verified expert that an accepted file arrived later replaces is
-    superseded too: once the expert has sent a corrected file, the old one needs no chasing.
-    """
-    status: dict[str, str] = {}
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    rejected: list[dict[str, Any]] = []
-    for e in entries:
-        if e.get("ok"):
-            groups.setdefault((e.get("kind") or "", e.get("expert_id") or ""), []).append(e)
-        else:
-            status[e["sha256"]] = "rejected"
-            rejected.append(e)
-    for group in groups.values():
-        group.sort(key=_order_key)
-        for e in group[:-1]:
-            status[e["sha256"]] = "superseded"
-        status[group[-1]["sha256"]] = "accepted"
-    for e in rejected:
-        group = groups.get((e.get("kind") or "", e.get("expert_id") or ""))
-        if group and _attributed(e) and _order_key(group[-1]) > _order_key(e):
-            status[e["sha256"]] = "superseded"
-    return status
-
-
-def _current(entries: list[dict[str, Any]], statuses: Mapping[str, str], e: Mapping[str, Any]) -> Mapping[str, Any]:
-    return next(
-        x for x in entries
-        if statuses.get(x["sha256"]) == "accepted" and x.get("kind") == e.get("kind") and x.get("expert_id") == e.get("expert_id")
-    )
-
-
 def local_time_text(stamp: str | None) -> str:
     """An ISO time as the organizer's wall clock shows it; never raises.
 
     A file may claim any time (``9999-12-31T23:59:59Z`` overflows when moved to local time).
     """
-    when = _parse_time(stamp)
+    when = parse_time(stamp)
     if when is None:
         return _printable(stamp[:40]) if stamp else "时间不详"
     try:
@@ -662,43 +536,38 @@ def _chinese_time(when: datetime) -> str:
     return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}"
 
 
-def _source(entry: Mapping[str, Any]) -> str:
-    sources = entry.get("sources")
-    return str(sources[0]) if isinstance(sources, list) and sources else str(entry.get("label") or "?")
-
-
-def _superseded_finding(newer: Mapping[str, Any]) -> Finding:
+def _superseded_finding(newer: LedgerEntry) -> Finding:
     return finding(
         "SUPERSEDED",
-        f"该专家之后又交回了工作簿（{_source(newer)}，收到于 {local_time_text(newer.get('arrival'))}），"
+        f"该专家之后又交回了工作簿（{newer.source}，收到于 {local_time_text(newer.arrival)}），"
         "以后收到的文件为准；本文件保留备查，不参与汇总。",
     )
 
 
-def _order_findings(entries: list[dict[str, Any]], statuses: Mapping[str, str], e: Mapping[str, Any]) -> list[Finding]:
+def _order_findings(entries: Sequence[LedgerEntry], statuses: Mapping[str, str], e: LedgerEntry) -> list[Finding]:
     """Where the file's own save time disagrees with the order the files arrived in."""
     out: list[Finding] = []
-    saved = _parse_time(e.get("saved_at"))
-    if saved is not None and _plausible_saved(e) is None:
+    saved = parse_time(e.saved_at)
+    if saved is not None and plausible_saved(e) is None:
         out.append(finding(
             "CLOCK_WRONG",
-            f"文件记录的保存时间为 {local_time_text(e.get('saved_at'))}，晚于收到时间 {local_time_text(e.get('arrival'))}，"
+            f"文件记录的保存时间为 {local_time_text(e.saved_at)}，晚于收到时间 {local_time_text(e.arrival)}，"
             "专家电脑的时钟可能有误。先后顺序按收到时间判断，不看保存时间。",
         ))
-    if statuses.get(e.get("sha256", "")) != "accepted":
+    if statuses.get(e.sha256) != "accepted":
         return out
-    mine = _plausible_saved(e)
+    mine = plausible_saved(e)
     for other in entries:
-        if (other is e or not other.get("ok") or statuses.get(other.get("sha256", "")) != "superseded"
-                or other.get("kind") != e.get("kind") or other.get("expert_id") != e.get("expert_id")):
+        if (other.sha256 == e.sha256 or not other.ok or statuses.get(other.sha256) != "superseded"
+                or not same_person(other, e)):
             continue
-        theirs = _plausible_saved(other)
+        theirs = plausible_saved(other)
         if theirs is not None and (mine is None or theirs > mine):
-            own = f"保存于 {local_time_text(e.get('saved_at'))}" if mine is not None else "没有记录保存时间"
+            own = f"保存于 {local_time_text(e.saved_at)}" if mine is not None else "没有记录保存时间"
             out.append(finding(
                 "ORDER_DOUBT",
-                f"按收到的先后以本文件为准（收到于 {local_time_text(e.get('arrival'))}，{own}）；但先收到的 {_source(other)} "
-                f"保存于 {local_time_text(other.get('saved_at'))}，保存时间更晚。请向专家确认哪一份是最终版本；"
+                f"按收到的先后以本文件为准（收到于 {local_time_text(e.arrival)}，{own}）；但先收到的 {other.source} "
+                f"保存于 {local_time_text(other.saved_at)}，保存时间更晚。请向专家确认哪一份是最终版本；"
                 "如应以另一份为准，请专家重新保存该文件后再发送一次。",
             ))
             break
@@ -738,14 +607,14 @@ def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, li
         rw = read_returned(cand.data, Path(cand.label).name, rubric=ctx.rubric)
     except ReadError as err:
         return None, [finding(err.code, err.message)]
-    except Exception as exc:  # noqa: BLE001 - one strange file must not stop the others
+    except Exception:  # noqa: BLE001 - one strange file must not stop the others
         return None, [finding("READ_FAILED", "读取文件时出现意外问题，无法检查，请重新保存后发送（如反复出现，请把该文件交给软件维护人员）。")]
     try:
         found = check_workbook(
             rw, rubric=ctx.rubric, evaluation_id=ctx.secret.evaluation_id, key=ctx.secret.hmac_key,
             panel=ctx.panel, issued=ctx.issued, sender=cand.sender,
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception:  # noqa: BLE001
         found = [finding("READ_FAILED", "检查文件时出现意外问题，无法检查，请重新保存后发送（如反复出现，请把该文件交给软件维护人员）。")]
     return rw, found
 
@@ -766,109 +635,121 @@ def collect(folder: str | Path, paths: Sequence[str | Path] = (), *, now: dateti
     ``now`` (when a file was first seen) defaults to the clock.
     """
     with folder_lock(folder, command="collect"):
-        when = now or datetime.now(timezone.utc)
+        when = now or datetime.now(UTC)
         return _collect(folder, paths, when if when.tzinfo else when.astimezone())
+
+
+# one candidate of a run: the candidate, the sha256 of its bytes (None when unread), its findings
+_Run = list[tuple[_Candidate, str | None, list[Finding]]]
 
 
 def _collect(folder: str | Path, paths: Sequence[str | Path], now: datetime) -> CollectResult:
     ctx = _context(folder)
     root = ctx.folder
-    ledger = _load_ledger(root)
-    entries = _entries(ledger)
-    by_sha = {e["sha256"]: e for e in entries}
-    candidates = _gather(root, paths)
+    ledger = Ledger.load(root)
+    run: _Run = [_record(ctx, ledger, cand, now) for cand in _gather(root, paths)]
 
-    run: list[tuple[_Candidate, dict[str, Any] | None, list[Finding]]] = []
-    for cand in candidates:
-        if cand.data is None:
-            run.append((cand, None, cand.findings))
-            continue
-        sha = hashlib.sha256(cand.data).hexdigest()
-        rw, found = _check(ctx, cand)
-        entry = by_sha.get(sha)
-        if entry is None:
-            entry = {
-                "sha256": sha,
-                "sources": [],
-                "first_seen": _iso(now),
-                # a file cannot have arrived after collect first saw it (a sender's clock)
-                "arrival": min(cand.arrival, _iso(now), key=lambda t: _parse_time(t) or now),
-                "seq": max((_seq(e) for e in entries), default=0) + 1,
-            }
-            entries.append(entry)
-            ledger["entries"].append(entry)
-            by_sha[sha] = entry
-        if cand.identity not in entry["sources"]:
-            entry["sources"].append(cand.identity)
-        entry.update({
-            "kind": rw.kind if rw is not None else None,
-            "expert_id": rw.expert_id if rw is not None and rw.meta else None,
-            "expert_name": rw.expert_name if rw is not None and rw.meta else None,
-            "saved_at": rw.saved_at if rw is not None else None,
-            "ok": rw is not None and not has_errors(found),
-            "findings": [f.to_json() for f in found],
-            "label": entry.get("label") or cand.label,
-        })
-        if entry["ok"]:
-            stored = entry.get("stored") or _stored_name(rw, sha)  # type: ignore[arg-type]
-            target = _stored_path(root, stored)
-            if not target.is_file() or hashlib.sha256(target.read_bytes()).hexdigest() != sha:
-                write_bytes_atomic(target, cand.data)
-            entry["stored"] = stored
-        else:
-            entry["stored"] = None
-        run.append((cand, entry, found))
-
-    _reverify_earlier(ctx, entries, {e["sha256"] for _, e, _ in run if e is not None})
-    statuses = _resolve_statuses(entries)
-    results: list[FileResult] = []
-    for cand, entry, found in run:
-        if entry is None:
-            results.append(FileResult(cand.label, None, None, None, "rejected", tuple(found)))
-            continue
-        status = statuses[entry["sha256"]]
-        extra: list[Finding] = []
-        if entry["sources"][0] != cand.identity:
-            first = next((c.label for c, e, _ in run if e is entry), None) or entry.get("label") or entry["sources"][0]
-            if first != cand.label:
-                extra.append(finding("DUPLICATE", f"与 {first} 内容完全相同，只按一份处理。"))
-                if status == "accepted":
-                    status = "superseded"
-        if status == "superseded" and not extra:
-            extra.append(_superseded_finding(_current(entries, statuses, entry)))
-        if not any(f.code == "DUPLICATE" for f in extra):
-            extra += _order_findings(entries, statuses, entry)
-        results.append(FileResult(
-            cand.label, entry.get("expert_id"), entry.get("expert_name"), entry.get("kind"), status,  # type: ignore[arg-type]
-            tuple(found) + tuple(extra), entry["sha256"], entry.get("stored"), entry.get("saved_at"),
-        ))
-
-    for e in entries:
-        e["status"] = statuses[e["sha256"]]
-    ledger["version"] = LEDGER_VERSION
-    for problem in _ledger_problems(ledger):
-        results.append(FileResult(str(_ledger_path(root)), None, None, None, "rejected", (problem,)))
-    _write_if_changed(_ledger_path(root), _dump(ledger))
+    _reverify_earlier(ctx, ledger, {sha for _, sha, _ in run if sha is not None})
+    statuses = resolve_statuses(ledger.entries())
+    for e in ledger.entries():
+        ledger.put(with_status(e, statuses[e.sha256]))
+    entries = ledger.entries()
+    results = [_file_result(run, i, ledger, entries, statuses) for i in range(len(run))]
+    ledger_path = root / ev.LEDGER_FILE
+    results += [FileResult(str(ledger_path), None, None, None, "rejected", (p,)) for p in ledger.problems()]
+    _write_if_changed(ledger_path, ledger.to_bytes())
     report = root / ev.CHECK_REPORT_FILE
+    # imported here, not at the top: the writer (XlsxWriter, text fitting) costs `status` ~50 ms
     from .check_report import write_check_report
 
     write_check_report(report, _report_rows(entries, statuses), panel_status(root, _ctx=ctx, _ledger=ledger))
-    return CollectResult(tuple(results), report, _ledger_path(root))
+    return CollectResult(tuple(results), report, ledger_path)
 
 
-def _report_rows(entries: list[dict[str, Any]], statuses: Mapping[str, str]) -> list[tuple[Mapping[str, Any], str, tuple[Finding, ...]]]:
+def _record(ctx: _Context, ledger: Ledger, cand: _Candidate, now: datetime) -> tuple[_Candidate, str | None, list[Finding]]:
+    """Check one candidate, record it in the ledger and keep an accepted file in 回收/."""
+    if cand.data is None:
+        return cand, None, cand.findings
+    sha = hashlib.sha256(cand.data).hexdigest()
+    rw, found = _check(ctx, cand)
+    entry = ledger.get(sha) or LedgerEntry(
+        sha,
+        first_seen=_iso(now),
+        # a file cannot have arrived after collect first saw it (a sender's clock)
+        arrival=min(cand.arrival, _iso(now), key=lambda t: parse_time(t) or now),
+        seq=ledger.next_seq(),
+    )
+    ok = rw is not None and not has_errors(found)
+    stored = None
+    if ok:
+        assert rw is not None
+        stored = entry.stored or _stored_name(rw, sha)
+        target = _stored_path(ctx.folder, stored)
+        if not target.is_file() or hashlib.sha256(target.read_bytes()).hexdigest() != sha:
+            write_bytes_atomic(target, cand.data)
+    ledger.put(replace(
+        entry,
+        sources=entry.sources if cand.identity in entry.sources else (*entry.sources, cand.identity),
+        kind=rw.kind if rw is not None else None,
+        expert_id=rw.expert_id if rw is not None and rw.meta else None,
+        expert_name=rw.expert_name if rw is not None and rw.meta else None,
+        saved_at=rw.saved_at if rw is not None else None,
+        ok=ok,
+        findings=tuple(found),
+        label=entry.label or cand.label,
+        stored=stored,
+    ))
+    return cand, sha, found
+
+
+def _file_result(run: _Run, i: int, ledger: Ledger, entries: Sequence[LedgerEntry], statuses: Mapping[str, str]) -> FileResult:
+    """What the run says of one candidate, with the findings that compare it to other files."""
+    cand, sha, found = run[i]
+    entry = ledger.get(sha) if sha is not None else None
+    if entry is None:
+        return FileResult(cand.label, None, None, None, "rejected", tuple(found))
+    status = statuses[entry.sha256]
+    extra: list[Finding] = []
+    if entry.sources[0] != cand.identity:
+        first = next((c.label for c, s, _ in run if s == sha), None) or entry.label or entry.sources[0]
+        if first != cand.label:
+            extra.append(finding("DUPLICATE", f"与 {first} 内容完全相同，只按一份处理。"))
+            if status == "accepted":
+                status = "superseded"
+    if status == "superseded" and not extra:
+        extra.append(_superseded_finding(in_use(entries, statuses, entry)))
+    if not any(f.code == "DUPLICATE" for f in extra):
+        extra += _order_findings(entries, statuses, entry)
+    return FileResult(
+        cand.label, entry.expert_id, entry.expert_name, entry.kind, status,  # type: ignore[arg-type]
+        tuple(found) + tuple(extra), entry.sha256, entry.stored, entry.saved_at,
+    )
+
+
+def _report_rows(entries: Sequence[LedgerEntry], statuses: Mapping[str, str]) -> list[tuple[LedgerEntry, str, tuple[Finding, ...]]]:
     rows = []
-    for e in sorted(entries, key=lambda x: (x.get("expert_id") or "~", _order_key(x))):
-        status = statuses[e["sha256"]]
-        found = tuple(Finding.from_json(f) for f in e.get("findings", []))
+    for e in sorted(entries, key=lambda x: (x.expert_id or "~", order_key(x))):
+        status = statuses[e.sha256]
+        found = e.findings
         if status == "superseded":
-            found += (_superseded_finding(_current(entries, statuses, e)),)
+            found += (_superseded_finding(in_use(entries, statuses, e)),)
         found += tuple(_order_findings(entries, statuses, e))
         rows.append((e, status, found))
     return rows
 
 
 # ───────────────────────────── reading back ─────────────────────────────
+
+
+def accepted_entries(folder: str | Path) -> list[LedgerEntry]:
+    """The ledger's entries in use, one per expert (and the self-evaluation), in ledger order.
+
+    What the ledger says, not re-verified: enough to list or pack the files in use. To count
+    scores, use ``load_accepted``, which verifies each file again.
+    """
+    entries = Ledger.load(Path(folder)).entries()
+    statuses = resolve_statuses(entries)
+    return [with_status(e, "accepted") for e in entries if statuses[e.sha256] == "accepted"]
 
 
 def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
@@ -879,13 +760,9 @@ def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
     copied from another evaluation counts nothing here.
     """
     ctx = _context(folder)
-    root = ctx.folder
-    ledger = _load_ledger(root)
-    entries = _entries(ledger)
-    statuses = _resolve_statuses(entries)
     out: list[ReturnedWorkbook] = []
-    for e in entries:
-        if statuses[e["sha256"]] != "accepted" or not e.get("stored"):
+    for e in accepted_entries(ctx.folder):
+        if not e.stored:
             continue
         rw, found = _reverify(ctx, e)
         if rw is not None and not has_errors(found):
@@ -894,37 +771,38 @@ def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
     return out
 
 
-def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: dict[str, Any] | None = None) -> list[ExpertStatus]:
+def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: Ledger | None = None) -> list[ExpertStatus]:
     """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings."""
     ctx = _ctx or _context(folder, with_rubric=False)
-    ledger = _ledger if _ledger is not None else _load_ledger(ctx.folder)
-    entries = _entries(ledger)
-    if ctx.rubric is None and any(e.get("ok") for e in entries):
+    entries = (_ledger if _ledger is not None else Ledger.load(ctx.folder)).entries()
+    if ctx.rubric is None and any(e.ok for e in entries):
         # what is shown as accepted is re-verified, and that needs the rubric
         ctx = replace(ctx, rubric=ev.evaluation_rubric(ctx.folder))
-    statuses = _resolve_statuses(entries)
+    statuses = resolve_statuses(entries)
     people: list[tuple[str, str, str, str]] = [(e.expert_id, e.name, e.email, "expert") for e in ctx.panel.experts]
     self_issued = [r for r in ctx.issued if r.kind == "self"]
-    if self_issued or any(e.get("kind") == "self" and e.get("ok") for e in entries):
+    if self_issued or any(e.kind == "self" and e.ok for e in entries):
         people.append((ev.SELF_ID, self_issued[-1].name if self_issued else "申报单位自评", "", "self"))
-    out: list[ExpertStatus] = []
-    for expert_id, name, mail, kind in people:
-        issued = [r for r in ctx.issued if r.expert_id == expert_id and r.kind == kind]
-        mine = [e for e in entries if e.get("expert_id") == expert_id and (e.get("kind") or kind) == kind]
-        current = next((e for e in mine if statuses[e["sha256"]] == "accepted"), None)
-        shown = current or (max(mine, key=_order_key) if mine else None)
-        shown_findings = tuple(Finding.from_json(f) for f in shown.get("findings", [])) if shown else ()
-        if current is not None:
-            found = _reverify_findings(ctx, current)
-            if has_errors(found):  # the ledger says accepted, the file itself does not verify
-                current, shown_findings = None, tuple(found)
-        out.append(ExpertStatus(
-            expert_id, name, mail, bool(issued), issued[-1].issued_at if issued else None, len(mine),
-            current is not None, current.get("stored") if current else None,
-            shown.get("saved_at") if shown else None,
-            shown_findings,
-        ))
-    return out
+    return [_person_status(ctx, entries, statuses, *person) for person in people]
+
+
+def _person_status(ctx: _Context, entries: Sequence[LedgerEntry], statuses: Mapping[str, str],
+                   expert_id: str, name: str, mail: str, kind: str) -> ExpertStatus:
+    issued = [r for r in ctx.issued if r.expert_id == expert_id and r.kind == kind]
+    mine = [e for e in entries if e.expert_id == expert_id and (e.kind or kind) == kind]
+    current = next((e for e in mine if statuses[e.sha256] == "accepted"), None)
+    shown = current or (max(mine, key=order_key) if mine else None)
+    shown_findings = shown.findings if shown else ()
+    if current is not None:
+        found = _reverify_findings(ctx, current)
+        if has_errors(found):  # the ledger says accepted, the file itself does not verify
+            current, shown_findings = None, tuple(found)
+    return ExpertStatus(
+        expert_id, name, mail, bool(issued), issued[-1].issued_at if issued else None, len(mine),
+        current is not None, current.stored if current else None,
+        shown.saved_at if shown else None,
+        shown_findings,
+    )
 
 
 # ───────────────────────────── re-verifying what is counted ─────────────────────────────
@@ -937,45 +815,45 @@ def _stored_path(root: Path, stored: object) -> Path:
     return confine(root, stored, ev.LEDGER_FILE)
 
 
-def _reverify(ctx: _Context, entry: Mapping[str, Any]) -> tuple[ReturnedWorkbook | None, list[Finding]]:
+def _reverify(ctx: _Context, entry: LedgerEntry) -> tuple[ReturnedWorkbook | None, list[Finding]]:
     """Read an accepted entry's stored file and run every check again, as collect did.
 
     The ledger is a file in the folder like any other: it can be copied from another
     evaluation or edited. Only the file's own signature, evaluation id, expert and rubric,
     verified with this folder's key, decide whether it counts.
     """
-    path = _stored_path(ctx.folder, entry.get("stored"))
+    path = _stored_path(ctx.folder, entry.stored)
     try:
         data = _read_limited(path, MAX_FILE_BYTES)
     except OSError:
         raise QiError(f"回收文件 {path} 丢失或无法读取：请从收件箱重新运行 qi-excel collect。") from None
-    if data is None or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+    if data is None or hashlib.sha256(data).hexdigest() != entry.sha256:
         raise QiError(f"回收文件 {path} 已被改动（与回收时的内容不符）：请从收件箱重新运行 qi-excel collect。")
-    label = Path(str(entry.get("label") or path.name)).name
-    rw, found = _check(ctx, _Candidate(label, str(path), str(entry.get("arrival") or ""), data))
-    if rw is not None and not has_errors(found):
-        if (rw.kind or "") != (entry.get("kind") or "") or (rw.expert_id or "") != (entry.get("expert_id") or ""):
-            found = [finding(
-                "BAD_SIGNATURE",
-                f"回收记录把这份工作簿登记为 {entry.get('expert_id')}，工作簿本身属于 {rw.expert_id}："
-                "回收记录被改动过，本文件不计入汇总。请从收件箱重新运行 qi-excel collect。",
-            )]
+    label = Path(str(entry.label or path.name)).name
+    rw, found = _check(ctx, _Candidate(label, str(path), str(entry.arrival or ""), data))
+    relabelled = rw is not None and ((rw.kind or "") != (entry.kind or "") or (rw.expert_id or "") != (entry.expert_id or ""))
+    if rw is not None and not has_errors(found) and relabelled:
+        found = [finding(
+            "BAD_SIGNATURE",
+            f"回收记录把这份工作簿登记为 {entry.expert_id}，工作簿本身属于 {rw.expert_id}："
+            "回收记录被改动过，本文件不计入汇总。请从收件箱重新运行 qi-excel collect。",
+        )]
     return rw, found
 
 
-def _reverify_findings(ctx: _Context, entry: Mapping[str, Any]) -> list[Finding]:
+def _reverify_findings(ctx: _Context, entry: LedgerEntry) -> list[Finding]:
     try:
         return _reverify(ctx, entry)[1]
     except QiError as err:
         return [finding("READ_FAILED", str(err))]
 
 
-def _reverify_earlier(ctx: _Context, entries: list[dict[str, Any]], checked: set[str]) -> None:
+def _reverify_earlier(ctx: _Context, ledger: Ledger, checked: set[str]) -> None:
     """Entries accepted in earlier runs are checked again; one that no longer verifies is
     recorded as rejected, with the reason, so the ledger and 检查报告 tell the truth too."""
-    for e in entries:
-        if not e.get("ok") or e["sha256"] in checked or not e.get("stored"):
+    for e in ledger.entries():
+        if not e.ok or e.sha256 in checked or not e.stored:
             continue
         found = _reverify_findings(ctx, e)
         if has_errors(found):
-            e.update({"ok": False, "stored": None, "findings": [f.to_json() for f in found]})
+            ledger.put(replace(e, ok=False, stored=None, findings=tuple(found)))

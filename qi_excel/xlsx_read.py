@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from xml.etree.ElementTree import XMLPullParser
 
-from . import returned as _r
+from . import package as _p
+from . import sheet_reader as _s
 from .errors import QiError
 
 MAX_ROWS = 5_000  # rows of one sheet read at most; a roster has ≤ 99 experts
@@ -139,7 +141,7 @@ def _number(text: str) -> int | float | None:
         return None
     if text.isascii() and (text.isdigit() or (text[0] == "-" and text[1:].isdigit())) and len(text) < 19:
         return int(text)
-    if not _r._XSD_DOUBLE.fullmatch(text):  # noqa: SLF001 - the shared definition of a stored number
+    if not _s.XSD_DOUBLE.fullmatch(text):  # the shared definition of a stored number
         return None
     value = float(text)
     if value != value or value in (float("inf"), float("-inf")):
@@ -158,12 +160,12 @@ class _Reader:
             infos = self.zf.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, RuntimeError, NotImplementedError):
             raise self._bad() from None
-        if len(infos) > _r.MAX_MEMBERS:
+        if len(infos) > _p.MAX_MEMBERS:
             raise self._bad()
         for info in infos:
-            if info.file_size > _r.RATIO_FLOOR and info.file_size > _r.MAX_RATIO * max(info.compress_size, 1):
+            if info.file_size > _p.RATIO_FLOOR and info.file_size > _p.MAX_RATIO * max(info.compress_size, 1):
                 raise QiError(f"{name} 中的内部文件 {info.filename[:60]} 压缩比异常（疑似“压缩炸弹”），已拒绝打开。")
-        self.pkg = _r._Package(self.zf)  # noqa: SLF001 - bounded reads of the small parts
+        self.pkg = _p.Package(self.zf)  # bounded reads of the small parts
         try:
             root_rels = self.pkg.rels("")
             self.wb_part = next((t for _, ty, t in root_rels if ty.endswith("/officeDocument")), None) or "xl/workbook.xml"
@@ -177,17 +179,17 @@ class _Reader:
             self.sheets: dict[str, tuple[str | None, str]] = {}
             self.date1904 = False
             for child in wb:
-                tag = _r._local(child.tag)  # noqa: SLF001
+                tag = _p.local_name(child.tag)
                 if tag == "workbookPr":
-                    self.date1904 = _r._truthy(child.get("date1904"))  # noqa: SLF001
+                    self.date1904 = _p.truthy(child.get("date1904"))
                 elif tag == "sheets":
                     for sh in child:
-                        if _r._local(sh.tag) == "sheet":  # noqa: SLF001
+                        if _p.local_name(sh.tag) == "sheet":
                             self.sheets.setdefault(sh.get("name", ""), (
-                                by_id.get(_r._attr(sh, "id") or ""), sh.get("state", "visible") or "visible"))  # noqa: SLF001
-        except _r.ReadError:
+                                by_id.get(_p.ns_attr(sh, "id") or ""), sh.get("state", "visible") or "visible"))
+        except _p.ReadError:
             raise self._bad() from None
-        self._strings: _r._Strings | None = None  # noqa: SLF001
+        self._strings: _s.Strings | None = None
         self._date_styles: frozenset[int] | None = None
 
     def _bad(self) -> QiError:
@@ -196,8 +198,8 @@ class _Reader:
     def strings(self) -> Any:
         if self._strings is None:
             try:
-                self._strings = _r._Strings(self.pkg.xml(self.sst_part) if self.sst_part else None)  # noqa: SLF001
-            except _r.ReadError as exc:
+                self._strings = _s.Strings(self.pkg.xml(self.sst_part) if self.sst_part else None)
+            except _p.ReadError as exc:
                 raise QiError(f"{self.name} 的文字内容（共享字符串表）无法读取：{exc}") from None
         return self._strings
 
@@ -207,12 +209,12 @@ class _Reader:
             out: set[int] = set()
             try:
                 root = self.pkg.xml(self.styles_part) if self.styles_part else None
-            except _r.ReadError:
+            except _p.ReadError:
                 root = None
             if root is not None:
                 codes: dict[int, str] = {}
                 for child in root:
-                    tag = _r._local(child.tag)  # noqa: SLF001
+                    tag = _p.local_name(child.tag)
                     if tag == "numFmts":
                         for nf in child:
                             try:
@@ -261,7 +263,7 @@ class _Reader:
                     event: str
                     el: Any
                     for event, el in parser.read_events():
-                        local = _r._local(el.tag)  # noqa: SLF001
+                        local = _p.local_name(el.tag)
                         if event == "start":
                             if local == "sheetData":
                                 sheet_data = el
@@ -271,8 +273,8 @@ class _Reader:
                         r_attr = el.get("r")
                         row_no = int(r_attr) if r_attr and r_attr.isdigit() else row_no + 1
                         # hidden, or a custom height of 0 (what dragging a row shut does)
-                        is_hidden = _r._truthy(el.get("hidden")) or (  # noqa: SLF001
-                            _r._truthy(el.get("customHeight")) and el.get("ht", "").strip() in ("0", "0.0"))  # noqa: SLF001
+                        is_hidden = _p.truthy(el.get("hidden")) or (
+                            _p.truthy(el.get("customHeight")) and el.get("ht", "").strip() in ("0", "0.0"))
                         values, found = self._row(el, row_no, strings, date_styles, formulas, max_cols)
                         if sheet_data is not None:
                             sheet_data.clear()  # rows already read: keep memory flat on huge sheets
@@ -298,10 +300,10 @@ class _Reader:
         col = 0
         any_formula = False
         for c in row:
-            if _r._local(c.tag) != "c":  # noqa: SLF001
+            if _p.local_name(c.tag) != "c":
                 continue
             ref = c.get("r")
-            pos = _r._position(ref) if ref else None  # noqa: SLF001
+            pos = _s.cell_position(ref) if ref else None
             col = pos[0] if pos else col + 1
             if col > max_cols or not len(c):
                 continue
@@ -310,13 +312,13 @@ class _Reader:
             inline: str | None = None
             formula: str | None = None
             for child in c:
-                tag = _r._local(child.tag)  # noqa: SLF001
+                tag = _p.local_name(child.tag)
                 if tag == "v":
                     v_text = child.text or ""
                 elif tag == "f":
                     formula = (child.text or "").strip() or "?"
                 elif tag == "is":
-                    inline = _r._string_item(child)  # noqa: SLF001
+                    inline = _s.string_item(child)
             value: Value = None
             if t == "inlineStr":
                 value = inline
@@ -325,7 +327,7 @@ class _Reader:
                     idx = int(v_text) if v_text.strip().isdigit() else -1
                     value = strings[idx] if 0 <= idx < len(strings) else None
                 elif t in ("str", "inlineStr"):
-                    value = _r._unescape_ooxml(v_text)  # noqa: SLF001
+                    value = _s.unescape_ooxml(v_text)
                 elif t == "b":
                     value = v_text.strip() in ("1", "true")
                 elif t == "e":
@@ -355,7 +357,7 @@ class _Reader:
 
 
 def open_book(path: str | Path, *, max_rows: int = MAX_ROWS, empty_run: int = EMPTY_RUN,
-              max_cols: int = MAX_COLS, max_bytes: int = _r.MAX_FILE_BYTES * 5) -> Book:
+              max_cols: int = MAX_COLS, max_bytes: int = _p.MAX_FILE_BYTES * 5) -> Book:
     """Open an .xlsx for reading sheets as rows of values; a ``QiError`` names what is wrong."""
     path = Path(path)
     name = path.name

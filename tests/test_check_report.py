@@ -8,8 +8,8 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from qi_excel import evaluation as ev
-from qi_excel.check_report import FINDING_NAMES, finding_name, path_shortener
-from qi_excel.checks import CODES
+from qi_excel.check_report import path_shortener
+from qi_excel.findings import REGISTRY, finding_name
 from qi_excel.collect import collect
 from qi_excel.rubric import shipped_rubric
 from xlsx_edit import full_scores, put, returned
@@ -18,9 +18,9 @@ RUBRIC = shipped_rubric()
 
 
 def test_every_finding_code_has_a_chinese_name():
-    assert set(CODES) <= set(FINDING_NAMES)
-    assert all(not any("A" <= ch <= "Z" for ch in name.replace("ODS", "").replace("Word", ""))
-               for name in FINDING_NAMES.values())
+    assert all(not any("A" <= ch <= "Z" for ch in t.name.replace("ODS", "").replace("Word", ""))
+               for t in REGISTRY.values())
+    assert len({t.name for t in REGISTRY.values()}) == len(REGISTRY)  # one filter value per kind
     assert finding_name("SCORE_NOT_ALLOWED") == "分值不允许"
     assert finding_name("SOMETHING_NEW") == "其他问题"
 
@@ -69,9 +69,10 @@ def test_relative_folder_from_another_directory(issued_folder: Path, tmp_path: P
 
 def test_long_names_get_the_rows_they_need(tmp_path: Path):
     from qi_excel.check_report import write_check_report
+    from qi_excel.ledger import LedgerEntry
 
     name = "长沙县质量基础设施“一站式”服务中心"
-    entry = {"expert_id": "SELF", "expert_name": name, "label": "收件箱/自评.xlsx", "sources": [], "stored": None}
+    entry = LedgerEntry("0" * 64, expert_id="SELF", expert_name=name, label="收件箱/自评.xlsx")
     path = write_check_report(tmp_path / "检查报告.xlsx", [(entry, "accepted", ())], [])
     ws = load_workbook(path)["检查结果"]
     assert ws["C3"].value == name

@@ -12,7 +12,8 @@ import pytest
 from openpyxl import load_workbook
 
 from qi_excel import layout as L
-from qi_excel.checks import CODES, check_workbook, has_errors
+from qi_excel.checks import check_workbook
+from qi_excel.findings import CODES, has_errors
 from qi_excel.evaluation import IssuedRecord, Panel, load_issued, load_project, load_secret, new_evaluation
 from qi_excel.returned import read_returned
 from qi_excel.rubric import parse_rubric, shipped_rubric
@@ -156,7 +157,7 @@ def test_openpyxl_save_drops_cached_values_but_is_accepted(ctx: Ctx) -> None:
     wb["评分表"]["G6"] = 9
     buf = io.BytesIO()
     wb.save(buf)
-    rw = read_returned(buf.getvalue(), "x.xlsx")
+    rw = read_returned(buf.getvalue(), "x.xlsx", rubric=RUBRIC)
     assert rw.meta["expert_id"] == "E01"  # openpyxl keeps the veryHidden identity sheet
     assert rw.sheet("_qi").state == "veryHidden"
     assert rw.remarks["1.1.2"] == "=以等号开头的说明"
@@ -197,9 +198,9 @@ def test_signature_and_date_blank(ctx: Ctx) -> None:
 
 
 def test_sign_date_as_text_or_serial(ctx: Ctx) -> None:
-    rw = read_returned(ctx.filled(), "x.xlsx")
+    rw = read_returned(ctx.filled(), "x.xlsx", rubric=RUBRIC)
     assert rw.sign_date == "2025-06-18" and rw.sign_name == "周立新"
-    rw = read_returned(ctx.filled(sign_date="6月18日"), "x.xlsx")
+    rw = read_returned(ctx.filled(sign_date="6月18日"), "x.xlsx", rubric=RUBRIC)
     assert rw.sign_date == "6月18日"
 
 
@@ -257,7 +258,7 @@ def test_rich_text_criterion_is_read_as_its_text(ctx: Ctx) -> None:
         return x.replace(old, f'<c r="E5"{style} t="inlineStr">{run}</c>')
 
     data = edit_part(ctx.filled(), SCORE_PART, edit)
-    assert read_returned(data, "x").cell("E5").value == item.criterion
+    assert read_returned(data, "x", rubric=RUBRIC).cell("E5").value == item.criterion
     assert ctx.check(data) == []
 
 
@@ -310,13 +311,13 @@ def test_identity_edited_breaks_signature(ctx: Ctx) -> None:
         return set_cell(x, f"B{L.META_KEYS.index('expert_id') + 1}", text="E02")
 
     data = edit_part(ctx.filled(), META_PART, edit)
-    assert read_returned(data, "x").expert_id == "E02"
+    assert read_returned(data, "x", rubric=RUBRIC).expert_id == "E02"
     assert codes(ctx.check(data)) == ["BAD_SIGNATURE"]
 
 
 def test_signed_with_another_key(ctx: Ctx) -> None:
     assert codes(ctx.check(ctx.filled(), rubric=RUBRIC)) == []
-    rw = read_returned(ctx.filled(), "x")
+    rw = read_returned(ctx.filled(), "x", rubric=RUBRIC)
     found = check_workbook(rw, rubric=RUBRIC, evaluation_id=ctx.secret.evaluation_id, key=b"\0" * 32,
                            panel=ctx.panel, issued=ctx.issued)
     assert codes(found) == ["BAD_SIGNATURE"]

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from qi_excel import evaluation as ev
 from qi_excel.collect import collect, load_accepted, panel_status, safe_name
 from qi_excel.errors import QiError
-from qi_excel.returned import MAX_FILE_BYTES
+from qi_excel.package import MAX_FILE_BYTES
 from qi_excel.rubric import shipped_rubric
 from shared_corpus import CORPUS
 from xlsx_edit import META_PART, edit_part, full_scores, issued_bytes, put, returned, set_cell

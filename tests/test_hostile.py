@@ -199,7 +199,7 @@ def test_plain_number_formats_on_score_cells_are_fine(ctx: Ctx, code: str) -> No
 
 
 def test_macro_enabled_package_named_xlsx_is_rejected(ctx: Ctx) -> None:
-    from qi_excel.returned import ReadError
+    from qi_excel.package import ReadError
 
     good = ctx.filled()
     types = read_part(good, "[Content_Types].xml").decode("utf-8")
@@ -450,7 +450,7 @@ def test_non_mail_named_eml_says_what_it_is(issued_folder: Path, tmp_path: Path,
 
 
 def test_utf8_text_split_at_the_sniff_boundary_is_still_text() -> None:
-    from qi_excel.returned import sniff
+    from qi_excel.package import sniff
 
     data = b"a" * 4095 + "评分".encode() * 100  # byte 4096 falls inside a character
     code, what = sniff(data)
@@ -496,7 +496,7 @@ def _padded_sheet(data: bytes, rows: int, per_row: int = 1) -> bytes:
     (20_000, 8, "单元格"),  # 160,000 cells in ~5 MB
 ])
 def test_oversized_sheet_is_rejected_as_too_complex(ctx: Ctx, rows: int, per_row: int, words: str) -> None:
-    from qi_excel.returned import ReadError
+    from qi_excel.package import ReadError
 
     data = _padded_sheet(ctx.filled(), rows, per_row)
     with pytest.raises(ReadError) as err:
@@ -505,7 +505,7 @@ def test_oversized_sheet_is_rejected_as_too_complex(ctx: Ctx, rows: int, per_row
 
 
 def test_huge_shared_string_table_is_rejected(ctx: Ctx) -> None:
-    from qi_excel.returned import ReadError
+    from qi_excel.package import ReadError
 
     data = ctx.filled()
     sst = read_part(data, SST).decode("utf-8")
@@ -639,7 +639,7 @@ def test_names_with_brackets_in_the_roster_are_not_a_mismatch(sample_folder: Pat
 
 
 def test_workbook_listing_thousands_of_sheets_is_refused(ctx: Ctx) -> None:
-    from qi_excel.returned import ReadError
+    from qi_excel.package import ReadError
 
     data = ctx.filled()
     wb = read_part(data, "xl/workbook.xml").decode("utf-8")

@@ -13,7 +13,9 @@ import pytest
 
 from qi_excel import layout as L
 from qi_excel.errors import QiError
-from qi_excel.returned import MAX_FILE_BYTES, ReadError, read_returned, shift_formula
+from qi_excel.package import MAX_FILE_BYTES, ReadError
+from qi_excel.returned import read_returned
+from qi_excel.sheet_reader import shift_formula
 from qi_excel.rubric import shipped_rubric
 from xlsx_edit import SCORE_PART, edit_part, fill, full_scores, issued_bytes, read_part, rezip, set_cell
 
@@ -23,7 +25,7 @@ LAY = L.score_sheet_layout(RUBRIC)
 
 def read_code(data: bytes) -> str:
     with pytest.raises(ReadError) as err:
-        read_returned(data, "x.xlsx")
+        read_returned(data, "x.xlsx", rubric=RUBRIC)
     assert str(err.value)  # a Chinese sentence, never empty
     return err.value.code
 
@@ -33,7 +35,7 @@ def test_reads_identity_scores_remarks_suggestions(issued_folder: Path) -> None:
     data = fill(issued_bytes(issued_folder, "E01"), RUBRIC, scores, remarks={"1.1.2": "+缺少会议记录"}, sign="周立新")
     data = edit_part(data, "xl/worksheets/sheet2.xml", lambda x: set_cell(
         set_cell(x, "B2", text="@建议建立服务台账"), "C2", text="2.4.1"))
-    rw = read_returned(data, "01.xlsx")
+    rw = read_returned(data, "01.xlsx", rubric=RUBRIC)
     assert (rw.kind, rw.expert_id, rw.expert_name) == ("expert", "E01", "周立新")
     assert set(rw.meta) == set(L.META_KEYS)
     assert rw.int_scores() == scores
@@ -48,7 +50,7 @@ def test_reads_identity_scores_remarks_suggestions(issued_folder: Path) -> None:
 
 
 def test_blank_issued_workbook_reads_blank_scores(issued_folder: Path) -> None:
-    rw = read_returned(issued_bytes(issued_folder, "E02"), "02.xlsx")
+    rw = read_returned(issued_bytes(issued_folder, "E02"), "02.xlsx", rubric=RUBRIC)
     assert len(rw.scores) == len(RUBRIC.score_cells) and all(c.is_blank for c in rw.scores.values())
     with pytest.raises(QiError):
         rw.int_scores()
@@ -57,7 +59,7 @@ def test_blank_issued_workbook_reads_blank_scores(issued_folder: Path) -> None:
 def test_namespace_prefixes_and_missing_positions(issued_folder: Path) -> None:
     """A writer with other prefixes, no r= on rows or cells, inline strings: same content."""
     data = fill(issued_bytes(issued_folder, "E01"), RUBRIC, sign="周立新")
-    expected = read_returned(data, "a")
+    expected = read_returned(data, "a", rubric=RUBRIC)
 
     def rewrite(xml: str) -> str:
         root = ET.fromstring(xml.encode("utf-8"))
@@ -79,7 +81,7 @@ def test_namespace_prefixes_and_missing_positions(issued_folder: Path) -> None:
 
     other = edit_part(data, SCORE_PART, rewrite)
     assert b"<x:c" in read_part(other, SCORE_PART) and b' r="G5"' not in read_part(other, SCORE_PART)
-    got = read_returned(other, "b")
+    got = read_returned(other, "b", rubric=RUBRIC)
     assert got.scores == expected.scores and got.grid == expected.grid
     assert got.sign_name == "周立新"
 
@@ -189,14 +191,14 @@ def test_odd_digits_in_row_and_cell_numbers_do_not_crash(issued_folder: Path) ->
 @pytest.mark.parametrize("literal", ["１０", "١٠", "1_0", "NaN", "Infinity", "1e999999999", "1" * 400, " "])
 def test_numbers_no_program_writes_are_not_numbers(literal: str) -> None:
     """Decimal takes all of these; Excel shows none of them as a number (and int(1e999999999) never ends)."""
-    from qi_excel.returned import RawCell
+    from qi_excel.sheet_reader import RawCell
 
     assert RawCell("G5", "number", literal).number() is None
 
 
 @pytest.mark.parametrize("literal, value", [("10", 10), ("1E1", 10), ("10.0", 10), ("+10", 10), (" 10 ", 10), ("1e30", 10**30)])
 def test_numbers_programs_write_are_numbers(literal: str, value: int) -> None:
-    from qi_excel.returned import RawCell
+    from qi_excel.sheet_reader import RawCell
 
     assert RawCell("G5", "number", literal).number() == value
     assert RawCell("G5", "number", literal).text() == str(value)  # no quantize overflow for 1e30
@@ -257,6 +259,6 @@ def test_free_text_longer_than_a_cell_is_clipped_and_formulas_kept_as_typed(issu
     data = fill(issued_bytes(issued_folder, "E01"), RUBRIC, remarks={ident: "长" * 40_000})
     first = f"{L.SUGGESTION_TEXT_COL}{L.SUGGESTION_FIRST_ROW}"
     data = edit_part(data, "xl/worksheets/sheet2.xml", lambda x: set_cell(x, first, formula="1+1", cached=2))
-    rw = read_returned(data, "x.xlsx")
+    rw = read_returned(data, "x.xlsx", rubric=RUBRIC)
     assert len(rw.remarks[LAY.row_for(ident).id]) == EXCEL_CELL_CHARS
     assert rw.suggestions[0].text == "=1+1"  # as typed, like a remark, not the cached 2

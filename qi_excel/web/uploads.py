@@ -28,7 +28,7 @@ from ..collect import (
 )
 from ..fileio import write_text_atomic
 from ..handle import Evaluation
-from ..returned import MAX_FILE_BYTES
+from ..package import MAX_FILE_BYTES
 
 MAX_FILES = 50  # per request
 MAX_PROJECT_BYTES = 10 * 1024 * 1024  # an uploaded 评价项目.xlsx
