@@ -698,6 +698,7 @@ def _record(ctx: _Context, ledger: Ledger, cand: _Candidate, now: datetime) -> t
         findings=tuple(found),
         label=entry.label or cand.label,
         stored=stored,
+        extra=_with_mark(ctx, entry.extra, sha, rw if ok else None),
     ))
     return cand, sha, found
 
@@ -775,8 +776,8 @@ def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: L
     """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings."""
     ctx = _ctx or _context(folder, with_rubric=False)
     entries = (_ledger if _ledger is not None else Ledger.load(ctx.folder)).entries()
-    if ctx.rubric is None and any(e.ok for e in entries):
-        # what is shown as accepted is re-verified, and that needs the rubric
+    if ctx.rubric is None and any(e.ok and not _marked(ctx, e) for e in entries):
+        # what is shown as accepted is re-verified, and a full check needs the rubric
         ctx = replace(ctx, rubric=ev.evaluation_rubric(ctx.folder))
     statuses = resolve_statuses(entries)
     people: list[tuple[str, str, str, str]] = [(e.expert_id, e.name, e.email, "expert") for e in ctx.panel.experts]
@@ -823,12 +824,7 @@ def _reverify(ctx: _Context, entry: LedgerEntry) -> tuple[ReturnedWorkbook | Non
     verified with this folder's key, decide whether it counts.
     """
     path = _stored_path(ctx.folder, entry.stored)
-    try:
-        data = _read_limited(path, MAX_FILE_BYTES)
-    except OSError:
-        raise QiError(f"回收文件 {path} 丢失或无法读取：请从收件箱重新运行 qi-excel collect。") from None
-    if data is None or hashlib.sha256(data).hexdigest() != entry.sha256:
-        raise QiError(f"回收文件 {path} 已被改动（与回收时的内容不符）：请从收件箱重新运行 qi-excel collect。")
+    data = _stored_bytes(ctx, entry)
     label = Path(str(entry.label or path.name)).name
     rw, found = _check(ctx, _Candidate(label, str(path), str(entry.arrival or ""), data))
     relabelled = rw is not None and ((rw.kind or "") != (entry.kind or "") or (rw.expert_id or "") != (entry.expert_id or ""))
@@ -842,10 +838,72 @@ def _reverify(ctx: _Context, entry: LedgerEntry) -> tuple[ReturnedWorkbook | Non
 
 
 def _reverify_findings(ctx: _Context, entry: LedgerEntry) -> list[Finding]:
+    """Errors of an accepted entry now; only its bytes are hashed when this folder's own
+    collect marked exactly these bytes as verified (see ``verification_mark``)."""
     try:
+        if _marked(ctx, entry):
+            _stored_bytes(ctx, entry)
+            return []
         return _reverify(ctx, entry)[1]
     except QiError as err:
         return [finding("READ_FAILED", str(err))]
+
+
+def verification_mark(key: bytes, evaluation_id: str, rubric_sha256: str, sha256: str, kind: str,
+                      expert_id: str, roster_entry: str) -> str:
+    """HMAC, under the evaluation's key, of "these bytes verified as this expert's return here".
+
+    ``status`` shows every accepted return and must not trust the ledger (a ledger can be
+    copied from another evaluation or edited), yet a full check of every file costs what a
+    person waits for. A mark can only be made with this folder's key, and it binds the
+    content, the evaluation, the rubric copy and the expert's roster entry: anything copied,
+    edited or changed since makes it fail, and the file gets the full check again. Counting
+    (``load_accepted``) always runs the full check.
+    """
+    import hmac
+
+    text = "\x1f".join(("qi-verified-v1", evaluation_id, rubric_sha256, sha256, kind, expert_id, roster_entry))
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _roster_entry(ctx: _Context, expert_id: str) -> str:
+    expert = next((e for e in ctx.panel.experts if e.expert_id == expert_id), None)
+    return "" if expert is None else f"{expert.name}\x1f{expert.email}"
+
+
+def _mark(ctx: _Context, sha: str, kind: str, expert_id: str) -> str:
+    rubric_sha = ctx.rubric.fingerprint if ctx.rubric is not None else ev.rubric_fingerprint(ctx.folder)
+    return verification_mark(ctx.secret.hmac_key, ctx.secret.evaluation_id, rubric_sha, sha, kind, expert_id,
+                             _roster_entry(ctx, expert_id))
+
+
+def _marked(ctx: _Context, entry: LedgerEntry) -> bool:
+    import hmac
+
+    mark = entry.extra.get("verified")
+    if not isinstance(mark, str) or not entry.kind or not entry.expert_id:
+        return False
+    return hmac.compare_digest(mark, _mark(ctx, entry.sha256, entry.kind, entry.expert_id))
+
+
+def _with_mark(ctx: _Context, extra: Mapping[str, Any], sha: str, rw: ReturnedWorkbook | None) -> dict[str, Any]:
+    """``extra`` with the verification mark of an accepted file (and without one otherwise)."""
+    out = {k: v for k, v in extra.items() if k != "verified"}
+    if rw is not None and rw.kind and rw.expert_id:
+        out["verified"] = _mark(ctx, sha, rw.kind, rw.expert_id)
+    return out
+
+
+def _stored_bytes(ctx: _Context, entry: LedgerEntry) -> bytes:
+    """The accepted file's bytes, refused when missing or not the bytes the ledger names."""
+    path = _stored_path(ctx.folder, entry.stored)
+    try:
+        data = _read_limited(path, MAX_FILE_BYTES)
+    except OSError:
+        raise QiError(f"回收文件 {path} 丢失或无法读取：请从收件箱重新运行 qi-excel collect。") from None
+    if data is None or hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise QiError(f"回收文件 {path} 已被改动（与回收时的内容不符）：请从收件箱重新运行 qi-excel collect。")
+    return data
 
 
 def _reverify_earlier(ctx: _Context, ledger: Ledger, checked: set[str]) -> None:
@@ -856,4 +914,7 @@ def _reverify_earlier(ctx: _Context, ledger: Ledger, checked: set[str]) -> None:
             continue
         found = _reverify_findings(ctx, e)
         if has_errors(found):
-            ledger.put(replace(e, ok=False, stored=None, findings=tuple(found)))
+            ledger.put(replace(e, ok=False, stored=None, findings=tuple(found),
+                               extra={k: v for k, v in e.extra.items() if k != "verified"}))
+        elif not _marked(ctx, e) and e.kind and e.expert_id:
+            ledger.put(replace(e, extra={**e.extra, "verified": _mark(ctx, e.sha256, e.kind, e.expert_id)}))

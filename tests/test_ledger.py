@@ -66,8 +66,9 @@ def test_ledger_written_by_collect_reads_back_byte_for_byte(issued_folder: Path)
     written = path.read_bytes()
     assert Ledger.load(issued_folder).to_bytes() == written
     data = json.loads(written)
-    assert all(set(e) == {"sha256", "sources", "first_seen", "arrival", "seq", "kind", "expert_id", "expert_name",
-                          "saved_at", "ok", "findings", "label", "stored", "status"} for e in data["entries"])
+    assert all(set(e) - {"verified"} == {"sha256", "sources", "first_seen", "arrival", "seq", "kind", "expert_id",
+                                         "expert_name", "saved_at", "ok", "findings", "label", "stored", "status"}
+               and ("verified" in e) == e["ok"] for e in data["entries"])
     in_use = accepted_entries(issued_folder)
     assert [(e.expert_id, e.status) for e in in_use] == [("E01", "accepted")]
     assert in_use[0].stored and (issued_folder / in_use[0].stored).is_file()
