@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .checks import SEVERITY_LABEL, Finding
 from .fileio import write_bytes_atomic
-from .workbook import line_count, row_height
+from .textfit import line_count, row_height
 
 if TYPE_CHECKING:
     from .collect import ExpertStatus

@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 from .errors import QiError
 from .lock import locked
 from .excuse import Excusal, PanelAccount
+from .project import MIN_EXPERTS
 from .rubric import Item, Rubric
 
 METHODS: dict[str, str] = {
@@ -30,7 +31,6 @@ METHODS: dict[str, str] = {
     "trimmed": "去掉一个最高分和一个最低分后的算术平均",
     "median": "中位数",
 }
-MIN_EXPERTS = 5  # clause 7.2: a panel of no fewer than 5 experts
 MAX_DECIMALS = 4
 DEFAULT_DECIMALS = 2
 DEFAULT_SPREAD_SHARE = Decimal("0.30")

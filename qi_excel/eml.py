@@ -16,7 +16,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import formataddr
 
-from .evaluation import EvaluationInfo, Expert
+from .project import EvaluationInfo, Expert
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 

@@ -450,7 +450,7 @@ def parse_rubric(text: str, source: str = "评价表") -> Rubric:
 
 def max_criterion_lines() -> int:
     """Wrapped lines of a criterion the writer can show: Excel's rows stop at 409 points."""
-    from .workbook import row_height
+    from .textfit import row_height
 
     lines = 1
     while row_height(lines + 1) <= EXCEL_MAX_ROW_HEIGHT:
@@ -466,7 +466,8 @@ def limit_problems(rubric: Rubric) -> list[str]:
     from Excel (cell text, row height, data-validation formulas, defined names).
     """
     from .layout import score_name
-    from .workbook import WIDTHS, line_count, text_width, validation_for
+    from .score_validation import validation_for
+    from .textfit import WIDTHS, line_count, text_width
 
     out: list[str] = []
     max_lines = max_criterion_lines()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .consolidate import Consolidation, percent_text, plain_number
 from .dates import human_date, human_time
 from .fileio import write_bytes_atomic
-from .workbook import line_count as lines_needed
+from .textfit import line_count as lines_needed
 
 if TYPE_CHECKING:
     from .rubric import Rubric

@@ -35,26 +35,15 @@ from .lock import locked
 from .errors import os_error_text
 from .fileio import write_bytes_atomic
 from .identity import sign
-from .rubric import Rubric, ScoreCell, collapse_runs
+from .rubric import Rubric, collapse_runs
+from .score_validation import _moved_from_print, validation_for
+from .textfit import FONT_SIZE, WIDTHS, column_pixels, label_lines, line_count, row_height, text_width
 
 KIND_EXPERT = "expert"
 KIND_SELF = "self"
 
-# Value sets up to this size get a dropdown list; larger ones are typed and checked by formula.
-DROPDOWN_MAX_VALUES = 12
-_DV_LIMIT = 255  # characters: list source and input message
-_DV_TITLE_LIMIT = 32
-
-# Column widths of 评分表 (Excel character units) and body font size. A and B are wide enough
-# for every indicator name of table A.1 on one line (longer names break at 和/与/及, see
-# label_lines); H is wide enough that a remark of NOTE_CHARS characters needs few lines.
-# The total (130) keeps the sheet at 100 % in Excel and WPS and at about 90 % in an office suite
-# that measures columns with a wider fallback font, so 10-pt text never prints below 9 pt.
-WIDTHS = {"A": 13, "B": 14, "C": 13, "D": 8, "E": 37, "F": 8, "G": 6, "H": 31}
 FONT = "宋体"
 HEAD_FONT = "黑体"
-FONT_SIZE = 10
-LINE_HEIGHT = 14.0  # points per wrapped line at FONT_SIZE (CJK fonts run taller than Latin)
 NOTE_CHARS = 90  # a 扣分说明 of this many Chinese characters is fully visible on screen and paper
 MIN_PRINTED_PT = 9  # criterion text is never printed smaller than this
 LABEL_GREY = "#7F7F7F"  # indicator labels repeated on the rows below the first of a block
@@ -90,25 +79,6 @@ def legacy_password_hash(password: str) -> str:
     return f"{digest:X}"
 
 
-def text_width(text: str) -> int:
-    """Width in Excel character units: CJK and full-width characters count two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WFA" else 1 for ch in text)
-
-
-def line_count(text: str, width: float) -> int:
-    usable = max(width - 1.5, 1)
-    return sum(max(1, math.ceil(text_width(part) / usable)) for part in text.split("\n"))
-
-
-def row_height(lines: int) -> float:
-    return round(lines * LINE_HEIGHT + 5, 1)
-
-
-def column_pixels(width: float) -> int:
-    """Excel's on-screen width of a column of ``width`` characters (Calibri 11: 7 px per digit)."""
-    return int(width * 7 + 5)
-
-
 def print_scale(widths: Iterable[float]) -> float:
     """The scale "fit to one page wide" gives on A4 landscape (whole percent, as Excel rounds down)."""
     printable = (PAGE_WIDTH_IN - 2 * MARGIN_LR_IN) * 96
@@ -123,41 +93,6 @@ def note_row_lines() -> int:
     """
     per_line = max(1, int((column_pixels(WIDTHS[L.COL_NOTE]) - 4) // (FONT_SIZE * 4 / 3)))
     return math.ceil(NOTE_CHARS / per_line)
-
-
-_BREAK_BEFORE = "和与及"
-
-
-def label_fits(text: str, width: float) -> bool:
-    """Whether ``text`` at FONT_SIZE fits one line of a column ``width`` characters wide.
-
-    A Chinese character is one em (FONT_SIZE pt = FONT_SIZE × 4/3 px), a Latin one about a
-    digit (7 px); the column is ``width`` × 7 + 5 px less a little padding.
-    """
-    em = FONT_SIZE * 4 / 3
-    needed = sum(em if unicodedata.east_asian_width(ch) in "WF" else 7 for ch in text)
-    return needed <= column_pixels(width) - 4
-
-
-def label_lines(text: str, width: float) -> str:
-    """``text`` with a line break where it reads well, if it does not fit on one line.
-
-    A narrow column otherwise wraps a name mid-word ("服务平台建 / 设"); Chinese breaks
-    before a conjunction (服务模式总结 / 和推广) keep both halves words.
-    """
-    if label_fits(text, width):
-        return text
-    best: tuple[float, int] | None = None
-    for i, ch in enumerate(text):
-        if ch in _BREAK_BEFORE and 0 < i < len(text) - 1:
-            head, tail = text[:i], text[i:]
-            if label_fits(head, width) and label_fits(tail, width):
-                balance = abs(text_width(head) - text_width(tail))
-                if best is None or balance < best[0]:
-                    best = (balance, i)
-    if best is None:
-        return text
-    return text[: best[1]] + "\n" + text[best[1]:]
 
 
 def paginate(blocks: Sequence[Sequence[tuple[int, float, bool]]], first_page: float, page: float) -> list[int]:
@@ -208,10 +143,6 @@ def _refs(rows: Iterable[int], col: str = L.COL_SCORE, last_col: str | None = No
     return [f"{col}{a}" if a == b and end == col else f"{col}{a}:{end}{b}" for a, b in collapse_runs(rows)]
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 _INVALID_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ESCAPE_LIKE = re.compile(r"_(x[0-9A-Fa-f]{4}_)")
 
@@ -230,64 +161,11 @@ def _sst_text(value: str) -> str:
 # ───────────────────────────── validation rules per score cell ─────────────────────────────
 
 
-@dataclass(frozen=True)
-class Validation:
-    """How one score cell is validated; ``options`` is what XlsxWriter's data_validation takes."""
-
-    kind: str  # "list", "whole", "custom"
-    options: dict[str, Any] = field(hash=False, compare=False)
-
-
-def custom_formula(ref: str, ranges: Sequence[tuple[int, int]]) -> str:
-    terms = [f"{ref}={lo}" if lo == hi else f"AND({ref}>={lo},{ref}<={hi})" for lo, hi in ranges]
-    return f"AND(ISNUMBER({ref}),{ref}=INT({ref}),OR({','.join(terms)}))"
-
-
-def validation_for(cell: ScoreCell, ref: str) -> Validation:
-    allowed = cell.allowed
-    described = allowed.describe()
-    values = allowed.values()
-    source = [str(v) for v in values]
-    if allowed.is_contiguous():
-        kind = "whole"
-        rule: dict[str, Any] = {"validate": "integer", "criteria": "between",
-                                "minimum": allowed.low, "maximum": allowed.high}
-        how = "请输入整数"
-    elif len(values) <= DROPDOWN_MAX_VALUES and len(",".join(source)) <= _DV_LIMIT:
-        kind = "list"
-        rule = {"validate": "list", "source": source}
-        how = "可从下拉列表选择，或直接输入"
-    else:
-        kind = "custom"
-        rule = {"validate": "custom", "value": "=" + custom_formula(ref, allowed.ranges)}
-        how = "请输入整数"
-    what = f"{cell.item.level2} 第{cell.item.number}项" + (f"（{cell.part.name}）" if cell.part else "")
-    message = f"{what}\n允许分值：{described}（{how}）。"
-    if cell.item.explain:
-        message += f"\n对照：{cell.item.explain}"
-    if _moved_from_print(cell.item):
-        message += "\n注意：规范印刷版中此项排在“综合效果”栏内。"
-    message += "\n低于满分请在“扣分说明/备注”写明理由。"
-    rule.update({
-        "ignore_blank": True,
-        "input_title": _clip(f"{cell.id} 满分 {cell.max} 分", _DV_TITLE_LIMIT),
-        "input_message": _clip(message, _DV_LIMIT),
-        "error_type": "stop",
-        "error_title": "分值不符合评分标准",
-        "error_message": _clip(f"{cell.id}（{what}）只能填写：{described}，满分 {cell.max} 分。请重新输入。", _DV_LIMIT),
-    })
-    return Validation(kind, rule)
-
-
 # ───────────────────────────── rendering the template ─────────────────────────────
 
 _META_TOKENS = {key: _token(key) for key in L.META_KEYS}
 _INFO_TOKENS = {"service_name": _token("service_name"), "applicant": _token("applicant"),
                 "organizer": _token("organizer")}
-
-
-def _moved_from_print(item: Any) -> bool:
-    return item.level2 == "服务模式总结和推广" and item.criterion.startswith("对质量基础设施“一站式”服务工作情况进行统计和分析")
 
 
 def placement_notes(rubric: Rubric) -> tuple[tuple[str, str], ...]:

@@ -12,8 +12,7 @@ import datetime
 import io
 from typing import TYPE_CHECKING, Any
 
-from .evaluation import INFO_FIELDS, INFO_SHEET, LEADER, MEMBER, PANEL_COLUMNS, PANEL_SHEET, PROJECT_FILE, EvaluationInfo, Panel
-from .excuse import EXCUSE_COLUMN
+from .project import EXCUSE_COLUMN, INFO_FIELDS, INFO_SHEET, LEADER, MEMBER, PANEL_COLUMNS, PANEL_SHEET, PROJECT_FILE, EvaluationInfo, Panel
 from .resources import template_path
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ _PANEL_HINTS = {
     "角色": "从下拉列表选择：组长 或 成员；专家组只能有一位组长",
     "邮箱": "用于生成邮件草稿（issue --eml）",
 }
-# Optional last column: an excused member's reason (read by excuse.reasons_from_rows).
+# Optional last column: an excused member's reason (read by project.reasons_from_rows).
 _EXCUSE_WIDTH = 30
 _EXCUSE_HINT = ("通常留空。专家确实不能参加评价（如因病未能参加现场考察）时填写原因，"
                 "该专家不计入评分，原因写入评价报告和档案；也可用 qi-excel excuse 登记")

@@ -75,7 +75,7 @@ def render_text(c: Any, summary_path: str) -> str:
 
     lines = []
     if c.draft:
-        from ..consolidate import MIN_EXPERTS
+        from ..project import MIN_EXPERTS
 
         if len(c.experts) < MIN_EXPERTS:
             lines.append(f"【草稿】本次汇总只有 {len(c.experts)} 位专家的评分表，结果仅供讨论，不是正式评价结果。")
