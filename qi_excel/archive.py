@@ -108,7 +108,7 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
 
     consolidation = folder / ev.CONSOLIDATION_FILE
     if consolidation.is_file():
-        from .consolidate import load_consolidation
+        from .consolidation_step import load_consolidation
 
         if load_consolidation(folder).draft:
             raise QiError("当前汇总结果是草稿，不能归档。请补齐专家评分后重新运行 qi-excel consolidate 和 qi-excel report。")
@@ -137,7 +137,7 @@ def excused_entries(folder: Path) -> list[dict[str, str]]:
     consolidation = folder / ev.CONSOLIDATION_FILE
     if not consolidation.is_file():
         return []
-    from .consolidate import load_consolidation
+    from .consolidation_step import load_consolidation
 
     return [{**x.to_json(), "role": "评分表（未提交：专家请假）"} for x in load_consolidation(folder).excused]
 
@@ -183,7 +183,7 @@ def ledger_for_archive(data: bytes, roots: tuple[str, ...]) -> bytes:
 
 def _made_from_other_consolidation(folder: Path, name: str) -> bool:
     """The document's own record says it was rendered from a consolidation other than the current one."""
-    from .documents import _file_sha, rendered_records
+    from .docx_render import _file_sha, rendered_records
 
     record = rendered_records(folder).get(name)
     if record is None or "consolidation" not in record:
@@ -199,7 +199,7 @@ def _stale_pdf(folder: Path, name: str) -> str | None:
     A PDF is current when it was made from the .docx now beside it and, for the report, from
     the current consolidation. Folders from before these records fall back to file times.
     """
-    from .documents import _file_sha, rendered_records
+    from .docx_render import _file_sha, rendered_records
 
     pdf = folder / name
     docx = pdf.with_suffix(".docx")

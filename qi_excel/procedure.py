@@ -4,7 +4,7 @@ Clause 6.3 申请材料审查记录, 7.1 评价计划, 8.1/8.4 首次/末次会�
 are real papers an office files for every evaluation. Like the report they are editable Word
 templates (``docx_templates/``, built by ``build_procedure_templates.py``) filled from the data
 already in the evaluation folder; this module only computes the values (pure ``*_context``
-functions) and hands them to ``documents.render_template``, which checks an organizer's edited
+functions) and hands them to ``docx_render.render_template``, which checks an organizer's edited
 template and renders it safely.
 """
 
@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .documents import (
+from .decimals import fmt_decimal
+from .docx_render import (
     HANDWRITTEN_DATE,
     NOT_GIVEN,
     _pdf,
     chinese_date,
     clean_text,
-    fmt_decimal,
     or_dash,
     render_template,
     shipped_template,
@@ -295,7 +295,7 @@ def write_signin(folder: str | Path, meetings: Sequence[str] = ("first", "last")
 
 def write_pledge(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
     """持续改进承诺书.docx quoting the consolidation's improvement suggestions."""
-    from .consolidate import load_consolidation
+    from .consolidation_step import load_consolidation
     from .evaluation import load_project
 
     folder = Path(folder)

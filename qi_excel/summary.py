@@ -13,7 +13,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .consolidate import Consolidation, percent_text, plain_number
+from .consolidate import Consolidation
+from .decimals import percent_text, plain_number
 from .dates import human_date, human_time
 from .fileio import write_bytes_atomic
 from .textfit import line_count as lines_needed

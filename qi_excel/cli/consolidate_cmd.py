@@ -71,7 +71,7 @@ def consolidate_command(folder: str, method: str, decimals: int, spread: Decimal
 
 def render_text(c: Any, summary_path: str) -> str:
     """The terminal report: what the organizer needs before opening the workbook."""
-    from ..consolidate import percent_text, plain_number
+    from ..decimals import percent_text, plain_number
 
     lines = []
     if c.draft:
