@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from .errors import QiError
 from .excuse import Excusal
-from .project import MIN_EXPERTS
+from .project import KIND_EXPERT, KIND_SELF, MIN_EXPERTS, Kind
 from .decimals import round_half_up
 from .rubric import Item, Rubric
 
@@ -41,8 +41,6 @@ DEFAULT_SPREAD_SHARE = Decimal("0.30")
 DEFAULT_DEVIATION_SHARE = Decimal("0.05")
 SCHEMA_VERSION = 1
 
-EXPERT_KIND = "expert"
-SELF_KIND = "self"
 
 
 # ───────────────────────────── input ─────────────────────────────
@@ -57,7 +55,7 @@ class ExpertSheet:
     scores: Mapping[str, int]  # score cell id → the integer the expert typed
     remarks: Mapping[str, str] = field(default_factory=dict)  # cell (or item) id → remark
     suggestions: tuple[tuple[str, str], ...] = ()  # (text, related indicator)
-    kind: str = EXPERT_KIND  # "expert" or "self" (the applicant's self-evaluation)
+    kind: Kind = KIND_EXPERT  # or KIND_SELF (the applicant's self-evaluation)
     source: str = ""  # file name, for messages
 
 
@@ -347,7 +345,7 @@ def _check_options(method: str, decimals: int, spread_share: Decimal, deviation:
 
 def _sheet_name(sheet: ExpertSheet) -> str:
     where = f"（{sheet.source}）" if sheet.source else ""
-    who = "自评表" if sheet.kind == SELF_KIND else f"专家 {sheet.name}"
+    who = "自评表" if sheet.kind == KIND_SELF else f"专家 {sheet.name}"
     return who + where
 
 
@@ -403,9 +401,9 @@ def consolidate(
         threshold = Decimal(deviation_threshold)
     _check_options(method, decimals, spread_share, threshold)
 
-    experts = sorted((s for s in sheets if s.kind == EXPERT_KIND), key=lambda s: s.expert_id)
-    selfs = [s for s in sheets if s.kind == SELF_KIND]
-    others = [s for s in sheets if s.kind not in (EXPERT_KIND, SELF_KIND)]
+    experts = sorted((s for s in sheets if s.kind == KIND_EXPERT), key=lambda s: s.expert_id)
+    selfs = [s for s in sheets if s.kind == KIND_SELF]
+    others = [s for s in sheets if s.kind not in (KIND_EXPERT, KIND_SELF)]
     if others:
         raise QiError(f"{_sheet_name(others[0])} 的类型“{others[0].kind}”无法识别。")
     if not experts:

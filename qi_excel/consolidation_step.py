@@ -16,7 +16,6 @@ from typing import Any
 from .consolidate import (
     DEFAULT_DECIMALS,
     DEFAULT_SPREAD_SHARE,
-    EXPERT_KIND,
     Consolidation,
     ExpertSheet,
     consolidate,
@@ -24,6 +23,7 @@ from .consolidate import (
 from .errors import QiError
 from .excuse import PanelAccount
 from .lock import locked
+from .project import KIND_EXPERT
 
 
 def sheet_from_returned(rw: Any) -> ExpertSheet:
@@ -104,7 +104,7 @@ def run_consolidation(
     excused = folder_excusals(root, panel)
     excused_ids = {x.expert_id for x in excused}
     returned = load_accepted(root)
-    panel_account = account(panel.experts, (rw.expert_id for rw in returned if rw.kind == EXPERT_KIND), excused)
+    panel_account = account(panel.experts, (rw.expert_id for rw in returned if rw.kind == KIND_EXPERT), excused)
     if not draft and not (panel_account.complete and panel_account.enough):
         raise QiError(refusal(panel_account, str(folder)))
     sheets = [sheet_from_returned(rw) for rw in returned if rw.expert_id not in excused_ids]

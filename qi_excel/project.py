@@ -35,6 +35,11 @@ INFO_SHEET = "基本信息"
 PANEL_SHEET = "专家组"
 
 SELF_ID = "SELF"
+
+# Whose workbook it is: an expert's score workbook or the applicant's self-evaluation (6.1).
+Kind = Literal["expert", "self"]
+KIND_EXPERT: Kind = "expert"
+KIND_SELF: Kind = "self"
 LEADER = "组长"
 MEMBER = "成员"
 
@@ -113,7 +118,7 @@ class IssuedRecord:
     expert_id: str
     name: str
     file: str  # relative to the evaluation folder, "/"-separated
-    kind: str  # "expert" or "self"
+    kind: Kind
     issued_at: str
     sha256: str
 

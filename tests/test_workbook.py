@@ -17,8 +17,10 @@ from qi_excel.evaluation import Expert, load_issued, load_secret, new_secret, sa
 from qi_excel.identity import verify
 from qi_excel.rubric import shipped_rubric
 from qi_excel.workbook import (
-    issue_workbooks, legacy_password_hash, render_score_workbook, safe_file_part,
+    issue_workbooks, safe_file_part,
 )
+from qi_excel.score_package import render_score_workbook
+from qi_excel.score_sheet import legacy_password_hash
 from qi_excel.score_validation import DROPDOWN_MAX_VALUES, validation_for
 
 RUBRIC = shipped_rubric()
@@ -351,7 +353,7 @@ def test_labels_break_between_words_not_inside_them():
 
 def test_printed_criterion_is_at_least_9_pt():
     from qi_excel.textfit import FONT_SIZE, WIDTHS
-    from qi_excel.workbook import MIN_PRINTED_PT, print_scale
+    from qi_excel.score_sheet import MIN_PRINTED_PT, print_scale
 
     assert FONT_SIZE * print_scale(WIDTHS.values()) >= MIN_PRINTED_PT
 
@@ -381,7 +383,7 @@ def test_page_breaks_keep_each_indicator_with_its_subtotal(books):
 
 
 def test_paginate_moves_blocks_whole_unless_half_a_page_would_stay_empty():
-    from qi_excel.workbook import paginate
+    from qi_excel.score_sheet import paginate
 
     small = [[(1, 30, False), (2, 10, True)], [(3, 30, False), (4, 10, True)]]
     assert paginate(small, 80, 100) == []
@@ -397,7 +399,7 @@ def test_paginate_moves_blocks_whole_unless_half_a_page_would_stay_empty():
 
 
 def test_the_relocated_item_is_pointed_out(books):
-    from qi_excel.workbook import placement_notes
+    from qi_excel.score_sheet import placement_notes
 
     notes = placement_notes(RUBRIC)
     assert [ident for ident, _ in notes] == ["4.2.4"]
