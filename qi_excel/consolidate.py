@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .errors import QiError
 from .excuse import Excusal
@@ -393,97 +393,17 @@ def consolidate(
     rubric's total. Fewer than ``MIN_EXPERTS`` experts is refused unless ``draft``.
     """
     spread_share = Decimal(spread_share)
-    if deviation_threshold is None:
-        threshold = DEFAULT_DEVIATION_SHARE * rubric.total
-        if threshold == threshold.to_integral_value():
-            threshold = threshold.quantize(Decimal(1))
-    else:
-        threshold = Decimal(deviation_threshold)
+    threshold = _threshold(rubric, deviation_threshold)
     _check_options(method, decimals, spread_share, threshold)
-
-    experts = sorted((s for s in sheets if s.kind == KIND_EXPERT), key=lambda s: s.expert_id)
-    selfs = [s for s in sheets if s.kind == KIND_SELF]
-    others = [s for s in sheets if s.kind not in (KIND_EXPERT, KIND_SELF)]
-    if others:
-        raise QiError(f"{_sheet_name(others[0])} 的类型“{others[0].kind}”无法识别。")
-    if not experts:
-        raise QiError("没有已接收的专家评分表，无法汇总。请先回收并检查专家评分表。")
-    ids = [s.expert_id for s in experts]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise QiError(f"专家编号 {'、'.join(dupes)} 有不止一份评分表，请只保留当前有效的一份。")
-    if len(experts) < MIN_EXPERTS and not draft:
-        raise QiError(
-            f"已接收的专家评分表只有 {len(experts)} 份，少于评价规范 7.2 规定的 {MIN_EXPERTS} 位专家，"
-            "不能形成正式汇总结果。如需先看初步结果，请生成草稿（--draft）。"
-        )
-    if len(selfs) > 1:
-        raise QiError("收到不止一份申请方自评表，请只保留当前有效的一份。")
-    if method == "trimmed" and len(experts) < 3:
-        central_value([0, 0], method)  # raises the Chinese message
-    self_sheet = selfs[0] if selfs else None
-    for s in [*experts, *selfs]:
-        _check_complete(rubric, s)
+    experts, self_sheet = _panel_sheets(rubric, sheets, method, draft)
 
     q = lambda v: round_half_up(v, decimals)  # noqa: E731
-    cells: list[CellScore] = []
-    cell_score: dict[str, Decimal] = {}
-    for cell in rubric.score_cells:
-        values = tuple(s.scores[cell.id] for s in experts)
-        score = q(central_value(values, method))
-        cell_score[cell.id] = score
-        cells.append(CellScore(
-            cell.id, cell.item.id, cell.label, cell.max, values, score, q(central_value(values, "mean")),
-            min(values), max(values), self_sheet.scores[cell.id] if self_sheet else None,
-        ))
-
-    def expert_item(s: ExpertSheet, item: Item) -> int:
-        return sum(s.scores[c.id] for c in item.cells)
-
-    item_scores: list[ItemScore] = []
-    for l1 in rubric.level1:
-        for l2 in l1.level2:
-            for item in l2.items:
-                per_expert = tuple(expert_item(s, item) for s in experts)
-                spread = max(per_expert) - min(per_expert)
-                item_scores.append(ItemScore(
-                    id=item.id, level1_id=l1.id, level2_id=l2.id, label=f"{l2.name} 第{item.number}项",
-                    max=item.max,
-                    score=sum((cell_score[c.id] for c in item.cells), Decimal(0)),
-                    scores=per_expert,
-                    remarks=tuple(_item_remark(item, s.remarks) for s in experts),
-                    divergent=Fraction(spread) > Fraction(spread_share) * item.max,
-                    self_score=expert_item(self_sheet, item) if self_sheet else None,
-                ))
-    by_item = {i.id: i for i in item_scores}
-
-    level2: list[IndicatorScore] = []
-    level1: list[IndicatorScore] = []
-    for l1 in rubric.level1:
-        l2_scores = []
-        for l2 in l1.level2:
-            members = [by_item[i.id] for i in l2.items]
-            score = sum((m.score for m in members), Decimal(0))
-            self_score = Decimal(sum(m.self_score or 0 for m in members)) if self_sheet else None
-            l2_scores.append(IndicatorScore(l2.id, l2.name, l2.points, score, _rate(score, l2.points, decimals),
-                                            l1.id, self_score))
-        score = sum((s.score for s in l2_scores), Decimal(0))
-        self_score = sum((s.self_score or Decimal(0) for s in l2_scores), Decimal(0)) if self_sheet else None
-        level1.append(IndicatorScore(l1.id, l1.name, l1.points, score, _rate(score, l1.points, decimals), "",
-                                     self_score))
-        level2.extend(l2_scores)
+    cells = [_cell_score(cell, experts, self_sheet, method, q) for cell in rubric.score_cells]
+    cell_score = {c.id: c.score for c in cells}
+    item_scores = _item_scores(rubric, experts, self_sheet, cell_score, spread_share)
+    level1, level2 = _indicator_scores(rubric, item_scores, self_sheet is not None, decimals)
     total = sum((s.score for s in level1), Decimal(0))
-
-    totals = [sum(s.scores[c.id] for c in rubric.score_cells) for s in experts]
-    expert_totals: list[ExpertTotal] = []
-    for k, s in enumerate(experts):
-        rest = totals[:k] + totals[k + 1:]
-        deviation = q(Fraction(totals[k]) - Fraction(sum(rest), len(rest))) if rest else q(0)
-        by_l1 = {
-            l1.id: Decimal(sum(expert_item(s, i) for l2 in l1.level2 for i in l2.items)) for l1 in rubric.level1
-        }
-        expert_totals.append(ExpertTotal(s.expert_id, s.name, Decimal(totals[k]), deviation,
-                                         bool(rest) and abs(deviation) > threshold, by_l1))
+    expert_totals = _expert_totals(rubric, experts, threshold, q)
 
     lost_items = sorted(
         (i for i in item_scores if i.lost > 0),
@@ -512,3 +432,114 @@ def consolidate(
         rubric_title=rubric.title, rubric_fingerprint=rubric.fingerprint,
         service_name=service_name, applicant=applicant, created_at=created_at,
     )
+
+
+def _threshold(rubric: Rubric, deviation_threshold: Decimal | None) -> Decimal:
+    """The deviation threshold in points (a share of the total when none is given)."""
+    if deviation_threshold is not None:
+        return Decimal(deviation_threshold)
+    threshold = DEFAULT_DEVIATION_SHARE * rubric.total
+    if threshold == threshold.to_integral_value():
+        threshold = threshold.quantize(Decimal(1))
+    return threshold
+
+
+def _panel_sheets(rubric: Rubric, sheets: Sequence[ExpertSheet], method: str,
+                  draft: bool) -> tuple[list[ExpertSheet], ExpertSheet | None]:
+    """The experts' sheets in id order and the self-evaluation, refused when they cannot count."""
+    experts = sorted((s for s in sheets if s.kind == KIND_EXPERT), key=lambda s: s.expert_id)
+    selfs = [s for s in sheets if s.kind == KIND_SELF]
+    others = [s for s in sheets if s.kind not in (KIND_EXPERT, KIND_SELF)]
+    if others:
+        raise QiError(f"{_sheet_name(others[0])} 的类型“{others[0].kind}”无法识别。")
+    if not experts:
+        raise QiError("没有已接收的专家评分表，无法汇总。请先回收并检查专家评分表。")
+    ids = [s.expert_id for s in experts]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise QiError(f"专家编号 {'、'.join(dupes)} 有不止一份评分表，请只保留当前有效的一份。")
+    if len(experts) < MIN_EXPERTS and not draft:
+        raise QiError(
+            f"已接收的专家评分表只有 {len(experts)} 份，少于评价规范 7.2 规定的 {MIN_EXPERTS} 位专家，"
+            "不能形成正式汇总结果。如需先看初步结果，请生成草稿（--draft）。"
+        )
+    if len(selfs) > 1:
+        raise QiError("收到不止一份申请方自评表，请只保留当前有效的一份。")
+    if method == "trimmed" and len(experts) < 3:
+        central_value([0, 0], method)  # raises the Chinese message
+    self_sheet = selfs[0] if selfs else None
+    for s in [*experts, *selfs]:
+        _check_complete(rubric, s)
+    return experts, self_sheet
+
+
+def _cell_score(cell: Any, experts: Sequence[ExpertSheet], self_sheet: ExpertSheet | None, method: str,
+                q: Callable[[Fraction], Decimal]) -> CellScore:
+    values = tuple(s.scores[cell.id] for s in experts)
+    return CellScore(
+        cell.id, cell.item.id, cell.label, cell.max, values, q(central_value(values, method)),
+        q(central_value(values, "mean")), min(values), max(values),
+        self_sheet.scores[cell.id] if self_sheet else None,
+    )
+
+
+def _expert_item(s: ExpertSheet, item: Item) -> int:
+    return sum(s.scores[c.id] for c in item.cells)
+
+
+def _item_scores(rubric: Rubric, experts: Sequence[ExpertSheet], self_sheet: ExpertSheet | None,
+                 cell_score: Mapping[str, Decimal], spread_share: Decimal) -> list[ItemScore]:
+    item_scores: list[ItemScore] = []
+    for l1 in rubric.level1:
+        for l2 in l1.level2:
+            for item in l2.items:
+                per_expert = tuple(_expert_item(s, item) for s in experts)
+                spread = max(per_expert) - min(per_expert)
+                item_scores.append(ItemScore(
+                    id=item.id, level1_id=l1.id, level2_id=l2.id, label=f"{l2.name} 第{item.number}项",
+                    max=item.max,
+                    score=sum((cell_score[c.id] for c in item.cells), Decimal(0)),
+                    scores=per_expert,
+                    remarks=tuple(_item_remark(item, s.remarks) for s in experts),
+                    divergent=Fraction(spread) > Fraction(spread_share) * item.max,
+                    self_score=_expert_item(self_sheet, item) if self_sheet else None,
+                ))
+    return item_scores
+
+
+def _indicator_scores(rubric: Rubric, item_scores: Sequence[ItemScore], has_self: bool,
+                      decimals: int) -> tuple[list[IndicatorScore], list[IndicatorScore]]:
+    """First- and second-level indicator scores (sums of item scores) with their rates."""
+    by_item = {i.id: i for i in item_scores}
+    level2: list[IndicatorScore] = []
+    level1: list[IndicatorScore] = []
+    for l1 in rubric.level1:
+        l2_scores = []
+        for l2 in l1.level2:
+            members = [by_item[i.id] for i in l2.items]
+            score = sum((m.score for m in members), Decimal(0))
+            self_score = Decimal(sum(m.self_score or 0 for m in members)) if has_self else None
+            l2_scores.append(IndicatorScore(l2.id, l2.name, l2.points, score, _rate(score, l2.points, decimals),
+                                            l1.id, self_score))
+        score = sum((s.score for s in l2_scores), Decimal(0))
+        l1_self = sum((s.self_score or Decimal(0) for s in l2_scores), Decimal(0)) if has_self else None
+        level1.append(IndicatorScore(l1.id, l1.name, l1.points, score, _rate(score, l1.points, decimals), "",
+                                     l1_self))
+        level2.extend(l2_scores)
+    return level1, level2
+
+
+def _expert_totals(rubric: Rubric, experts: Sequence[ExpertSheet], threshold: Decimal,
+                   q: Callable[[Fraction | int], Decimal]) -> list[ExpertTotal]:
+    """Each expert's total and how far it lies from the others' mean (flagged past ``threshold``)."""
+    totals = [sum(s.scores[c.id] for c in rubric.score_cells) for s in experts]
+    expert_totals: list[ExpertTotal] = []
+    for k, s in enumerate(experts):
+        rest = totals[:k] + totals[k + 1:]
+        deviation = q(Fraction(totals[k]) - Fraction(sum(rest), len(rest))) if rest else q(0)
+        by_l1 = {
+            l1.id: Decimal(sum(_expert_item(s, i) for l2 in l1.level2 for i in l2.items)) for l1 in rubric.level1
+        }
+        expert_totals.append(ExpertTotal(s.expert_id, s.name, Decimal(totals[k]), deviation,
+                                         bool(rest) and abs(deviation) > threshold, by_l1))
+    return expert_totals

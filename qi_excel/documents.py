@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import QiError
 from .lock import locked
-from .evaluation import (
+from .project import (
     ACCEPTED_DIR,
     APPLICATION_FILE,
     CONSOLIDATION_FILE,
     REPORT_FILE,
+    LEADER,
     SELF_ID,
     EvaluationInfo,
     Panel,
@@ -158,22 +159,11 @@ def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", op
     """
     places = cons.decimals
     level1_names = {s.id: s.name for s in cons.level1}
-    leader = next((e for e in panel.experts if e.role == "组长"), None)
     service = or_dash(info.service_name)
     applicant = or_dash(info.applicant)
     organizer = clean_text(info.organizer).strip()
     total = fmt_decimal(cons.total, places)
     rate = fmt_decimal(cons.rate, places)
-
-    excused_ids = {x.expert_id for x in cons.excused}
-    panel_text = f"共 {len(panel.experts)} 人"
-    if cons.excused:
-        panel_text += f"，实到 {len(cons.experts)} 人"
-    if leader is not None:
-        panel_text += f"，组长 {clean_text(leader.name)}"
-    if cons.excused:
-        panel_text += "；" + "；".join(f"{clean_text(x.expert)}请假（{clean_text(x.reason).rstrip('。')}）"
-                                      for x in cons.excused)
     if opinion is None:
         from .opinion import draft_opinion
 
@@ -185,14 +175,6 @@ def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", op
         f"{organizer + '组织' if organizer else ''}专家组对{applicant}承担的{service}进行了评价，"
         "按照首次会议、现场考察、内部沟通、末次会议的程序实施，各阶段情况如下。"
     )
-    score_text = (
-        f"{'实到的 ' if cons.excused else '专家组 '}{len(cons.experts)} 名专家按照附录 A 独立量化打分，各打分格的专家组得分取"
-        f"{cons.method_label}。评价总得分为 {total} 分（满分 {cons.max_total} 分），得分率 {rate}%"
-    )
-    if cons.self_total is not None:
-        score_text += f"；申请方自查得分 {fmt_points(cons.self_total)} 分"
-    score_text += "。各一级、二级指标得分见表1、表2。"
-
     level1 = [_indicator_row(s, places) for s in cons.level1]
     level2 = [dict(_indicator_row(s, places), parent=s.parent, level1=level1_names.get(s.parent, ""))
               for s in cons.level2]
@@ -209,11 +191,11 @@ def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", op
         "site_visit": chinese_date(info.site_visit),
         "internal_meeting": internal_meeting(info, cons),
         "last_meeting": chinese_date(info.last_meeting),
-        "panel_text": panel_text,
+        "panel_text": _panel_text(panel, cons),
         "self_score": self_score,
         "process_text": process_text,
         "excused_text": excused_sentence(cons),
-        "score_text": score_text,
+        "score_text": _score_text(cons, total, rate),
         "rule_text": method_note(cons),
         # level1 rows carry their own level2 rows (for a table grouped by first-level
         # indicator); the flat level2 list is there for templates that want one loop.
@@ -222,14 +204,51 @@ def report_context(info: EvaluationInfo, panel: Panel, cons: "Consolidation", op
         "max_total": cons.max_total,
         "total": total,
         "total_rate": rate,
-        # 五、专家组意见 (一)(二)(三) and 六、评价结论: 专家组意见.docx paragraph for paragraph.
+        **_opinion_fields(opinion),
+        **_signature_fields(panel, cons),
+    }
+
+
+def _panel_text(panel: Panel, cons: "Consolidation") -> str:
+    """专家组: its size, who came, the leader, and who was excused and why."""
+    leader = next((e for e in panel.experts if e.role == LEADER), None)
+    panel_text = f"共 {len(panel.experts)} 人"
+    if cons.excused:
+        panel_text += f"，实到 {len(cons.experts)} 人"
+    if leader is not None:
+        panel_text += f"，组长 {clean_text(leader.name)}"
+    if cons.excused:
+        panel_text += "；" + "；".join(f"{clean_text(x.expert)}请假（{clean_text(x.reason).rstrip('。')}）"
+                                      for x in cons.excused)
+    return panel_text
+
+
+def _score_text(cons: "Consolidation", total: str, rate: str) -> str:
+    score_text = (
+        f"{'实到的 ' if cons.excused else '专家组 '}{len(cons.experts)} 名专家按照附录 A 独立量化打分，各打分格的专家组得分取"
+        f"{cons.method_label}。评价总得分为 {total} 分（满分 {cons.max_total} 分），得分率 {rate}%"
+    )
+    if cons.self_total is not None:
+        score_text += f"；申请方自查得分 {fmt_points(cons.self_total)} 分"
+    return score_text + "。各一级、二级指标得分见表1、表2。"
+
+
+def _opinion_fields(opinion: "Opinion") -> dict[str, Any]:
+    """五、专家组意见 (一)(二)(三) and 六、评价结论: 专家组意见.docx paragraph for paragraph."""
+    return {
         "highlights": [clean_text(t) for t in opinion.highlights],
         "problems": [clean_text(t) for t in opinion.problems],
         "problems_note": "",  # kept for templates exported by earlier versions
         "suggestions": [clean_text(t) for t in opinion.suggestions],
         "conclusions": [clean_text(t) for t in opinion.conclusion],
         "conclusion": "\n".join(clean_text(t) for t in opinion.conclusion),  # earlier templates
-        # The signature table lists the members who took part (excused members do not sign).
+    }
+
+
+def _signature_fields(panel: Panel, cons: "Consolidation") -> dict[str, Any]:
+    """The signature table lists the members who took part (excused members do not sign)."""
+    excused_ids = {x.expert_id for x in cons.excused}
+    return {
         "experts": [
             {"number": e.number, "name": clean_text(e.name), "title": clean_text(e.title),
              "employer": clean_text(e.employer), "role": clean_text(e.role)}

@@ -27,7 +27,7 @@ from .docx_render import (
     shipped_template,
 )
 from .errors import QiError
-from .evaluation import CONSOLIDATION_FILE, LEADER, PROJECT_FILE, EvaluationInfo, Panel
+from .project import CONSOLIDATION_FILE, LEADER, MEMBER, PROJECT_FILE, EvaluationInfo, Panel
 
 if TYPE_CHECKING:
     from .consolidate import Consolidation
@@ -90,7 +90,7 @@ def _experts(panel: Panel) -> list[dict[str, Any]]:
     return [
         {"number": e.number, "name": clean_text(e.name), "title": clean_text(e.title) or NOT_GIVEN,
          "employer": clean_text(e.employer) or NOT_GIVEN, "field": clean_text(e.field) or NOT_GIVEN,
-         "role": "组长" if e.role == LEADER else "成员"}
+         "role": LEADER if e.role == LEADER else MEMBER}
         for e in sorted(panel.experts, key=lambda e: e.number)
     ]
 

@@ -331,6 +331,14 @@ def _total_sheet(w: _Writer) -> None:
     # charts on their own page below the tables
     row += 1
     ws.set_h_pagebreaks([row])
+    _total_charts(w, ws, row, (l1_first, l1_last), (l2_first, l2_last))
+    ws.print_area(0, 0, row + 42, 4)
+
+
+def _total_charts(w: _Writer, ws: Any, row: int, l1_rows: tuple[int, int], l2_rows: tuple[int, int]) -> None:
+    """The first-level rates as columns and the second-level rates as a radar, from ``row``."""
+    l1_first, l1_last = l1_rows
+    l2_first, l2_last = l2_rows
     bar = w.wb.add_chart({"type": "column"})
     bar.add_series({
         "name": "得分率",
@@ -361,7 +369,6 @@ def _total_sheet(w: _Writer) -> None:
     radar.set_x_axis({"num_font": {"name": FONT, "size": 9}})
     radar.set_size({"width": 540, "height": 470})
     ws.insert_chart(row + 17, 0, radar, {"x_offset": 8, "y_offset": 10})
-    ws.print_area(0, 0, row + 42, 4)
 
 
 def _style_chart(chart: Any, title: str) -> None:
@@ -787,18 +794,24 @@ def _agreement_sheet(w: _Writer) -> None:
     ], widths)
     ws.repeat_rows(header_row)
     if a.leniency and all(e.leniency is not None for e in a.leniency):
-        chart = w.wb.add_chart({"type": "bar"})
-        chart.add_series({
-            "name": "宽严度（百分点）",
-            "categories": [SHEET_AGREEMENT, first, 1, last_row, 1],
-            "values": [SHEET_AGREEMENT, first, 3, last_row, 3],
-            "fill": {"color": "#4472C4"},
-            "invert_if_negative": False,
-            "gap": 60,  # no data labels: some LibreOffice versions add the names to them; the table has the values
-        })
-        _style_chart(chart, "各位专家的宽严度（百分点，正为偏宽、负为偏严）")
-        chart.set_x_axis({"num_format": "0.0", "major_gridlines": {"visible": True},
-                          "num_font": {"name": FONT, "size": 9}})
-        chart.set_y_axis({"reverse": True, "num_font": {"name": FONT, "size": 10}, "label_position": "low"})
-        chart.set_size({"width": 620, "height": max(220, 40 * len(a.leniency) + 80)})
-        ws.insert_chart(row + 1, 0, chart, {"x_offset": 8, "y_offset": 4})
+        _leniency_chart(w, ws, row, (first, last_row), len(a.leniency))
+
+
+def _leniency_chart(w: _Writer, ws: Any, row: int, rows: tuple[int, int], experts: int) -> None:
+    """Each expert's leniency as a bar, below the table (``rows``: its first and last data row)."""
+    first, last_row = rows
+    chart = w.wb.add_chart({"type": "bar"})
+    chart.add_series({
+        "name": "宽严度（百分点）",
+        "categories": [SHEET_AGREEMENT, first, 1, last_row, 1],
+        "values": [SHEET_AGREEMENT, first, 3, last_row, 3],
+        "fill": {"color": "#4472C4"},
+        "invert_if_negative": False,
+        "gap": 60,  # no data labels: some LibreOffice versions add the names to them; the table has the values
+    })
+    _style_chart(chart, "各位专家的宽严度（百分点，正为偏宽、负为偏严）")
+    chart.set_x_axis({"num_format": "0.0", "major_gridlines": {"visible": True},
+                      "num_font": {"name": FONT, "size": 9}})
+    chart.set_y_axis({"reverse": True, "num_font": {"name": FONT, "size": 10}, "label_position": "low"})
+    chart.set_size({"width": 620, "height": max(220, 40 * experts + 80)})
+    ws.insert_chart(row + 1, 0, chart, {"x_offset": 8, "y_offset": 4})
