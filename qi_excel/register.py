@@ -23,6 +23,7 @@ from typing import Any
 from . import evaluation as ev
 from .errors import QiError
 from .fileio import write_bytes_atomic
+from .xlsx_print import a4_one_page_wide
 from .xlsx_read import open_book
 
 REGISTER_FILE = "评价台账.xlsx"
@@ -247,13 +248,6 @@ def _sheet_head(ws: Any, fm: dict[str, Any], heading: str, headers: tuple[str, .
         ws.write_string(1, col, h, fm["header"])
 
 
-def _print_a4_landscape(ws: Any) -> None:
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(1)
-
-
 def _ledger_sheet(wb: Any, fm: dict[str, Any], reg: Register) -> None:
     """台账: one row per evaluation folder."""
     ws = wb.add_worksheet("台账")
@@ -279,7 +273,7 @@ def _ledger_sheet(wb: Any, fm: dict[str, Any], reg: Register) -> None:
             _put(ws, r, col, v, fmt)
     ws.freeze_panes(2, 2)
     ws.autofilter(1, 0, 1 + len(reg.entries), len(headers) - 1)
-    _print_a4_landscape(ws)
+    a4_one_page_wide(ws, repeat=(1,))
 
 
 def _experts_sheet(wb: Any, fm: dict[str, Any], reg: Register) -> None:
@@ -309,7 +303,7 @@ def _experts_sheet(wb: Any, fm: dict[str, Any], reg: Register) -> None:
         es.write_string(len(seats) + 3, 0, f"重复组合：{len(pair_note)} 对专家与申报单位不止一次同在一次评价中。")
     es.freeze_panes(2, 1)
     es.autofilter(1, 0, 1 + len(seats), len(headers) - 1)
-    _print_a4_landscape(es)
+    a4_one_page_wide(es, repeat=(1,))
 
 
 def write_register(root: str | Path, output: str | Path | None = None) -> tuple[Path, Register]:

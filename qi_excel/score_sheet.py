@@ -19,6 +19,7 @@ from . import layout as L
 from .project import KIND_EXPERT, KIND_SELF, Kind
 from .rubric import Rubric, collapse_runs
 from .score_validation import _moved_from_print, validation_for
+from .xlsx_print import a4_one_page_wide
 from .textfit import FONT_SIZE, WIDTHS, column_pixels, label_lines, line_count, row_height, text_width
 
 
@@ -280,13 +281,9 @@ class _Formats:
 
 
 def _print_setup(ws: Any, repeat: tuple[int, int] | None) -> None:
-    ws.set_landscape()
-    ws.set_paper(9)  # A4
-    ws.fit_to_pages(1, 0)
+    a4_one_page_wide(ws, repeat=repeat)
     ws.set_margins(left=MARGIN_LR_IN, right=MARGIN_LR_IN, top=MARGIN_TOP_IN, bottom=MARGIN_BOTTOM_IN)
     ws.set_footer('&C&"宋体"&9第 &P 页 / 共 &N 页', {"margin": 0.25})
-    if repeat:
-        ws.repeat_rows(*repeat)
 
 
 _PROTECT = {"select_locked_cells": True, "select_unlocked_cells": True, "format_rows": True,

@@ -18,6 +18,7 @@ from .decimals import percent_text, plain_number
 from .dates import human_date, human_time
 from .fileio import write_bytes_atomic
 from .textfit import line_count as lines_needed
+from .xlsx_print import a4_one_page_wide
 
 if TYPE_CHECKING:
     from .rubric import Rubric
@@ -181,12 +182,7 @@ class _Writer:
         self.heights[name] = {}
         self.landscape[name] = landscape
         self.widths[name] = widths
-        ws.set_paper(9)  # A4
-        if landscape:
-            ws.set_landscape()
-        else:
-            ws.set_portrait()
-        ws.fit_to_pages(1, 0)
+        a4_one_page_wide(ws, landscape=landscape)
         ws.set_margins(left=MARGIN_IN[0], right=MARGIN_IN[0], top=MARGIN_IN[1], bottom=MARGIN_IN[1])
         ws.center_horizontally()
         footer_title = TITLE + ("（草稿）" if self.c.draft else "")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .project import EXCUSE_COLUMN, INFO_FIELDS, INFO_SHEET, LEADER, MEMBER, PANEL_COLUMNS, PANEL_SHEET, PROJECT_FILE, EvaluationInfo, Panel
 from .resources import template_path
+from .xlsx_print import a4_one_page_wide
 
 if TYPE_CHECKING:
     from .review import MaterialReview
@@ -62,9 +63,7 @@ def render_project_template() -> bytes:
         ws.write_string(i, 2, note, hint)
         ws.set_row(i, 60 if attr in ("goals", "self_summary") else 24)
     ws.freeze_panes(2, 0)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
+    a4_one_page_wide(ws)
     ws.activate()
 
     ps = wb.add_worksheet(PANEL_SHEET)
@@ -93,10 +92,7 @@ def render_project_template() -> bytes:
         "error_title": "角色无效", "error_message": "请选择“组长”或“成员”。",
     })
     ps.freeze_panes(2, 2)
-    ps.set_landscape()
-    ps.set_paper(9)
-    ps.fit_to_pages(1, 0)
-    ps.repeat_rows(1)
+    a4_one_page_wide(ps, repeat=(1,))
     _review_sheet(wb, title, head, label, value, center)
     wb.close()
     return buf.getvalue()
@@ -149,9 +145,7 @@ def _review_sheet(wb: object, title: object, head: object, label: object, value:
         else:
             options["validate"] = "any"
         rs.data_validation(r, 1, r, 1, options)
-    rs.set_landscape()
-    rs.set_paper(9)
-    rs.fit_to_pages(1, 0)
+    a4_one_page_wide(rs)
 
 
 def project_template_bytes() -> bytes:
