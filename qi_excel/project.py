@@ -118,7 +118,7 @@ class IssuedRecord:
     expert_id: str
     name: str
     file: str  # relative to the evaluation folder, "/"-separated
-    kind: Kind
+    kind: str  # a Kind ("expert" or "self"); read from JSON, so not narrowed here
     issued_at: str
     sha256: str
 
