@@ -22,7 +22,7 @@ from _common import best_of, pin_one_core, print_table
 
 from qi_excel import evaluation as ev
 from qi_excel.collect import collect
-from qi_excel.consolidate import consolidate_folder
+from qi_excel.consolidation_step import consolidate_folder
 from qi_excel.documents import write_report
 from qi_excel.register import build_register, write_register
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill

@@ -29,7 +29,7 @@ from _common import ROOT, best_of, machine, openpyxl_full_load, pandas_read_exce
 from qi_excel import evaluation as ev  # noqa: E402
 from qi_excel.checks import check_workbook, has_errors  # noqa: E402
 from qi_excel.collect import collect  # noqa: E402
-from qi_excel.consolidate import consolidate_folder  # noqa: E402
+from qi_excel.consolidation_step import consolidate_folder  # noqa: E402
 from qi_excel.returned import read_returned  # noqa: E402
 from qi_excel.rubric import shipped_rubric  # noqa: E402
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill  # noqa: E402

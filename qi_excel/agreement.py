@@ -27,6 +27,8 @@ from fractions import Fraction
 from math import gcd
 from typing import TYPE_CHECKING, Any
 
+from .decimals import round_half_up
+
 if TYPE_CHECKING:
     from .consolidate import Consolidation
 
@@ -46,8 +48,6 @@ W_GOOD = Decimal("0.7")
 
 
 def _round(value: Fraction, places: int) -> Decimal:
-    from .consolidate import round_half_up
-
     return round_half_up(value, places)
 
 

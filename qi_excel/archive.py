@@ -108,7 +108,7 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
 
     consolidation = folder / ev.CONSOLIDATION_FILE
     if consolidation.is_file():
-        from .consolidate import load_consolidation
+        from .consolidation_step import load_consolidation
 
         if load_consolidation(folder).draft:
             raise QiError("当前汇总结果是草稿，不能归档。请补齐专家评分后重新运行 qi-excel consolidate 和 qi-excel report。")
@@ -137,7 +137,7 @@ def excused_entries(folder: Path) -> list[dict[str, str]]:
     consolidation = folder / ev.CONSOLIDATION_FILE
     if not consolidation.is_file():
         return []
-    from .consolidate import load_consolidation
+    from .consolidation_step import load_consolidation
 
     return [{**x.to_json(), "role": "评分表（未提交：专家请假）"} for x in load_consolidation(folder).excused]
 
@@ -183,7 +183,7 @@ def ledger_for_archive(data: bytes, roots: tuple[str, ...]) -> bytes:
 
 def _made_from_other_consolidation(folder: Path, name: str) -> bool:
     """The document's own record says it was rendered from a consolidation other than the current one."""
-    from .documents import _file_sha, rendered_records
+    from .docx_render import _file_sha, rendered_records
 
     record = rendered_records(folder).get(name)
     if record is None or "consolidation" not in record:
@@ -199,7 +199,7 @@ def _stale_pdf(folder: Path, name: str) -> str | None:
     A PDF is current when it was made from the .docx now beside it and, for the report, from
     the current consolidation. Folders from before these records fall back to file times.
     """
-    from .documents import _file_sha, rendered_records
+    from .docx_render import _file_sha, rendered_records
 
     pdf = folder / name
     docx = pdf.with_suffix(".docx")
@@ -395,6 +395,40 @@ def _unsafe_name(name: str) -> bool:
     return any(part in ("..", "") for part in name.rstrip("/").split("/"))
 
 
+def _name_problems(infos: list[zipfile.ZipInfo]) -> list[str]:
+    """Member names that would escape the folder or overwrite each other when unpacked."""
+    problems = [f"不安全的文件名（解压时可能写到档案目录之外，请勿解压）：{name}"
+                for name in sorted({i.filename for i in infos if _unsafe_name(i.filename)})]
+    counts: dict[str, int] = {}
+    for i in infos:
+        counts[i.filename] = counts.get(i.filename, 0) + 1
+    for name in sorted(n for n, k in counts.items() if k > 1):
+        problems.append(f"档案中有 {counts[name]} 个同名文件（解压时会互相覆盖）：{name}")
+    return problems
+
+
+def _rename_candidates(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], extra: list[str],
+                       listed_files: list[dict[str, Any]], budget: "_Budget") -> dict[tuple[str, int], list[str]]:
+    """Extra members by (hash, size), to recognise a listed file that was renamed.
+
+    A missing file may have been renamed: only extras whose size matches a missing file's
+    are worth hashing, and each is read no further than that size.
+    """
+    missing_sizes = {f["size"] for f in listed_files if f["path"] not in members}
+    by_hash: dict[tuple[str, int], list[str]] = {}
+    for name in extra:
+        size = members[name].file_size
+        if size not in missing_sizes:
+            continue
+        try:
+            digest, got = _hash_member(zf, members[name], size, budget)
+        except (_TooBig, zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+            continue
+        if got == size:
+            by_hash.setdefault((digest, size), []).append(name)
+    return by_hash
+
+
 def verify_archive(zip_path: str | Path, *, key: bytes | None = None) -> list[str]:
     """Problems found (missing, altered, extra, renamed or unsafe files), each naming the file.
 
@@ -431,31 +465,12 @@ def verify_archive(zip_path: str | Path, *, key: bytes | None = None) -> list[st
             problems.insert(0, f"清单列出的文件共 {claimed / 1048576:.0f} MB，超过 {MAX_INFLATED_BYTES >> 20} MB 的上限，"
                                "不像是评价档案，未逐个校验。")
             return problems
-        for name in sorted({i.filename for i in infos if _unsafe_name(i.filename)}):
-            problems.append(f"不安全的文件名（解压时可能写到档案目录之外，请勿解压）：{name}")
-        counts: dict[str, int] = {}
-        for i in infos:
-            counts[i.filename] = counts.get(i.filename, 0) + 1
-        for name in sorted(n for n, k in counts.items() if k > 1):
-            problems.append(f"档案中有 {counts[name]} 个同名文件（解压时会互相覆盖）：{name}")
+        problems.extend(_name_problems(infos))
         members = {i.filename: i for i in infos}
         listed = {f["path"] for f in listed_files}
         extra = sorted(set(members) - listed - {MANIFEST})
-        # A missing file may have been renamed: only extras whose size matches a missing file's
-        # are worth hashing, and each is read no further than that size.
-        missing_sizes = {f["size"] for f in listed_files if f["path"] not in members}
-        by_hash: dict[tuple[str, int], list[str]] = {}
         try:
-            for name in extra:
-                size = members[name].file_size
-                if size not in missing_sizes:
-                    continue
-                try:
-                    digest, got = _hash_member(zf, members[name], size, budget)
-                except (_TooBig, zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
-                    continue
-                if got == size:
-                    by_hash.setdefault((digest, size), []).append(name)
+            by_hash = _rename_candidates(zf, members, extra, listed_files, budget)
             renamed: set[str] = set()
             for f in listed_files:
                 name = f["path"]

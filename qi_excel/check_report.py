@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .fileio import write_bytes_atomic
 from .findings import SEVERITY_LABEL, Finding, finding_name
-from .workbook import line_count, row_height
+from .textfit import line_count, row_height
 
 if TYPE_CHECKING:
     from .collect import ExpertStatus
@@ -78,7 +78,7 @@ def render_check_report(
     folder: Path,
 ) -> bytes:
     """The report's bytes; paths inside ``folder`` (where it is written) are shown relative to it."""
-    import xlsxwriter  # type: ignore[import-untyped]
+    import xlsxwriter
 
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False})

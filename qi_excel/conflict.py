@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from .evaluation import Expert
+from .project import Expert
 
 SUFFIXES = ("股份有限公司", "有限责任公司", "有限公司", "中心")
 MIN_CONTAINED = 4  # characters; shorter names (“长沙”) match far too much

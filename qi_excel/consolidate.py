@@ -14,15 +14,15 @@ evaluation folder.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .errors import QiError
-from .lock import locked
-from .excuse import Excusal, PanelAccount
+from .excuse import Excusal
+from .project import KIND_EXPERT, KIND_SELF, MIN_EXPERTS, Kind
+from .decimals import round_half_up
 from .rubric import Item, Rubric
 
 METHODS: dict[str, str] = {
@@ -30,7 +30,6 @@ METHODS: dict[str, str] = {
     "trimmed": "去掉一个最高分和一个最低分后的算术平均",
     "median": "中位数",
 }
-MIN_EXPERTS = 5  # clause 7.2: a panel of no fewer than 5 experts
 MAX_DECIMALS = 4
 DEFAULT_DECIMALS = 2
 DEFAULT_SPREAD_SHARE = Decimal("0.30")
@@ -42,8 +41,6 @@ DEFAULT_SPREAD_SHARE = Decimal("0.30")
 DEFAULT_DEVIATION_SHARE = Decimal("0.05")
 SCHEMA_VERSION = 1
 
-EXPERT_KIND = "expert"
-SELF_KIND = "self"
 
 
 # ───────────────────────────── input ─────────────────────────────
@@ -58,7 +55,7 @@ class ExpertSheet:
     scores: Mapping[str, int]  # score cell id → the integer the expert typed
     remarks: Mapping[str, str] = field(default_factory=dict)  # cell (or item) id → remark
     suggestions: tuple[tuple[str, str], ...] = ()  # (text, related indicator)
-    kind: str = EXPERT_KIND  # "expert" or "self" (the applicant's self-evaluation)
+    kind: Kind = KIND_EXPERT  # or KIND_SELF (the applicant's self-evaluation)
     source: str = ""  # file name, for messages
 
 
@@ -311,22 +308,6 @@ def _encode(value: Any) -> Any:
 # ───────────────────────────── arithmetic ─────────────────────────────
 
 
-def round_half_up(value: Fraction | int | Decimal, places: int) -> Decimal:
-    """Round an exact value half away from zero (what ROUND_HALF_UP means for Decimal).
-
-    Works on the exact fraction with integers, so 2.675 becomes 2.68 and 1/3 becomes 0.33
-    without any binary or 28-digit intermediate that could tip a tie the wrong way.
-    """
-    frac = Fraction(value)
-    scale = 10**places
-    num = abs(frac.numerator) * scale
-    den = frac.denominator
-    q = (2 * num + den) // (2 * den)
-    if frac < 0:
-        q = -q
-    return Decimal(q).scaleb(-places) if places else Decimal(q)
-
-
 def central_value(values: Sequence[int], method: str) -> Fraction:
     """The exact (unrounded) panel value of one cell by ``method``."""
     if not values:
@@ -351,16 +332,6 @@ def _rate(score: Decimal, maximum: int, places: int) -> Decimal:
     return round_half_up(Fraction(score) * 100 / maximum, places)
 
 
-def plain_number(value: Decimal) -> str:
-    """A Decimal for prose: '50' rather than '50.00' when it is a whole number."""
-    return str(value.quantize(Decimal(1))) if value == value.to_integral_value() else str(value)
-
-
-def percent_text(share: Decimal) -> str:
-    """0.30 → '30%'."""
-    return plain_number(share * 100) + "%"
-
-
 def _check_options(method: str, decimals: int, spread_share: Decimal, deviation: Decimal) -> None:
     if method not in METHODS:
         raise QiError(f"未知的汇总方法“{method}”，可选：{'、'.join(METHODS)}。")
@@ -374,7 +345,7 @@ def _check_options(method: str, decimals: int, spread_share: Decimal, deviation:
 
 def _sheet_name(sheet: ExpertSheet) -> str:
     where = f"（{sheet.source}）" if sheet.source else ""
-    who = "自评表" if sheet.kind == SELF_KIND else f"专家 {sheet.name}"
+    who = "自评表" if sheet.kind == KIND_SELF else f"专家 {sheet.name}"
     return who + where
 
 
@@ -422,97 +393,17 @@ def consolidate(
     rubric's total. Fewer than ``MIN_EXPERTS`` experts is refused unless ``draft``.
     """
     spread_share = Decimal(spread_share)
-    if deviation_threshold is None:
-        threshold = DEFAULT_DEVIATION_SHARE * rubric.total
-        if threshold == threshold.to_integral_value():
-            threshold = threshold.quantize(Decimal(1))
-    else:
-        threshold = Decimal(deviation_threshold)
+    threshold = _threshold(rubric, deviation_threshold)
     _check_options(method, decimals, spread_share, threshold)
-
-    experts = sorted((s for s in sheets if s.kind == EXPERT_KIND), key=lambda s: s.expert_id)
-    selfs = [s for s in sheets if s.kind == SELF_KIND]
-    others = [s for s in sheets if s.kind not in (EXPERT_KIND, SELF_KIND)]
-    if others:
-        raise QiError(f"{_sheet_name(others[0])} 的类型“{others[0].kind}”无法识别。")
-    if not experts:
-        raise QiError("没有已接收的专家评分表，无法汇总。请先回收并检查专家评分表。")
-    ids = [s.expert_id for s in experts]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise QiError(f"专家编号 {'、'.join(dupes)} 有不止一份评分表，请只保留当前有效的一份。")
-    if len(experts) < MIN_EXPERTS and not draft:
-        raise QiError(
-            f"已接收的专家评分表只有 {len(experts)} 份，少于评价规范 7.2 规定的 {MIN_EXPERTS} 位专家，"
-            "不能形成正式汇总结果。如需先看初步结果，请生成草稿（--draft）。"
-        )
-    if len(selfs) > 1:
-        raise QiError("收到不止一份申请方自评表，请只保留当前有效的一份。")
-    if method == "trimmed" and len(experts) < 3:
-        central_value([0, 0], method)  # raises the Chinese message
-    self_sheet = selfs[0] if selfs else None
-    for s in [*experts, *selfs]:
-        _check_complete(rubric, s)
+    experts, self_sheet = _panel_sheets(rubric, sheets, method, draft)
 
     q = lambda v: round_half_up(v, decimals)  # noqa: E731
-    cells: list[CellScore] = []
-    cell_score: dict[str, Decimal] = {}
-    for cell in rubric.score_cells:
-        values = tuple(s.scores[cell.id] for s in experts)
-        score = q(central_value(values, method))
-        cell_score[cell.id] = score
-        cells.append(CellScore(
-            cell.id, cell.item.id, cell.label, cell.max, values, score, q(central_value(values, "mean")),
-            min(values), max(values), self_sheet.scores[cell.id] if self_sheet else None,
-        ))
-
-    def expert_item(s: ExpertSheet, item: Item) -> int:
-        return sum(s.scores[c.id] for c in item.cells)
-
-    item_scores: list[ItemScore] = []
-    for l1 in rubric.level1:
-        for l2 in l1.level2:
-            for item in l2.items:
-                per_expert = tuple(expert_item(s, item) for s in experts)
-                spread = max(per_expert) - min(per_expert)
-                item_scores.append(ItemScore(
-                    id=item.id, level1_id=l1.id, level2_id=l2.id, label=f"{l2.name} 第{item.number}项",
-                    max=item.max,
-                    score=sum((cell_score[c.id] for c in item.cells), Decimal(0)),
-                    scores=per_expert,
-                    remarks=tuple(_item_remark(item, s.remarks) for s in experts),
-                    divergent=Fraction(spread) > Fraction(spread_share) * item.max,
-                    self_score=expert_item(self_sheet, item) if self_sheet else None,
-                ))
-    by_item = {i.id: i for i in item_scores}
-
-    level2: list[IndicatorScore] = []
-    level1: list[IndicatorScore] = []
-    for l1 in rubric.level1:
-        l2_scores = []
-        for l2 in l1.level2:
-            members = [by_item[i.id] for i in l2.items]
-            score = sum((m.score for m in members), Decimal(0))
-            self_score = Decimal(sum(m.self_score or 0 for m in members)) if self_sheet else None
-            l2_scores.append(IndicatorScore(l2.id, l2.name, l2.points, score, _rate(score, l2.points, decimals),
-                                            l1.id, self_score))
-        score = sum((s.score for s in l2_scores), Decimal(0))
-        self_score = sum((s.self_score or Decimal(0) for s in l2_scores), Decimal(0)) if self_sheet else None
-        level1.append(IndicatorScore(l1.id, l1.name, l1.points, score, _rate(score, l1.points, decimals), "",
-                                     self_score))
-        level2.extend(l2_scores)
+    cells = [_cell_score(cell, experts, self_sheet, method, q) for cell in rubric.score_cells]
+    cell_score = {c.id: c.score for c in cells}
+    item_scores = _item_scores(rubric, experts, self_sheet, cell_score, spread_share)
+    level1, level2 = _indicator_scores(rubric, item_scores, self_sheet is not None, decimals)
     total = sum((s.score for s in level1), Decimal(0))
-
-    totals = [sum(s.scores[c.id] for c in rubric.score_cells) for s in experts]
-    expert_totals: list[ExpertTotal] = []
-    for k, s in enumerate(experts):
-        rest = totals[:k] + totals[k + 1:]
-        deviation = q(Fraction(totals[k]) - Fraction(sum(rest), len(rest))) if rest else q(0)
-        by_l1 = {
-            l1.id: Decimal(sum(expert_item(s, i) for l2 in l1.level2 for i in l2.items)) for l1 in rubric.level1
-        }
-        expert_totals.append(ExpertTotal(s.expert_id, s.name, Decimal(totals[k]), deviation,
-                                         bool(rest) and abs(deviation) > threshold, by_l1))
+    expert_totals = _expert_totals(rubric, experts, threshold, q)
 
     lost_items = sorted(
         (i for i in item_scores if i.lost > 0),
@@ -543,142 +434,112 @@ def consolidate(
     )
 
 
-# ───────────────────────────── the evaluation folder ─────────────────────────────
+def _threshold(rubric: Rubric, deviation_threshold: Decimal | None) -> Decimal:
+    """The deviation threshold in points (a share of the total when none is given)."""
+    if deviation_threshold is not None:
+        return Decimal(deviation_threshold)
+    threshold = DEFAULT_DEVIATION_SHARE * rubric.total
+    if threshold == threshold.to_integral_value():
+        threshold = threshold.quantize(Decimal(1))
+    return threshold
 
 
-def sheet_from_returned(rw: Any) -> ExpertSheet:
-    """An accepted ``ReturnedWorkbook`` reduced to what the maths needs."""
-    return ExpertSheet(
-        expert_id=rw.expert_id,
-        name=rw.expert_name or rw.expert_id,
-        scores=rw.int_scores(),
-        remarks=dict(rw.remarks),
-        suggestions=tuple((s.text, s.ref) for s in rw.suggestions),
-        kind=rw.kind,
-        source=rw.name,
-    )
-
-
-@dataclass(frozen=True)
-class FolderConsolidation:
-    """What ``run_consolidation`` did: the result, who counted, and the panel's opinion draft."""
-
-    result: Consolidation
-    panel: PanelAccount
-    opinion: Any  # opinion.OpinionWrite: where the draft went and why
-
-
-def consolidate_folder(
-    folder: str | Path,
-    *,
-    method: str = "mean",
-    decimals: int = DEFAULT_DECIMALS,
-    draft: bool = False,
-    spread_share: Decimal = DEFAULT_SPREAD_SHARE,
-    deviation_threshold: Decimal | None = None,
-    created_at: str | None = None,
-) -> Consolidation:
-    """Consolidate ``folder`` (see ``run_consolidation``) and return the result only."""
-    return run_consolidation(
-        folder, method=method, decimals=decimals, draft=draft, spread_share=spread_share,
-        deviation_threshold=deviation_threshold, created_at=created_at,
-    ).result
-
-
-@locked("consolidate")
-def run_consolidation(
-    folder: str | Path,
-    *,
-    method: str = "mean",
-    decimals: int = DEFAULT_DECIMALS,
-    draft: bool = False,
-    spread_share: Decimal = DEFAULT_SPREAD_SHARE,
-    deviation_threshold: Decimal | None = None,
-    created_at: str | None = None,
-) -> FolderConsolidation:
-    """Consolidate the accepted workbooks of ``folder``; write 汇总表.xlsx, the JSON record and
-    the panel's opinion draft 专家组意见.docx.
-
-    ``created_at`` (ISO 8601) defaults to now; the demo and the samples pass their own clock.
-
-    A final result needs every roster member: an accepted workbook or an excusal with a
-    reason (clauses 7.2, 8.3.2); otherwise only ``draft`` goes ahead. An excused member's
-    workbook is left out even if one was accepted: the organizer decided they did not take
-    part. Only the collector's current accepted workbook per expert counts (superseded and
-    rejected returns never reach here). Outputs are written atomically, the workbook first,
-    so a workbook left open in Excel stops the run before the record changes.
-    """
-    from datetime import datetime
-
-    from . import evaluation as ev
-    from .collect import load_accepted
-    from .excuse import account, folder_excusals, refusal
-    from .opinion import write_opinion_draft
-    from .summary import write_summary
-
-    root = Path(folder)
-    if not root.is_dir():
-        raise QiError(f"评价目录 {root} 不存在。")
-    info, panel = ev.load_project(root)
-    rubric = ev.evaluation_rubric(root)
-    excused = folder_excusals(root, panel)
-    excused_ids = {x.expert_id for x in excused}
-    returned = load_accepted(root)
-    panel_account = account(panel.experts, (rw.expert_id for rw in returned if rw.kind == EXPERT_KIND), excused)
-    if not draft and not (panel_account.complete and panel_account.enough):
-        raise QiError(refusal(panel_account, str(folder)))
-    sheets = [sheet_from_returned(rw) for rw in returned if rw.expert_id not in excused_ids]
-    not_counted = tuple(f"{name}（{ident}）" for ident, name in panel_account.missing)
-    result = consolidate(
-        rubric, sheets, method=method, decimals=decimals, draft=draft, spread_share=spread_share,
-        deviation_threshold=deviation_threshold,
-        created_at=created_at or datetime.now().astimezone().replace(microsecond=0).isoformat(),
-        service_name=info.service_name, applicant=info.applicant,
-    )
-    result = replace(result, not_counted=not_counted, members=len(panel.experts), excused=excused)
-    write_summary(result, root / ev.SUMMARY_FILE, rubric)
-    save_consolidation(root, result)
-    opinion = write_opinion_draft(root, result, rubric)
-    return FolderConsolidation(result, panel_account, opinion)
-
-
-def load_consolidation(folder: str | Path) -> Consolidation:
-    """The last consolidation written by ``consolidate_folder`` (for the report and archive)."""
-    from . import evaluation as ev
-
-    path = Path(folder) / ev.CONSOLIDATION_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise QiError(f"{Path(folder)} 还没有汇总结果：请先运行 qi-excel consolidate。") from None
-    except (OSError, UnicodeDecodeError):
-        raise QiError(f"无法读取汇总结果 {path}：请重新运行 qi-excel consolidate。") from None
-    from .folder_state import verify_record
-
-    secret = ev.load_secret(folder)
-    try:
-        data = json.loads(text)
-        signed = isinstance(data, dict) and verify_record(secret.hmac_key, data)
-    except ValueError:
-        raise QiError(f"汇总结果 {path} 已损坏或版本不符：请重新运行 qi-excel consolidate。") from None
-    if not signed:
-        # a total edited by hand must never reach the report or the archive
+def _panel_sheets(rubric: Rubric, sheets: Sequence[ExpertSheet], method: str,
+                  draft: bool) -> tuple[list[ExpertSheet], ExpertSheet | None]:
+    """The experts' sheets in id order and the self-evaluation, refused when they cannot count."""
+    experts = sorted((s for s in sheets if s.kind == KIND_EXPERT), key=lambda s: s.expert_id)
+    selfs = [s for s in sheets if s.kind == KIND_SELF]
+    others = [s for s in sheets if s.kind not in (KIND_EXPERT, KIND_SELF)]
+    if others:
+        raise QiError(f"{_sheet_name(others[0])} 的类型“{others[0].kind}”无法识别。")
+    if not experts:
+        raise QiError("没有已接收的专家评分表，无法汇总。请先回收并检查专家评分表。")
+    ids = [s.expert_id for s in experts]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise QiError(f"专家编号 {'、'.join(dupes)} 有不止一份评分表，请只保留当前有效的一份。")
+    if len(experts) < MIN_EXPERTS and not draft:
         raise QiError(
-            f"汇总结果 {path} 的签名与本评价目录的密钥不符：它在汇总之后被改动过（或由旧版本生成），其中的分数不可信。"
-            "请重新运行 qi-excel consolidate，再生成评价报告。"
+            f"已接收的专家评分表只有 {len(experts)} 份，少于评价规范 7.2 规定的 {MIN_EXPERTS} 位专家，"
+            "不能形成正式汇总结果。如需先看初步结果，请生成草稿（--draft）。"
         )
-    try:
-        return Consolidation.from_dict({k: v for k, v in data.items() if k != "signature"})
-    except (ValueError, KeyError, TypeError, ArithmeticError, AttributeError):
-        raise QiError(f"汇总结果 {path} 已损坏或版本不符：请重新运行 qi-excel consolidate。") from None
+    if len(selfs) > 1:
+        raise QiError("收到不止一份申请方自评表，请只保留当前有效的一份。")
+    if method == "trimmed" and len(experts) < 3:
+        central_value([0, 0], method)  # raises the Chinese message
+    self_sheet = selfs[0] if selfs else None
+    for s in [*experts, *selfs]:
+        _check_complete(rubric, s)
+    return experts, self_sheet
 
 
-def save_consolidation(folder: str | Path, result: Consolidation) -> Path:
-    """Write .qi/consolidation.json signed with the evaluation key (checked by ``load_consolidation``)."""
-    from . import evaluation as ev
-    from .fileio import write_text_atomic
-    from .folder_state import sign_record
+def _cell_score(cell: Any, experts: Sequence[ExpertSheet], self_sheet: ExpertSheet | None, method: str,
+                q: Callable[[Fraction], Decimal]) -> CellScore:
+    values = tuple(s.scores[cell.id] for s in experts)
+    return CellScore(
+        cell.id, cell.item.id, cell.label, cell.max, values, q(central_value(values, method)),
+        q(central_value(values, "mean")), min(values), max(values),
+        self_sheet.scores[cell.id] if self_sheet else None,
+    )
 
-    secret = ev.load_secret(folder)
-    data = sign_record(secret.hmac_key, json.loads(result.dumps()))
-    return write_text_atomic(Path(folder) / ev.CONSOLIDATION_FILE, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+
+def _expert_item(s: ExpertSheet, item: Item) -> int:
+    return sum(s.scores[c.id] for c in item.cells)
+
+
+def _item_scores(rubric: Rubric, experts: Sequence[ExpertSheet], self_sheet: ExpertSheet | None,
+                 cell_score: Mapping[str, Decimal], spread_share: Decimal) -> list[ItemScore]:
+    item_scores: list[ItemScore] = []
+    for l1 in rubric.level1:
+        for l2 in l1.level2:
+            for item in l2.items:
+                per_expert = tuple(_expert_item(s, item) for s in experts)
+                spread = max(per_expert) - min(per_expert)
+                item_scores.append(ItemScore(
+                    id=item.id, level1_id=l1.id, level2_id=l2.id, label=f"{l2.name} 第{item.number}项",
+                    max=item.max,
+                    score=sum((cell_score[c.id] for c in item.cells), Decimal(0)),
+                    scores=per_expert,
+                    remarks=tuple(_item_remark(item, s.remarks) for s in experts),
+                    divergent=Fraction(spread) > Fraction(spread_share) * item.max,
+                    self_score=_expert_item(self_sheet, item) if self_sheet else None,
+                ))
+    return item_scores
+
+
+def _indicator_scores(rubric: Rubric, item_scores: Sequence[ItemScore], has_self: bool,
+                      decimals: int) -> tuple[list[IndicatorScore], list[IndicatorScore]]:
+    """First- and second-level indicator scores (sums of item scores) with their rates."""
+    by_item = {i.id: i for i in item_scores}
+    level2: list[IndicatorScore] = []
+    level1: list[IndicatorScore] = []
+    for l1 in rubric.level1:
+        l2_scores = []
+        for l2 in l1.level2:
+            members = [by_item[i.id] for i in l2.items]
+            score = sum((m.score for m in members), Decimal(0))
+            self_score = Decimal(sum(m.self_score or 0 for m in members)) if has_self else None
+            l2_scores.append(IndicatorScore(l2.id, l2.name, l2.points, score, _rate(score, l2.points, decimals),
+                                            l1.id, self_score))
+        score = sum((s.score for s in l2_scores), Decimal(0))
+        l1_self = sum((s.self_score or Decimal(0) for s in l2_scores), Decimal(0)) if has_self else None
+        level1.append(IndicatorScore(l1.id, l1.name, l1.points, score, _rate(score, l1.points, decimals), "",
+                                     l1_self))
+        level2.extend(l2_scores)
+    return level1, level2
+
+
+def _expert_totals(rubric: Rubric, experts: Sequence[ExpertSheet], threshold: Decimal,
+                   q: Callable[[Fraction | int], Decimal]) -> list[ExpertTotal]:
+    """Each expert's total and how far it lies from the others' mean (flagged past ``threshold``)."""
+    totals = [sum(s.scores[c.id] for c in rubric.score_cells) for s in experts]
+    expert_totals: list[ExpertTotal] = []
+    for k, s in enumerate(experts):
+        rest = totals[:k] + totals[k + 1:]
+        deviation = q(Fraction(totals[k]) - Fraction(sum(rest), len(rest))) if rest else q(0)
+        by_l1 = {
+            l1.id: Decimal(sum(_expert_item(s, i) for l2 in l1.level2 for i in l2.items)) for l1 in rubric.level1
+        }
+        expert_totals.append(ExpertTotal(s.expert_id, s.name, Decimal(totals[k]), deviation,
+                                         bool(rest) and abs(deviation) > threshold, by_l1))
+    return expert_totals

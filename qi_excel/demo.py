@@ -139,7 +139,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     """
     from .archive import write_archive
     from .collect import collect
-    from .consolidate import run_consolidation
+    from .consolidation_step import run_consolidation
     from .documents import write_application, write_report
     from .evaluation import INBOX_DIR, STATE_DIR, new_evaluation
     from .fileio import write_bytes_atomic
@@ -192,7 +192,7 @@ def run_demo(folder: str | Path, *, echo: Echo = print, seed: int = 2026, now: d
     # Every member's workbook is accepted after the correction, so the result is final.
     run = run_consolidation(root, created_at=(start + timedelta(hours=3)).isoformat())
     cons = run.result
-    from .consolidate import plain_number
+    from .decimals import plain_number
     from .evaluation import SUMMARY_FILE
     notes = [f"专家 {len(cons.experts)} 人，算术平均，总分 {plain_number(cons.total)} 分；分歧项 {len(cons.divergent)} 个",
              "专家组意见.docx 是供专家组组长修改定稿的草稿；生成报告时逐段写入“五、专家组意见”“六、评价结论”"]

@@ -16,7 +16,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import formataddr
 
-from .evaluation import EvaluationInfo, Expert
+from .project import LEADER, EvaluationInfo, Expert
 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
@@ -67,7 +67,7 @@ def _signed_on(on: datetime.date | None) -> str:
 def expert_eml(info: EvaluationInfo, expert: Expert, filename: str, data: bytes, *,
                on: datetime.date | None = None) -> bytes:
     organizer = info.organizer or "评价组织"
-    role = "（专家组组长）" if expert.role == "组长" else ""
+    role = "（专家组组长）" if expert.role == LEADER else ""
     body = (
         f"尊敬的{expert.name}专家{role}：\n\n"
         f"您好！现将{info.service_name}（申报单位：{info.applicant}）评价的专家评分工作簿发给您，"

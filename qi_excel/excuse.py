@@ -10,7 +10,7 @@ An excusal is recorded in one of two places: ``qi-excel excuse`` writes ``.qi/ex
 and an organizer who prefers Excel types the reason in the optional 未参加原因 column of
 评价项目.xlsx's 专家组 sheet. The command wins when both give a reason.
 
-The top of this module is pure (``reasons_from_rows``, ``account``); the folder functions at
+The top of this module is pure (``account``; the roster column is read by ``project.reasons_from_rows``); the folder functions at
 the bottom read and write the state file.
 """
 
@@ -22,15 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from .errors import QiError
+from .project import EXCUSE_COLUMN, MIN_EXPERTS, PANEL_SHEET, PROJECT_FILE, clean_reason
 
 if TYPE_CHECKING:
-    from .evaluation import Expert, Panel
+    from .project import Expert, Panel
 
 EXCUSED_FILE = ".qi/excused.json"
-MIN_COUNTED = 5  # clause 7.2: a panel of no fewer than 5 experts
-EXCUSE_COLUMN = "未参加原因"
-# Headers an organizer may type instead of 未参加原因.
-EXCUSE_HEADERS = frozenset({EXCUSE_COLUMN, "请假说明", "请假原因", "缺席原因", "未参加说明"})
 MAX_REASON = 200
 
 
@@ -62,7 +59,7 @@ class PanelAccount:
 
     @property
     def enough(self) -> bool:
-        return len(self.counted) >= MIN_COUNTED
+        return len(self.counted) >= MIN_EXPERTS
 
     def to_json(self) -> dict[str, Any]:
         """The ``panel`` block of ``qi-excel consolidate --json``."""
@@ -71,41 +68,6 @@ class PanelAccount:
 
 
 # ───────────────────────────── pure ─────────────────────────────
-
-
-def clean_reason(text: object) -> str:
-    """A reason as one line of plain text (it is printed inside a sentence of the report)."""
-    if text is None:
-        return ""
-    value = " ".join(str(text).split())
-    return "".join(ch for ch in value if ch >= " ")
-
-
-def reasons_from_rows(rows: Iterable[Sequence[object]]) -> dict[int, str]:
-    """未参加原因 of the 专家组 sheet: Excel row number (1-based) → reason, blank ones left out.
-
-    ``rows`` are the sheet's rows as plain cell values from row 1. The header row is the
-    first of the first ten that has a 姓名 cell; without an excuse column nothing is excused.
-    """
-    column: int | None = None
-    header_seen = False
-    out: dict[int, str] = {}
-    for number, row in enumerate(rows, start=1):
-        if not header_seen:
-            if number > 10:
-                break
-            keys = ["" if v is None else str(v).replace(" ", "").replace("*", "") for v in row]
-            if "姓名" in keys:
-                header_seen = True
-                column = next((i for i, k in enumerate(keys) if k in EXCUSE_HEADERS), None)
-                if column is None:
-                    break
-            continue
-        if column is not None and column < len(row):
-            reason = clean_reason(row[column])
-            if reason:
-                out[number] = reason
-    return out
 
 
 def find_member(experts: Sequence["Expert"], who: str) -> "Expert":
@@ -161,7 +123,7 @@ def refusal(account_: PanelAccount, folder: str) -> str:
         ident = account_.missing[0][0]
         lines.append(f"  qi-excel excuse {folder} {ident} --reason 因病未能参加现场考察")
     if not account_.enough:
-        lines.append(f"计入评分的专家只有 {len(account_.counted)} 人，少于规范 7.2 条要求的 {MIN_COUNTED} 人，"
+        lines.append(f"计入评分的专家只有 {len(account_.counted)} 人，少于规范 7.2 条要求的 {MIN_EXPERTS} 人，"
                      "只能加 --draft 生成草稿。")
     elif account_.missing:
         lines.append("如只需预览，可加 --draft 生成草稿。")
@@ -219,10 +181,10 @@ def excuse(folder: str | Path, who: str, reason: str) -> Excusal:
     stored = load_stored(root)
     after = effective_excusals(panel.experts, {**stored, member.expert_id: text})
     remaining = len(panel.experts) - len(after)
-    if remaining < MIN_COUNTED:
+    if remaining < MIN_EXPERTS:
         raise QiError(
             f"不能登记 {member.name}（{member.expert_id}）请假：专家组 {len(panel.experts)} 人，"
-            f"请假后只剩 {remaining} 人，少于规范 7.2 条要求的 {MIN_COUNTED} 人。"
+            f"请假后只剩 {remaining} 人，少于规范 7.2 条要求的 {MIN_EXPERTS} 人。"
             "请补充专家（在 评价项目.xlsx 的“专家组”中增加并发放评分表），或只用 --draft 生成草稿。"
         )
     names = {e.expert_id: e.name for e in panel.experts}
@@ -234,7 +196,7 @@ def excuse(folder: str | Path, who: str, reason: str) -> Excusal:
 
 def undo_excuse(folder: str | Path, who: str) -> Excusal:
     """Take an excusal back (the member counts again, so their workbook is needed)."""
-    from .evaluation import PANEL_SHEET, PROJECT_FILE, load_project
+    from .evaluation import load_project
 
     root = Path(folder)
     _info, panel = load_project(root)

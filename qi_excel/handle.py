@@ -36,7 +36,8 @@ from .fileio import write_text_atomic
 if TYPE_CHECKING:
     from .audit import LogCheck
     from .collect import CollectResult, ExpertStatus
-    from .consolidate import Consolidation, FolderConsolidation
+    from .consolidate import Consolidation
+    from .consolidation_step import FolderConsolidation
     from .documents import Written
     from .excuse import Excusal
     from .remind import RemindResult
@@ -226,7 +227,7 @@ class Evaluation:
     @cached_property
     def consolidation(self) -> "Consolidation | None":
         """The last consolidation, or None before ``consolidate``."""
-        from .consolidate import load_consolidation
+        from .consolidation_step import load_consolidation
 
         path = self.path / ev.CONSOLIDATION_FILE
         if not path.is_file():
@@ -330,7 +331,7 @@ class Evaluation:
 
     def run_consolidation(self, **options: Any) -> "FolderConsolidation":
         """``run_consolidation``: the result with who counted and where the opinion draft went."""
-        from .consolidate import run_consolidation
+        from .consolidation_step import run_consolidation
 
         with self.action("consolidate", options):
             return run_consolidation(self.path, **options)

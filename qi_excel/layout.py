@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from .rubric import Item, Rubric, ScoreCell
+if TYPE_CHECKING:  # types only: the rubric's limit check asks this module for names
+    from .rubric import Item, Rubric, ScoreCell
 
 LAYOUT_VERSION = "1"
 

@@ -26,10 +26,10 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from .decimals import fmt_decimal
 from .errors import QiError
 
 if TYPE_CHECKING:
@@ -62,17 +62,6 @@ class Opinion:
 
 
 # ───────────────────────────── pure: the draft ─────────────────────────────
-
-
-def _plain(value: Decimal) -> str:
-    value = Decimal(value)
-    return str(value.quantize(Decimal(1))) if value == value.to_integral_value() else str(value)
-
-
-def _fmt(value: Decimal, places: int) -> str:
-    from .documents import fmt_decimal
-
-    return fmt_decimal(value, places)
 
 
 def _clause(text: str) -> str:
@@ -145,8 +134,8 @@ def _highlights(cons: "Consolidation") -> list[str]:
         if s.score == s.max:
             out.append(f"{n}．“{s.name}”（满分 {s.max} 分）获得满分。")
         else:
-            out.append(f"{n}．“{s.name}”得分 {_fmt(s.score, places)} 分（满分 {s.max} 分），"
-                       f"得分率 {_fmt(s.rate, places)}%。")
+            out.append(f"{n}．“{s.name}”得分 {fmt_decimal(s.score, places)} 分（满分 {s.max} 分），"
+                       f"得分率 {fmt_decimal(s.rate, places)}%。")
     return out
 
 
@@ -164,7 +153,7 @@ def _problems(cons: "Consolidation", rubric: "Rubric | None") -> list[str]:
         item = items.get(scored.id)
         name = f"{item.level2}第 {item.number} 项" if item is not None else scored.label
         text = (f"{len(out) + 1}．{scored.id} {name}（满分 {scored.max} 分，"
-                f"专家组得分 {_fmt(scored.score, places)} 分）")
+                f"专家组得分 {fmt_decimal(scored.score, places)} 分）")
         criterion = _criterion(item.criterion) if item is not None else ""
         if criterion:
             text += f"，评分标准：{criterion}"
@@ -198,12 +187,12 @@ def _conclusion(cons: "Consolidation") -> list[str]:
     service = cons.service_name.strip() or "该服务"
     applicant = cons.applicant.strip() or "申请方"
     text = (f"经专家组现场考察、独立评分和内部沟通，{applicant}承担的{service}评价总得分为 "
-            f"{_fmt(cons.total, places)} 分（满分 {cons.max_total} 分），得分率 {_fmt(cons.rate, places)}%。")
+            f"{fmt_decimal(cons.total, places)} 分（满分 {cons.max_total} 分），得分率 {fmt_decimal(cons.rate, places)}%。")
     ranked = sorted(cons.level1, key=lambda s: (-s.rate, s.id))
     if len(ranked) >= 2:
         best, worst = ranked[0], ranked[-1]
-        text += (f"一级指标中“{best.name}”得分率最高（{_fmt(best.rate, places)}%），"
-                 f"“{worst.name}”得分率最低（{_fmt(worst.rate, places)}%）。")
+        text += (f"一级指标中“{best.name}”得分率最高（{fmt_decimal(best.rate, places)}%），"
+                 f"“{worst.name}”得分率最低（{fmt_decimal(worst.rate, places)}%）。")
     text += "专家组建议申请方针对上述存在问题和改进建议持续改进。"
     return [text]
 
@@ -277,7 +266,7 @@ def _template() -> Path:
 
 
 def opinion_context(cons: "Consolidation", opinion: Opinion) -> dict[str, Any]:
-    from .documents import clean_text, or_dash
+    from .docx_render import clean_text, or_dash
 
     def paras(items: Iterable[str]) -> list[str]:
         return [clean_text(t) for t in items]
@@ -293,7 +282,7 @@ def opinion_context(cons: "Consolidation", opinion: Opinion) -> dict[str, Any]:
 
 
 def render_opinion(cons: "Consolidation", opinion: Opinion, target: Path) -> Path:
-    from .documents import render_template
+    from .docx_render import render_template
 
     return render_template(_template(), opinion_context(cons, opinion), OPINION_REQUIRED, target)
 

@@ -18,9 +18,9 @@ from posixpath import dirname, join, normpath
 from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import XMLParser as _CXMLParser
 
-from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
-from defusedxml.ElementTree import ParseError  # type: ignore[import-untyped]
-from defusedxml.ElementTree import fromstring as _defused_fromstring  # type: ignore[import-untyped]
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError
+from defusedxml.ElementTree import fromstring as _defused_fromstring
 
 from .errors import QiError
 

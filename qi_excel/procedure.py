@@ -4,7 +4,7 @@ Clause 6.3 申请材料审查记录, 7.1 评价计划, 8.1/8.4 首次/末次会�
 are real papers an office files for every evaluation. Like the report they are editable Word
 templates (``docx_templates/``, built by ``build_procedure_templates.py``) filled from the data
 already in the evaluation folder; this module only computes the values (pure ``*_context``
-functions) and hands them to ``documents.render_template``, which checks an organizer's edited
+functions) and hands them to ``docx_render.render_template``, which checks an organizer's edited
 template and renders it safely.
 """
 
@@ -15,19 +15,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .documents import (
+from .decimals import fmt_decimal
+from .docx_render import (
     HANDWRITTEN_DATE,
     NOT_GIVEN,
     _pdf,
     chinese_date,
     clean_text,
-    fmt_decimal,
     or_dash,
     render_template,
     shipped_template,
 )
 from .errors import QiError
-from .evaluation import CONSOLIDATION_FILE, LEADER, PROJECT_FILE, EvaluationInfo, Panel
+from .project import CONSOLIDATION_FILE, LEADER, MEMBER, PROJECT_FILE, EvaluationInfo, Panel
 
 if TYPE_CHECKING:
     from .consolidate import Consolidation
@@ -90,7 +90,7 @@ def _experts(panel: Panel) -> list[dict[str, Any]]:
     return [
         {"number": e.number, "name": clean_text(e.name), "title": clean_text(e.title) or NOT_GIVEN,
          "employer": clean_text(e.employer) or NOT_GIVEN, "field": clean_text(e.field) or NOT_GIVEN,
-         "role": "组长" if e.role == LEADER else "成员"}
+         "role": LEADER if e.role == LEADER else MEMBER}
         for e in sorted(panel.experts, key=lambda e: e.number)
     ]
 
@@ -295,7 +295,7 @@ def write_signin(folder: str | Path, meetings: Sequence[str] = ("first", "last")
 
 def write_pledge(folder: str | Path, *, template: str | Path | None = None, pdf: bool = False) -> list[Path]:
     """持续改进承诺书.docx quoting the consolidation's improvement suggestions."""
-    from .consolidate import load_consolidation
+    from .consolidation_step import load_consolidation
     from .evaluation import load_project
 
     folder = Path(folder)

@@ -23,6 +23,7 @@ from typing import Any
 from . import evaluation as ev
 from .errors import QiError
 from .fileio import write_bytes_atomic
+from .xlsx_print import a4_one_page_wide
 from .xlsx_read import open_book
 
 REGISTER_FILE = "评价台账.xlsx"
@@ -206,56 +207,77 @@ def render_register(reg: Register) -> bytes:
     wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
                                       "strings_to_numbers": False})
     wb.set_properties({"title": "评价台账", "comments": f"由 qi-excel register 扫描 {reg.root} 生成。"})
+    fm = _formats(wb)
+    _ledger_sheet(wb, fm, reg)
+    _experts_sheet(wb, fm, reg)
+    wb.close()
+    return buffer.getvalue()
+
+
+def _formats(wb: Any) -> dict[str, Any]:
     base = {"font_name": "宋体", "font_size": 10, "valign": "top", "text_wrap": True, "border": 1}
-    title = wb.add_format({"font_name": "宋体", "font_size": 14, "bold": True})
-    header = wb.add_format({**base, "bold": True, "bg_color": "#D9E1F2", "align": "center", "valign": "vcenter"})
-    text = wb.add_format(base)
-    center = wb.add_format({**base, "align": "center"})
-    flag = wb.add_format({**base, "font_color": "#C00000"})
-    integer = wb.add_format({**base, "num_format": "0", "align": "center"})
-    totals = {d: wb.add_format({**base, "num_format": "0." + "0" * d if d else "0", "align": "center"})
-              for d in range(5)}
+    fm: dict[str, Any] = {
+        "title": wb.add_format({"font_name": "宋体", "font_size": 14, "bold": True}),
+        "header": wb.add_format({**base, "bold": True, "bg_color": "#D9E1F2", "align": "center", "valign": "vcenter"}),
+        "text": wb.add_format(base),
+        "center": wb.add_format({**base, "align": "center"}),
+        "flag": wb.add_format({**base, "font_color": "#C00000"}),
+        "integer": wb.add_format({**base, "num_format": "0", "align": "center"}),
+    }
+    fm["totals"] = {d: wb.add_format({**base, "num_format": "0." + "0" * d if d else "0", "align": "center"})
+                    for d in range(5)}
+    return fm
 
-    def put(ws: Any, r: int, c: int, value: Any, fmt: Any) -> None:
-        if value is None or value == "":
-            ws.write_blank(r, c, None, fmt)
-        elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
-            ws.write_number(r, c, float(value), fmt)
-        else:
-            ws.write_string(r, c, str(value)[:32000], fmt)
 
+def _put(ws: Any, r: int, c: int, value: Any, fmt: Any) -> None:
+    if value is None or value == "":
+        ws.write_blank(r, c, None, fmt)
+    elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        ws.write_number(r, c, float(value), fmt)
+    else:
+        ws.write_string(r, c, str(value)[:32000], fmt)
+
+
+def _sheet_head(ws: Any, fm: dict[str, Any], heading: str, headers: tuple[str, ...],
+                widths: tuple[float, ...]) -> None:
+    for i, w in enumerate(widths):
+        ws.set_column(i, i, w)
+    ws.merge_range(0, 0, 0, len(headers) - 1, "", fm["title"])
+    ws.write_string(0, 0, heading, fm["title"])
+    for col, h in enumerate(headers):
+        ws.write_string(1, col, h, fm["header"])
+
+
+def _ledger_sheet(wb: Any, fm: dict[str, Any], reg: Register) -> None:
+    """台账: one row per evaluation folder."""
     ws = wb.add_worksheet("台账")
     headers: tuple[str, ...] = ("序号", "评价目录", "评价编号", "服务名称", "申报单位", "评价日期", "阶段", "专家组人数",
                "已接收评分表", "汇总方法", "总分", "报告日期", "档案文件", "问题")
     widths: tuple[float, ...] = (5, 18, 20, 28, 28, 14, 8, 7, 8, 14, 9, 14, 26, 40)
-    for i, w in enumerate(widths):
-        ws.set_column(i, i, w)
-    ws.merge_range(0, 0, 0, len(headers) - 1, "", title)
-    ws.write_string(0, 0, f"评价台账（共 {len(reg.entries)} 项评价）", title)
-    for col, h in enumerate(headers):
-        ws.write_string(1, col, h, header)
+    _sheet_head(ws, fm, f"评价台账（共 {len(reg.entries)} 项评价）", headers, widths)
+    totals = fm["totals"]
     for r, e in enumerate(reg.entries, start=2):
         stage = e.stage + ("（草稿）" if e.draft and e.stage == "已汇总" else "")
         values: tuple[Any, ...] = (r - 1, e.folder, e.evaluation_id, e.service, e.applicant, e.dates, stage, e.panel_size,
                   e.accepted, e.method, e.total, e.report_date, e.archive, "\n".join(e.problems))
         for col, v in enumerate(values):
-            fmt = text
+            fmt = fm["text"]
             if col in (0, 7, 8):
-                fmt = integer
+                fmt = fm["integer"]
             elif col == 10:
                 fmt = totals.get(e.decimals, totals[2])
             elif col == 6:
-                fmt = center
+                fmt = fm["center"]
             elif col == 13 and e.problems:
-                fmt = flag
-            put(ws, r, col, v, fmt)
+                fmt = fm["flag"]
+            _put(ws, r, col, v, fmt)
     ws.freeze_panes(2, 2)
     ws.autofilter(1, 0, 1 + len(reg.entries), len(headers) - 1)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(1)
+    a4_one_page_wide(ws, repeat=(1,))
 
+
+def _experts_sheet(wb: Any, fm: dict[str, Any], reg: Register) -> None:
+    """专家: every seat on every panel, with a hint when an expert keeps meeting the same applicant."""
     es = wb.add_worksheet("专家")
     seats = [(seat, e) for e in reg.entries for seat in e.panel if seat.name]
     count_by_name: dict[str, int] = {}
@@ -269,29 +291,19 @@ def render_register(reg: Register) -> bytes:
     headers = ("专家", "工作单位", "职称", "角色", "参评次数", "评价目录", "评价编号", "服务名称", "申报单位", "评价日期",
                "阶段", "与该申报单位")
     widths = (10, 24, 14, 6, 7, 18, 20, 28, 28, 14, 8, 22)
-    for i, w in enumerate(widths):
-        es.set_column(i, i, w)
-    es.merge_range(0, 0, 0, len(headers) - 1, "", title)
-    es.write_string(0, 0, "专家参评情况（同一专家多次评价同一申报单位的，在最后一列提示）", title)
-    for col, h in enumerate(headers):
-        es.write_string(1, col, h, header)
+    _sheet_head(es, fm, "专家参评情况（同一专家多次评价同一申报单位的，在最后一列提示）", headers, widths)
     for r, (seat, e) in enumerate(seats, start=2):
         pair = count_by_pair.get((seat.name, e.applicant), 0)
         note = f"共 {pair} 次评价该单位，请注意轮换" if pair > 1 else ""
         values = (seat.name, seat.employer, seat.title, seat.role, count_by_name[seat.name], e.folder, e.evaluation_id,
                   e.service, e.applicant, e.dates, e.stage, note)
         for col, v in enumerate(values):
-            put(es, r, col, v, integer if col == 4 else (flag if col == 11 and note else text))
+            _put(es, r, col, v, fm["integer"] if col == 4 else (fm["flag"] if col == 11 and note else fm["text"]))
     if pair_note := [k for k, v in count_by_pair.items() if v > 1]:
         es.write_string(len(seats) + 3, 0, f"重复组合：{len(pair_note)} 对专家与申报单位不止一次同在一次评价中。")
     es.freeze_panes(2, 1)
     es.autofilter(1, 0, 1 + len(seats), len(headers) - 1)
-    es.set_landscape()
-    es.set_paper(9)
-    es.fit_to_pages(1, 0)
-    es.repeat_rows(1)
-    wb.close()
-    return buffer.getvalue()
+    a4_one_page_wide(es, repeat=(1,))
 
 
 def write_register(root: str | Path, output: str | Path | None = None) -> tuple[Path, Register]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .errors import QiError
 from .errors import os_error_text, toml_error_text
@@ -387,40 +387,8 @@ def parse_rubric(text: str, source: str = "评价表") -> Rubric:
             claim(id2, w2)
             points2 = r.field(t2, "points", int, w2)
             requirement = r.field(t2, "requirement", str, w2)
-            items: list[Item] = []
-            for t3 in r.field(t2, "items", list, w2):
-                item_id = r.field(t3, "id", str, f"{w2} 的评分项")
-                w3 = f"评分项 {item_id}（{name2}）"
-                claim(item_id, w3)
-                number = r.field(t3, "number", int, w3)
-                maximum = r.field(t3, "max", int, w3)
-                if maximum <= 0:
-                    raise r.fail(w3, f"满分应为正整数，实际为 {maximum}")
-                criterion = r.field(t3, "criterion", str, w3)
-                explain = str(t3.get("explain", "")).strip()
-                parts: list[Part] = []
-                for tp in t3.get("parts", []) or []:
-                    pid = r.field(tp, "id", str, f"{w3} 的分项")
-                    wp = f"评分项 {item_id} 的分项 {pid}"
-                    claim(pid, wp)
-                    pname = r.field(tp, "name", str, wp)
-                    pmax = r.field(tp, "max", int, wp)
-                    if pmax <= 0:
-                        raise r.fail(wp, f"满分应为正整数，实际为 {pmax}")
-                    parts.append(Part(pid, pname, pmax, r.allowed(tp, wp, pmax)))
-                if parts:
-                    part_sum = sum(p.max for p in parts)
-                    if part_sum != maximum:
-                        raise r.fail(w3, f"各分项满分之和 {part_sum} 分与本项满分 {maximum} 分不符")
-                    allowed = _sum_set(tuple(parts))
-                    if "allowed" in t3 and merge_ranges(r.allowed(t3, w3, maximum).ranges) != allowed.ranges:
-                        raise r.fail(w3, f"允许分值应与各分项之和一致（{allowed.describe()}）")
-                else:
-                    allowed = r.allowed(t3, w3, maximum)
-                items.append(
-                    Item(item_id, name1, name2, number, maximum, allowed, requirement,
-                         criterion, explain, tuple(parts))
-                )
+            items = [_parse_item(r, t3, claim, w2, name1, name2, requirement)
+                     for t3 in r.field(t2, "items", list, w2)]
             if not items:
                 raise r.fail(w2, "没有评分项")
             item_sum = sum(i.max for i in items)
@@ -444,13 +412,46 @@ def parse_rubric(text: str, source: str = "评价表") -> Rubric:
         raise QiError("\n".join(f"评价表 {source} 有误：{p}" for p in problems))
     return rubric
 
+def _parse_item(r: "_Reader", t3: Any, claim: Callable[[str, str], None], w2: str, name1: str, name2: str,
+                requirement: str) -> Item:
+    """One scoring item (and its parts) of a second-level indicator."""
+    item_id = r.field(t3, "id", str, f"{w2} 的评分项")
+    w3 = f"评分项 {item_id}（{name2}）"
+    claim(item_id, w3)
+    number = r.field(t3, "number", int, w3)
+    maximum = r.field(t3, "max", int, w3)
+    if maximum <= 0:
+        raise r.fail(w3, f"满分应为正整数，实际为 {maximum}")
+    criterion = r.field(t3, "criterion", str, w3)
+    explain = str(t3.get("explain", "")).strip()
+    parts: list[Part] = []
+    for tp in t3.get("parts", []) or []:
+        pid = r.field(tp, "id", str, f"{w3} 的分项")
+        wp = f"评分项 {item_id} 的分项 {pid}"
+        claim(pid, wp)
+        pname = r.field(tp, "name", str, wp)
+        pmax = r.field(tp, "max", int, wp)
+        if pmax <= 0:
+            raise r.fail(wp, f"满分应为正整数，实际为 {pmax}")
+        parts.append(Part(pid, pname, pmax, r.allowed(tp, wp, pmax)))
+    if parts:
+        part_sum = sum(p.max for p in parts)
+        if part_sum != maximum:
+            raise r.fail(w3, f"各分项满分之和 {part_sum} 分与本项满分 {maximum} 分不符")
+        allowed = _sum_set(tuple(parts))
+        if "allowed" in t3 and merge_ranges(r.allowed(t3, w3, maximum).ranges) != allowed.ranges:
+            raise r.fail(w3, f"允许分值应与各分项之和一致（{allowed.describe()}）")
+    else:
+        allowed = r.allowed(t3, w3, maximum)
+    return Item(item_id, name1, name2, number, maximum, allowed, requirement, criterion, explain, tuple(parts))
+
 
 # ───────────────────────────── limits the score sheet imposes ─────────────────────────────
 
 
 def max_criterion_lines() -> int:
     """Wrapped lines of a criterion the writer can show: Excel's rows stop at 409 points."""
-    from .workbook import row_height
+    from .textfit import row_height
 
     lines = 1
     while row_height(lines + 1) <= EXCEL_MAX_ROW_HEIGHT:
@@ -465,8 +466,7 @@ def limit_problems(rubric: Rubric) -> list[str]:
     than one per attempt. The limits come from the writer (column widths, row heights) and
     from Excel (cell text, row height, data-validation formulas, defined names).
     """
-    from .layout import score_name
-    from .workbook import WIDTHS, line_count, text_width, validation_for
+    from .textfit import WIDTHS, line_count, text_width
 
     out: list[str] = []
     max_lines = max_criterion_lines()
@@ -492,7 +492,6 @@ def limit_problems(rubric: Rubric) -> list[str]:
     if len(rubric.score_cells) > MAX_SCORE_CELLS:
         out.append(f"文件头：共 {len(rubric.score_cells)} 个打分格，超过 {MAX_SCORE_CELLS} 个的上限")
 
-    names: dict[str, str] = {}
     ids: list[tuple[str, str]] = []
     l1_names: set[str] = set()
     l2_names: set[str] = set()
@@ -533,6 +532,17 @@ def limit_problems(rubric: Rubric) -> list[str]:
                         out.append(f"{wp}：名称“{part.name}”过长，评分表中分项只占一行，请缩短")
                     if part.max > MAX_CELL_POINTS:
                         out.append(f"{wp}：满分 {part.max} 分超过每项 {MAX_CELL_POINTS} 分的上限")
+    out.extend(_id_problems(ids))
+    out.extend(_validation_problems(rubric))
+    return out
+
+
+def _id_problems(ids: list[tuple[str, str]]) -> list[str]:
+    """Ids that are malformed, or that map to the same (case-blind) workbook name."""
+    from .layout import score_name
+
+    out: list[str] = []
+    names: dict[str, str] = {}
     for ident, where in ids:
         if not ID_PATTERN.fullmatch(ident):
             out.append(f"{where}：编号“{ident}”应为以点分隔的数字（如 1.1.1），每段不超过 4 位、不超过 6 段")
@@ -541,6 +551,14 @@ def limit_problems(rubric: Rubric) -> list[str]:
         if key in names and names[key] != ident:
             out.append(f"{where}：编号“{ident}”与“{names[key]}”在工作簿中的名称相同")
         names.setdefault(key, ident)
+    return out
+
+
+def _validation_problems(rubric: Rubric) -> list[str]:
+    """Score cells whose validation formula would exceed what Excel accepts."""
+    from .score_validation import validation_for
+
+    out: list[str] = []
     for cell in rubric.score_cells:
         if cell.max > MAX_CELL_POINTS or cell.allowed.is_contiguous():
             continue

@@ -125,10 +125,10 @@ _REF = re.compile(r"([A-Z]+)(\d+)")
 
 
 def _col_index(col: str) -> int:
-    n = 0
-    for ch in col:
-        n = n * 26 + ord(ch) - 64
-    return n
+    """1-based column number of ``col`` ("A" → 1), by XlsxWriter's own A1 arithmetic."""
+    from xlsxwriter.utility import xl_cell_to_rowcol
+
+    return xl_cell_to_rowcol(f"{col}1")[1] + 1
 
 
 class _Sheet:

@@ -13,10 +13,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .consolidate import Consolidation, percent_text, plain_number
+from .consolidate import Consolidation
+from .decimals import percent_text, plain_number
 from .dates import human_date, human_time
 from .fileio import write_bytes_atomic
-from .workbook import line_count as lines_needed
+from .textfit import line_count as lines_needed
+from .xlsx_print import a4_one_page_wide
 
 if TYPE_CHECKING:
     from .rubric import Rubric
@@ -180,12 +182,7 @@ class _Writer:
         self.heights[name] = {}
         self.landscape[name] = landscape
         self.widths[name] = widths
-        ws.set_paper(9)  # A4
-        if landscape:
-            ws.set_landscape()
-        else:
-            ws.set_portrait()
-        ws.fit_to_pages(1, 0)
+        a4_one_page_wide(ws, landscape=landscape)
         ws.set_margins(left=MARGIN_IN[0], right=MARGIN_IN[0], top=MARGIN_IN[1], bottom=MARGIN_IN[1])
         ws.center_horizontally()
         footer_title = TITLE + ("（草稿）" if self.c.draft else "")
@@ -330,6 +327,14 @@ def _total_sheet(w: _Writer) -> None:
     # charts on their own page below the tables
     row += 1
     ws.set_h_pagebreaks([row])
+    _total_charts(w, ws, row, (l1_first, l1_last), (l2_first, l2_last))
+    ws.print_area(0, 0, row + 42, 4)
+
+
+def _total_charts(w: _Writer, ws: Any, row: int, l1_rows: tuple[int, int], l2_rows: tuple[int, int]) -> None:
+    """The first-level rates as columns and the second-level rates as a radar, from ``row``."""
+    l1_first, l1_last = l1_rows
+    l2_first, l2_last = l2_rows
     bar = w.wb.add_chart({"type": "column"})
     bar.add_series({
         "name": "得分率",
@@ -360,7 +365,6 @@ def _total_sheet(w: _Writer) -> None:
     radar.set_x_axis({"num_font": {"name": FONT, "size": 9}})
     radar.set_size({"width": 540, "height": 470})
     ws.insert_chart(row + 17, 0, radar, {"x_offset": 8, "y_offset": 10})
-    ws.print_area(0, 0, row + 42, 4)
 
 
 def _style_chart(chart: Any, title: str) -> None:
@@ -786,18 +790,24 @@ def _agreement_sheet(w: _Writer) -> None:
     ], widths)
     ws.repeat_rows(header_row)
     if a.leniency and all(e.leniency is not None for e in a.leniency):
-        chart = w.wb.add_chart({"type": "bar"})
-        chart.add_series({
-            "name": "宽严度（百分点）",
-            "categories": [SHEET_AGREEMENT, first, 1, last_row, 1],
-            "values": [SHEET_AGREEMENT, first, 3, last_row, 3],
-            "fill": {"color": "#4472C4"},
-            "invert_if_negative": False,
-            "gap": 60,  # no data labels: some LibreOffice versions add the names to them; the table has the values
-        })
-        _style_chart(chart, "各位专家的宽严度（百分点，正为偏宽、负为偏严）")
-        chart.set_x_axis({"num_format": "0.0", "major_gridlines": {"visible": True},
-                          "num_font": {"name": FONT, "size": 9}})
-        chart.set_y_axis({"reverse": True, "num_font": {"name": FONT, "size": 10}, "label_position": "low"})
-        chart.set_size({"width": 620, "height": max(220, 40 * len(a.leniency) + 80)})
-        ws.insert_chart(row + 1, 0, chart, {"x_offset": 8, "y_offset": 4})
+        _leniency_chart(w, ws, row, (first, last_row), len(a.leniency))
+
+
+def _leniency_chart(w: _Writer, ws: Any, row: int, rows: tuple[int, int], experts: int) -> None:
+    """Each expert's leniency as a bar, below the table (``rows``: its first and last data row)."""
+    first, last_row = rows
+    chart = w.wb.add_chart({"type": "bar"})
+    chart.add_series({
+        "name": "宽严度（百分点）",
+        "categories": [SHEET_AGREEMENT, first, 1, last_row, 1],
+        "values": [SHEET_AGREEMENT, first, 3, last_row, 3],
+        "fill": {"color": "#4472C4"},
+        "invert_if_negative": False,
+        "gap": 60,  # no data labels: some LibreOffice versions add the names to them; the table has the values
+    })
+    _style_chart(chart, "各位专家的宽严度（百分点，正为偏宽、负为偏严）")
+    chart.set_x_axis({"num_format": "0.0", "major_gridlines": {"visible": True},
+                      "num_font": {"name": FONT, "size": 9}})
+    chart.set_y_axis({"reverse": True, "num_font": {"name": FONT, "size": 10}, "label_position": "low"})
+    chart.set_size({"width": 620, "height": max(220, 40 * experts + 80)})
+    ws.insert_chart(row + 1, 0, chart, {"x_offset": 8, "y_offset": 4})

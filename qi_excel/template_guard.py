@@ -19,7 +19,7 @@ organizer's machine in a plain Jinja environment. Two layers keep that from happ
 a remote hyperlink or picture) or an INCLUDEPICTURE/INCLUDETEXT/LINK/DDE field would be copied
 into the issued document and make Word fetch it when opened.
 
-Every document goes through ``documents.render_template``, which calls both; a module adding a
+Every document goes through ``docx_render.render_template``, which calls both; a module adding a
 new document only supplies its template, context and required names.
 """
 

@@ -12,9 +12,9 @@ import datetime
 import io
 from typing import TYPE_CHECKING, Any
 
-from .evaluation import INFO_FIELDS, INFO_SHEET, LEADER, MEMBER, PANEL_COLUMNS, PANEL_SHEET, PROJECT_FILE, EvaluationInfo, Panel
-from .excuse import EXCUSE_COLUMN
+from .project import EXCUSE_COLUMN, INFO_FIELDS, INFO_SHEET, LEADER, MEMBER, PANEL_COLUMNS, PANEL_SHEET, PROJECT_FILE, EvaluationInfo, Panel
 from .resources import template_path
+from .xlsx_print import a4_one_page_wide
 
 if TYPE_CHECKING:
     from .review import MaterialReview
@@ -26,7 +26,7 @@ _PANEL_HINTS = {
     "角色": "从下拉列表选择：组长 或 成员；专家组只能有一位组长",
     "邮箱": "用于生成邮件草稿（issue --eml）",
 }
-# Optional last column: an excused member's reason (read by excuse.reasons_from_rows).
+# Optional last column: an excused member's reason (read by project.reasons_from_rows).
 _EXCUSE_WIDTH = 30
 _EXCUSE_HINT = ("通常留空。专家确实不能参加评价（如因病未能参加现场考察）时填写原因，"
                 "该专家不计入评分，原因写入评价报告和档案；也可用 qi-excel excuse 登记")
@@ -57,22 +57,20 @@ def render_project_template() -> bytes:
     ws.write_string(1, 0, "项目", head)
     ws.write_string(1, 1, "填写内容", head)
     ws.write_string(1, 2, "说明", head)
-    for i, (text, attr, required, note) in enumerate(INFO_FIELDS, start=2):
+    for i, (text, attr, _required, note) in enumerate(INFO_FIELDS, start=2):
         ws.write_string(i, 0, text, label)
         ws.write_blank(i, 1, None, value)
         ws.write_string(i, 2, note, hint)
         ws.set_row(i, 60 if attr in ("goals", "self_summary") else 24)
     ws.freeze_panes(2, 0)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
+    a4_one_page_wide(ws)
     ws.activate()
 
     ps = wb.add_worksheet(PANEL_SHEET)
     ps.set_row(0, 30)
     last_col = len(PANEL_COLUMNS)  # the roster columns and 未参加原因
     ps.merge_range(0, 0, 0, last_col, "专家组名单（不少于 5 人，均具有高级专业技术职称或相应职务，设组长一名）", title)
-    for c, ((text, attr), width) in enumerate(zip(PANEL_COLUMNS, _PANEL_WIDTHS)):
+    for c, ((text, _attr), width) in enumerate(zip(PANEL_COLUMNS, _PANEL_WIDTHS)):
         ps.set_column(c, c, width)
         ps.write_string(1, c, text, head)
         if text in _PANEL_HINTS:
@@ -94,10 +92,7 @@ def render_project_template() -> bytes:
         "error_title": "角色无效", "error_message": "请选择“组长”或“成员”。",
     })
     ps.freeze_panes(2, 2)
-    ps.set_landscape()
-    ps.set_paper(9)
-    ps.fit_to_pages(1, 0)
-    ps.repeat_rows(1)
+    a4_one_page_wide(ps, repeat=(1,))
     _review_sheet(wb, title, head, label, value, center)
     wb.close()
     return buf.getvalue()
@@ -150,9 +145,7 @@ def _review_sheet(wb: object, title: object, head: object, label: object, value:
         else:
             options["validate"] = "any"
         rs.data_validation(r, 1, r, 1, options)
-    rs.set_landscape()
-    rs.set_paper(9)
-    rs.fit_to_pages(1, 0)
+    a4_one_page_wide(rs)
 
 
 def project_template_bytes() -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 from docx.oxml.ns import qn
 
 from qi_excel.collect import collect
-from qi_excel.consolidate import consolidate_folder
+from qi_excel.consolidation_step import consolidate_folder
 from qi_excel.evaluation import INBOX_DIR, evaluation_rubric, new_evaluation
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
 from qi_excel.workbook import issue_workbooks

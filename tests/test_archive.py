@@ -13,7 +13,7 @@ import pytest
 
 from qi_excel.archive import MANIFEST, archive_key, verify_archive, write_archive
 from qi_excel.collect import load_accepted
-from qi_excel.consolidate import consolidate_folder
+from qi_excel.consolidation_step import consolidate_folder
 from qi_excel.documents import write_application, write_report
 from qi_excel.errors import QiError
 from qi_excel.evaluation import (

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from qi_excel import evaluation as ev
 from qi_excel.cli import main
 from qi_excel.collect import collect
-from qi_excel.consolidate import load_consolidation
+from qi_excel.consolidation_step import load_consolidation
 from qi_excel.errors import QiError
 from qi_excel.rubric import shipped_rubric
 from qi_excel.simulate import ExpertFill, fill_workbook

@@ -12,7 +12,7 @@ from docx import Document
 
 from qi_excel import office
 from qi_excel.cli import main
-from qi_excel.consolidate import consolidate_folder
+from qi_excel.consolidation_step import consolidate_folder
 from qi_excel.evaluation import APPLICATION_FILE, REPORT_FILE
 from evaluated import all_text, build_evaluated
 

@@ -20,8 +20,8 @@ from qi_excel.consolidate import (
     ExpertSheet,
     central_value,
     consolidate,
-    round_half_up,
 )
+from qi_excel.decimals import round_half_up
 from qi_excel.errors import QiError
 from qi_excel.rubric import parse_rubric, shipped_rubric
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from qi_excel.archive import verify_archive
 from qi_excel.cli import main
 from qi_excel.collect import load_accepted, panel_status
-from qi_excel.consolidate import load_consolidation
+from qi_excel.consolidation_step import load_consolidation
 from qi_excel.demo import run_demo
 from qi_excel.errors import QiError
 

@@ -16,21 +16,19 @@ from docx.oxml.ns import qn
 
 from qi_excel.collect import collect, load_accepted
 from qi_excel.evaluation import evaluation_rubric
-from qi_excel.consolidate import consolidate_folder, load_consolidation
+from qi_excel.consolidation_step import consolidate_folder, load_consolidation
 from qi_excel.documents import (
     APPLICATION_TEMPLATE,
     DRAFT_REPORT_FILE,
     REPORT_TEMPLATE,
-    chinese_date,
     export_templates,
-    fmt_decimal,
-    render_template,
     report_context,
     REPORT_REQUIRED,
-    shipped_template,
     write_application,
     write_report,
 )
+from qi_excel.decimals import fmt_decimal
+from qi_excel.docx_render import chinese_date, render_template, shipped_template
 from qi_excel.errors import QiError
 from qi_excel.evaluation import APPLICATION_FILE, INBOX_DIR, REPORT_FILE, load_project, new_evaluation
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill

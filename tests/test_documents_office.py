@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qi_excel import office
-from qi_excel.consolidate import load_consolidation
+from qi_excel.consolidation_step import load_consolidation
 from qi_excel.documents import write_application, write_report
 from qi_excel.evaluation import load_project
 from evaluated import build_evaluated

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from qi_excel import rubric as rubric_module
 from qi_excel.cli import main
 from qi_excel.collect import collect
-from qi_excel.consolidate import consolidate_folder
+from qi_excel.consolidation_step import consolidate_folder
 from qi_excel.errors import QiError
 from qi_excel.evaluation import INBOX_DIR, RUBRIC_FILE, evaluation_rubric, load_issued, new_evaluation
 from qi_excel.rubric import default_rubric_text, shipped_rubric

@@ -36,10 +36,10 @@ from qi_excel.excuse import (
     effective_excusals,
     excuse,
     find_member,
-    reasons_from_rows,
     refusal,
     undo_excuse,
 )
+from qi_excel.project import reasons_from_rows
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
 from qi_excel.workbook import issue_workbooks
 from qi_excel.workbook_project import fill_project_workbook, project_template_bytes

@@ -18,7 +18,7 @@ from qi_excel import evaluation as ev
 from qi_excel.archive import write_archive
 from qi_excel.cli import main
 from qi_excel.collect import collect, load_accepted, panel_status
-from qi_excel.consolidate import consolidate_folder, load_consolidation
+from qi_excel.consolidation_step import consolidate_folder, load_consolidation
 from qi_excel.documents import write_report
 from qi_excel.errors import QiError
 from qi_excel.folder_state import BINDING_FILE, confine

@@ -14,7 +14,7 @@ import pytest
 
 from qi_excel import Evaluation
 from qi_excel.collect import panel_status
-from qi_excel.consolidate import load_consolidation
+from qi_excel.consolidation_step import load_consolidation
 from qi_excel.errors import QiError
 from qi_excel.evaluation import PROJECT_FILE, read_project, sample_info, sample_panel
 from qi_excel.handle import STAGES, find_evaluations

@@ -344,7 +344,7 @@ def test_lone_surrogate_in_a_score_cell_is_a_finding(issued_folder: Path, tmp_pa
 
 def test_lone_surrogate_in_a_remark_consolidates(issued_folder: Path, tmp_path: Path) -> None:
     from qi_excel.collect import collect
-    from qi_excel.consolidate import consolidate_folder
+    from qi_excel.consolidation_step import consolidate_folder
 
     names = {e.expert_id: e.name for e in load_project(issued_folder)[1].experts}
     paths = []

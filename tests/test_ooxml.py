@@ -22,7 +22,7 @@ import pytest
 
 openxml_audit = pytest.importorskip("openxml_audit")
 
-from qi_excel.consolidate import consolidate_folder  # noqa: E402
+from qi_excel.consolidation_step import consolidate_folder  # noqa: E402
 from qi_excel.demo import run_demo  # noqa: E402
 from qi_excel.documents import export_templates, write_report  # noqa: E402
 from qi_excel.evaluation import new_evaluation  # noqa: E402

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from qi_excel.collect import collect
-from qi_excel.consolidate import consolidate_folder
+from qi_excel.consolidation_step import consolidate_folder
 from qi_excel.evaluation import INBOX_DIR, PROJECT_FILE, evaluation_rubric, new_evaluation, sample_info, sample_panel
 from qi_excel.evaluation import Panel
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill

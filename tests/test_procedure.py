@@ -15,7 +15,7 @@ from docx.oxml.ns import qn
 from evaluated import W_T, all_text, assert_no_tags, build_evaluated
 
 from qi_excel.cli import main
-from qi_excel.documents import shipped_template
+from qi_excel.docx_render import shipped_template
 from qi_excel.opinion import OPINION_FILE, read_opinion
 from qi_excel.errors import QiError
 from qi_excel.evaluation import PROJECT_FILE, load_project, sample_info
@@ -129,7 +129,7 @@ def test_pledge_needs_a_final_consolidation(sample_folder: Path) -> None:
     from datetime import date, datetime, timezone
 
     from qi_excel.collect import collect
-    from qi_excel.consolidate import consolidate_folder
+    from qi_excel.consolidation_step import consolidate_folder
     from qi_excel.evaluation import INBOX_DIR, evaluation_rubric
     from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
     from qi_excel.workbook import issue_workbooks

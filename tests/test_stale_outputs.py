@@ -11,8 +11,9 @@ import pytest
 
 from qi_excel import office
 from qi_excel.archive import archive_entries, write_archive
-from qi_excel.consolidate import consolidate_folder
-from qi_excel.documents import rendered_records, write_application, write_report
+from qi_excel.consolidation_step import consolidate_folder
+from qi_excel.docx_render import rendered_records
+from qi_excel.documents import write_application, write_report
 from qi_excel.errors import QiError
 from qi_excel.evaluation import ISSUE_DIR, REPORT_FILE
 from qi_excel.fileio import clean_stale_temp_files, write_bytes_atomic

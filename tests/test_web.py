@@ -282,7 +282,7 @@ def test_the_whole_evaluation_through_the_handlers(client, issued: Path, simulat
     assert [v["status"] for v in r.get_json()["verdicts"]] == ["accepted"]
     assert post(client, "/e/评价A/consolidate", {"method": "trimmed"}).status_code == 303
     page = client.get("/e/评价A", base_url=BASE).get_data(as_text=True)
-    from qi_excel.consolidate import load_consolidation
+    from qi_excel.consolidation_step import load_consolidation
 
     cons = load_consolidation(issued)
     assert cons.method == "trimmed" and len(cons.experts) == 7

@@ -166,7 +166,7 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
     pg.select_option('select[name="method"]', "mean")
     pg.locator("#consolidate-button").click()
     expect(pg.locator(".messages .msg-ok").first).to_contain_text("汇总完成：6 位专家（专家组 7 人，1 人请假）")
-    from qi_excel.consolidate import load_consolidation
+    from qi_excel.consolidation_step import load_consolidation
 
     cons = load_consolidation(folder)
     assert len(cons.experts) == 6 and [x.expert_id for x in cons.excused] == [absent.expert_id]

@@ -17,9 +17,11 @@ from qi_excel.evaluation import Expert, load_issued, load_secret, new_secret, sa
 from qi_excel.identity import verify
 from qi_excel.rubric import shipped_rubric
 from qi_excel.workbook import (
-    DROPDOWN_MAX_VALUES, issue_workbooks, legacy_password_hash, render_score_workbook, safe_file_part,
-    validation_for,
+    issue_workbooks, safe_file_part,
 )
+from qi_excel.score_package import render_score_workbook
+from qi_excel.score_sheet import legacy_password_hash
+from qi_excel.score_validation import DROPDOWN_MAX_VALUES, validation_for
 
 RUBRIC = shipped_rubric()
 LAYOUT = L.score_sheet_layout(RUBRIC)
@@ -267,7 +269,7 @@ def test_print_ready(books):
     assert ws.freeze_panes == f"A{L.FIRST_BODY_ROW}"
     assert ws.sheet_view.selection[0].activeCell == LAYOUT.inputs[0].score_ref  # opens on the first score
     # rows tall enough for their wrapped criterion text
-    from qi_excel.workbook import WIDTHS, line_count
+    from qi_excel.textfit import WIDTHS, line_count
 
     for row in LAYOUT.rows:
         if row.kind == "item":
@@ -337,7 +339,7 @@ def test_indicator_labels_are_in_every_row_not_merged_down(books):
 
 
 def test_labels_break_between_words_not_inside_them():
-    from qi_excel.workbook import WIDTHS, label_fits, label_lines
+    from qi_excel.textfit import WIDTHS, label_fits, label_lines
 
     assert label_lines("服务模式总结和推广", WIDTHS["B"]) == "服务模式总结\n和推广"
     assert label_lines("服务模式总结和推广", 30) == "服务模式总结和推广"
@@ -350,7 +352,8 @@ def test_labels_break_between_words_not_inside_them():
 
 
 def test_printed_criterion_is_at_least_9_pt():
-    from qi_excel.workbook import FONT_SIZE, MIN_PRINTED_PT, WIDTHS, print_scale
+    from qi_excel.textfit import FONT_SIZE, WIDTHS
+    from qi_excel.score_sheet import MIN_PRINTED_PT, print_scale
 
     assert FONT_SIZE * print_scale(WIDTHS.values()) >= MIN_PRINTED_PT
 
@@ -358,7 +361,7 @@ def test_printed_criterion_is_at_least_9_pt():
 def test_rows_hold_a_90_character_remark(books):
     import math
 
-    from qi_excel.workbook import FONT_SIZE, LINE_HEIGHT, WIDTHS
+    from qi_excel.textfit import FONT_SIZE, LINE_HEIGHT, WIDTHS
 
     ws = books["E01"][L.SCORE_SHEET]
     column_pt = (WIDTHS[L.COL_NOTE] * 7 + 5 - 4) * 0.75  # Excel: 7-pixel characters, 0.75 pt per pixel
@@ -380,7 +383,7 @@ def test_page_breaks_keep_each_indicator_with_its_subtotal(books):
 
 
 def test_paginate_moves_blocks_whole_unless_a_fifth_of_a_page_would_stay_empty():
-    from qi_excel.workbook import paginate
+    from qi_excel.score_sheet import paginate
 
     small = [[(1, 30, False), (2, 10, True)], [(3, 30, False), (4, 10, True)]]
     assert paginate(small, 80, 100) == []
@@ -397,7 +400,7 @@ def test_paginate_moves_blocks_whole_unless_a_fifth_of_a_page_would_stay_empty()
 
 
 def test_the_relocated_item_is_pointed_out(books):
-    from qi_excel.workbook import placement_notes
+    from qi_excel.score_sheet import placement_notes
 
     notes = placement_notes(RUBRIC)
     assert [ident for ident, _ in notes] == ["4.2.4"]
@@ -417,7 +420,6 @@ def test_sign_date_prompt_shows_the_date_as_the_cell_does(books):
 
 
 def test_the_relocated_items_input_message_says_where_the_print_has_it():
-    from qi_excel.workbook import validation_for
 
     cell = RUBRIC.cell("4.2.4")
     message = validation_for(cell, "G1").options["input_message"]

@@ -151,7 +151,7 @@ def test_date_typed_as_a_serial_in_a_general_cell(folder: Path) -> None:
 
 
 def test_report_prints_serial_dates_as_dates(folder: Path) -> None:
-    from qi_excel.documents import chinese_date
+    from qi_excel.docx_render import chinese_date
 
     def serial(wb) -> None:
         ws = wb[INFO_SHEET]

@@ -1,4 +1,4 @@
-"""Regenerate the shipped 评价项目.xlsx from the field lists in qi_excel/evaluation.py.
+"""Regenerate the shipped 评价项目.xlsx from the field lists in qi_excel/project.py.
 
 Run from the repository root after changing INFO_FIELDS or PANEL_COLUMNS:
     python3 workbook_templates/make_templates.py
@@ -12,7 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from qi_excel.evaluation import PROJECT_FILE  # noqa: E402
+from qi_excel.project import PROJECT_FILE  # noqa: E402
 from qi_excel.fileio import write_bytes_atomic  # noqa: E402
 from qi_excel.workbook_project import render_project_template  # noqa: E402
 

@@ -152,7 +152,7 @@ class _Group(click.Group):
         """Show usage errors in Chinese, with where to find help."""
         standalone = kwargs.pop("standalone_mode", True)
         try:
-            rv = super().main(*args, standalone_mode=False, **kwargs)
+            rv = super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         except click.UsageError as err:
             if not standalone:
                 raise

@@ -71,11 +71,11 @@ def consolidate_command(folder: str, method: str, decimals: int, spread: Decimal
 
 def render_text(c: Any, summary_path: str) -> str:
     """The terminal report: what the organizer needs before opening the workbook."""
-    from ..consolidate import percent_text, plain_number
+    from ..decimals import percent_text, plain_number
 
     lines = []
     if c.draft:
-        from ..consolidate import MIN_EXPERTS
+        from ..project import MIN_EXPERTS
 
         if len(c.experts) < MIN_EXPERTS:
             lines.append(f"【草稿】本次汇总只有 {len(c.experts)} 位专家的评分表，结果仅供讨论，不是正式评价结果。")
