@@ -253,6 +253,15 @@ def _describe(rec: Mapping[str, Any]) -> str:
     return f"（{rec.get('time', '')[:19].replace('T', ' ')} qi-excel {rec.get('command', '')}）"
 
 
+def _parsed(line: str) -> dict[str, Any] | None:
+    """One log line as a record; None for a damaged line (not JSON, or not an object)."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
 def verify_log(lines: Sequence[str], expected: Mapping[str, Any] | None = None) -> LogCheck:
     """Check the chain record by record; the first problem names the first broken record.
 
@@ -264,11 +273,8 @@ def verify_log(lines: Sequence[str], expected: Mapping[str, Any] | None = None) 
     head = GENESIS
     next_seq = 1
     for n, line in enumerate(lines, start=1):
-        try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict):
-                raise ValueError
-        except ValueError:
+        rec = _parsed(line)
+        if rec is None:
             problems.append(f"第 {next_seq} 条操作记录（日志第 {n} 行）已损坏，无法读取。")
             prev = head = hashlib.sha256(line.encode("utf-8")).hexdigest()
             next_seq += 1
@@ -473,11 +479,8 @@ def render_readable(lines: Sequence[str], check: LogCheck) -> bytes:
         ws.write_string(2, col, h, header)
     row = 3
     for n, line in enumerate(lines, start=1):
-        try:
-            rec = json.loads(line)
-            if not isinstance(rec, dict):
-                raise ValueError
-        except ValueError:
+        rec = _parsed(line)
+        if rec is None:
             ws.write_number(row, 0, n, number)
             ws.write_string(row, 1, "（记录已损坏，无法读取）", text)
             row += 1

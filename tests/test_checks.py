@@ -14,31 +14,19 @@ from openpyxl import load_workbook
 from qi_excel import layout as L
 from qi_excel.checks import check_workbook
 from qi_excel.findings import CODES, has_errors
-from qi_excel.evaluation import IssuedRecord, Panel, load_issued, load_project, load_secret, new_evaluation
+from qi_excel.evaluation import IssuedRecord, Panel, new_evaluation
 from qi_excel.returned import read_returned
 from qi_excel.rubric import parse_rubric, shipped_rubric
 from qi_excel.workbook import issue_workbooks
 from shared_corpus import CORPUS
-from xlsx_edit import (META_PART, SCORE_PART, cell_xml, edit_part, fill, full_scores, issued_bytes, score_ref,
+from xlsx_edit import (META_PART, CheckContext, codes, only, SCORE_PART, cell_xml, edit_part, fill, full_scores, issued_bytes, score_ref,
                        set_cell)
 
 RUBRIC = shipped_rubric()
 LAY = L.score_sheet_layout(RUBRIC)
 
 
-class Ctx:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.secret = load_secret(folder)
-        _, self.panel = load_project(folder)
-        self.issued = load_issued(folder)
-
-    def check(self, data: bytes, *, panel: Panel | None = None, issued=None, sender=None, rubric=RUBRIC):
-        rw = read_returned(data, "test.xlsx", rubric=rubric)
-        return check_workbook(rw, rubric=rubric, evaluation_id=self.secret.evaluation_id, key=self.secret.hmac_key,
-                              panel=panel or self.panel, issued=self.issued if issued is None else issued,
-                              sender=sender)
-
+class Ctx(CheckContext):
     def filled(self, expert_id: str = "E01", **kw) -> bytes:
         name = self.panel.by_id(expert_id).name if expert_id != "SELF" else "申报单位"
         kw.setdefault("sign", name)
@@ -48,16 +36,6 @@ class Ctx:
 @pytest.fixture
 def ctx(issued_folder: Path) -> Ctx:
     return Ctx(issued_folder)
-
-
-def codes(findings) -> list[str]:
-    return [f.code for f in findings]
-
-
-def only(findings, code):
-    got = [f for f in findings if f.code == code]
-    assert got, f"no {code} in {codes(findings)}"
-    return got
 
 
 def test_filled_at_maximum_is_clean(ctx: Ctx) -> None:

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from xlsx_edit import (
+    CheckContext,
+    codes,
+    only,
     META_PART,
     SCORE_PART,
     edit_part,
@@ -21,8 +24,8 @@ from xlsx_edit import (
 )
 
 from qi_excel import layout as L
-from qi_excel.checks import check_workbook, has_errors
-from qi_excel.evaluation import load_issued, load_project, load_secret
+from qi_excel.checks import has_errors
+from qi_excel.evaluation import load_project
 from qi_excel.returned import read_returned
 from qi_excel.rubric import shipped_rubric
 
@@ -32,41 +35,12 @@ SST = "xl/sharedStrings.xml"
 CORE = "docProps/core.xml"
 
 
-class Ctx:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.secret = load_secret(folder)
-        _, self.panel = load_project(folder)
-        self.issued = load_issued(folder)
-
-    def name(self, expert_id: str) -> str:
-        return self.panel.by_id(expert_id).name
-
-    def email(self, expert_id: str) -> str:
-        return self.panel.by_id(expert_id).email
-
-    def check(self, data: bytes, *, sender: str | None = None, issued=None):
-        rw = read_returned(data, "test.xlsx", rubric=RUBRIC)
-        return check_workbook(rw, rubric=RUBRIC, evaluation_id=self.secret.evaluation_id, key=self.secret.hmac_key,
-                              panel=self.panel, issued=self.issued if issued is None else issued, sender=sender)
-
-    def filled(self, expert_id: str = "E01", **kw) -> bytes:
-        return fill(issued_bytes(self.folder, expert_id), RUBRIC, **kw)
+Ctx = CheckContext
 
 
 @pytest.fixture
 def ctx(issued_folder: Path) -> Ctx:
     return Ctx(issued_folder)
-
-
-def codes(findings) -> list[str]:
-    return [f.code for f in findings]
-
-
-def only(findings, code):
-    got = [f for f in findings if f.code == code]
-    assert got, f"no {code} in {codes(findings)}"
-    return got
 
 
 # ───────────────────────────── who filled it ─────────────────────────────

@@ -168,3 +168,46 @@ def put(path: Path, data: bytes, mtime: int | None = None) -> Path:
     if mtime is not None:
         os.utime(path, (mtime, mtime))
     return path
+
+
+class CheckContext:
+    """An issued evaluation folder and the checks run on a returned workbook's bytes, as
+    collect runs them (shared by the check and hostile-return tests)."""
+
+    def __init__(self, folder: Path, rubric: Rubric | None = None) -> None:
+        from qi_excel.evaluation import load_project, load_secret
+
+        self.folder = folder
+        self.rubric = rubric or shipped_rubric()
+        self.secret = load_secret(folder)
+        _, self.panel = load_project(folder)
+        self.issued = load_issued(folder)
+
+    def name(self, expert_id: str) -> str:
+        return self.panel.by_id(expert_id).name
+
+    def email(self, expert_id: str) -> str:
+        return self.panel.by_id(expert_id).email
+
+    def check(self, data: bytes, *, panel=None, issued=None, sender: str | None = None, rubric: Rubric | None = None):
+        from qi_excel.checks import check_workbook
+        from qi_excel.returned import read_returned
+
+        rubric = rubric or self.rubric
+        rw = read_returned(data, "test.xlsx", rubric=rubric)
+        return check_workbook(rw, rubric=rubric, evaluation_id=self.secret.evaluation_id, key=self.secret.hmac_key,
+                              panel=panel or self.panel, issued=self.issued if issued is None else issued,
+                              sender=sender)
+
+    def filled(self, expert_id: str = "E01", **kw) -> bytes:
+        return fill(issued_bytes(self.folder, expert_id), self.rubric, **kw)
+
+
+def codes(findings) -> list[str]:
+    return [f.code for f in findings]
+
+
+def only(findings, code):
+    got = [f for f in findings if f.code == code]
+    assert got, f"no {code} in {codes(findings)}"
+    return got
