@@ -139,8 +139,11 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 class Evaluation:
     """An evaluation folder made by ``qi-excel new`` (or the page's 新建评价)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, warm_list_cache: bool = False) -> None:
+        """``warm_list_cache``: after each action, bring the list page's cached row up to date
+        (the web page asks for it; a command line run does not pay for it)."""
         self.path = Path(path)
+        self.warm_list_cache = warm_list_cache
         if not self.path.is_dir():
             raise QiError(f"评价目录 {self.path} 不存在。")
         self.secret = ev.load_secret(self.path)  # raises a QiError naming the folder when it is not one
@@ -261,7 +264,8 @@ class Evaluation:
                 self.refresh()  # a refused action leaves the folder as it was: no cache written
                 raise
             self.refresh()
-            self._keep_summary()
+            if self.warm_list_cache:
+                self._keep_summary()
 
     def _keep_summary(self) -> None:
         """Bring the list page's cached row up to date after an action (never fails the action)."""

@@ -127,7 +127,7 @@ def _evaluation(name: str) -> Evaluation:
     if resolved.parent != root or not resolved.is_dir():
         abort(404, f"工作区中没有名为“{name}”的评价。")
     try:
-        return Evaluation(resolved)
+        return Evaluation(resolved, warm_list_cache=True)
     except QiError as err:
         abort(404, str(err))
 
