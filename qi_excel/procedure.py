@@ -31,6 +31,7 @@ from .project import CONSOLIDATION_FILE, LEADER, MEMBER, PROJECT_FILE, Evaluatio
 
 if TYPE_CHECKING:
     from .consolidate import Consolidation
+    from .excuse import Excusal
     from .review import MaterialReview
 
 REVIEW_FILE = "申请材料审查记录.docx"
@@ -187,11 +188,20 @@ def plan_context(info: EvaluationInfo, panel: Panel) -> dict[str, Any]:
     }
 
 
-def signin_context(info: EvaluationInfo, panel: Panel, meeting: str) -> dict[str, Any]:
+def signin_context(info: EvaluationInfo, panel: Panel, meeting: str,
+                   excused: Sequence[Excusal] = ()) -> dict[str, Any]:
+    """A member excused by the organizer does not take part (like the report's signature
+    table): not pre-printed for signing, named in the note with the reason."""
     label, _ = MEETINGS[meeting]
     when, where = split_when_where(info.first_meeting if meeting == "first" else info.last_meeting)
     leader = next((e for e in panel.experts if e.role == LEADER), None)
-    n = len(panel.experts)
+    away = {x.expert_id for x in excused}
+    present = [e for e in sorted(panel.experts, key=lambda e: e.number) if e.expert_id not in away]
+    experts = [{**row, "number": i} for i, row in enumerate(_experts(Panel(tuple(present))), start=1)]
+    n = len(experts)
+    note = "注：请本人签名并填写签到时间；申报单位参会人员应包括服务平台负责人。"
+    if excused:
+        note += "专家组成员" + "、".join(f"{clean_text(x.expert)}（{clean_text(x.reason)}）" for x in excused) + "请假，不参加评价。"
     return {
         "service_name": or_dash(info.service_name),
         "applicant": or_dash(info.applicant),
@@ -199,10 +209,10 @@ def signin_context(info: EvaluationInfo, panel: Panel, meeting: str) -> dict[str
         "meeting_when": when,
         "meeting_where": where,
         "chair": f"{clean_text(leader.name)}（专家组组长）" if leader else NOT_GIVEN,
-        "experts": _experts(panel),
+        "experts": experts,
         "applicant_rows": list(range(n + 1, n + 1 + APPLICANT_SIGNIN_ROWS)),
         "other_rows": list(range(n + 1 + APPLICANT_SIGNIN_ROWS, n + 1 + APPLICANT_SIGNIN_ROWS + OTHER_SIGNIN_ROWS)),
-        "note": "注：请本人签名并填写签到时间；申报单位参会人员应包括服务平台负责人。",
+        "note": note,
     }
 
 
@@ -284,12 +294,15 @@ def write_signin(folder: str | Path, meetings: Sequence[str] = ("first", "last")
 
     if template and len(meetings) != 1:
         raise QiError("使用 --template 时请用 --meeting 指定一个会议（首次会议或末次会议）。")
+    from .excuse import folder_excusals
+
     folder = Path(folder)
     info, panel = load_project(folder)
+    excused = folder_excusals(folder, panel)
     out: list[Path] = []
     for meeting in meetings:
         _, name = MEETINGS[meeting]
-        out += _render(folder, name, signin_context(info, panel, meeting), SIGNIN_REQUIRED, template, pdf)
+        out += _render(folder, name, signin_context(info, panel, meeting, excused), SIGNIN_REQUIRED, template, pdf)
     return out
 
 

@@ -64,6 +64,20 @@ def test_signin_context_pre_prints_the_panel(evaluated: Path) -> None:
     assert ctx["applicant_rows"][0] == len(panel.experts) + 1  # blank rows numbered on
 
 
+def test_an_excused_member_is_not_pre_printed_to_sign_in(folder: Path) -> None:
+    """Like the report's signature table: the sheets never ask an excused member to sign."""
+    from qi_excel.excuse import excuse
+
+    excuse(folder, "E03", "因病未能参加现场考察")
+    write_signin(folder)
+    for name in (FIRST_SIGNIN_FILE, LAST_SIGNIN_FILE):
+        rows = [[c.text for c in r.cells] for r in Document(str(folder / name)).tables[1].rows]
+        names = [r[1] for r in rows[2:8]]
+        assert "刘卫东" not in names and names[:3] == ["周立新", "陈晓岚", "王芳"], name
+        assert [r[0] for r in rows[2:8]] == ["1", "2", "3", "4", "5", "6"], name  # numbered without a gap
+        assert "刘卫东（因病未能参加现场考察）请假" in all_text(folder / name), name
+
+
 def test_every_paper_renders_from_the_folder(folder: Path) -> None:
     info, panel = load_project(folder)
     paths = write_documents(folder)
