@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import zipfile
 from datetime import date, datetime, timedelta, timezone
+from collections.abc import Sequence
 from pathlib import Path
 
 from docx.oxml.ns import qn
 
 from qi_excel.collect import collect
 from qi_excel.consolidation_step import consolidate_folder
-from qi_excel.evaluation import INBOX_DIR, evaluation_rubric, new_evaluation
+from qi_excel.evaluation import INBOX_DIR, IssuedRecord, evaluation_rubric, new_evaluation
 from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
 from qi_excel.workbook import issue_workbooks
 
@@ -25,6 +26,12 @@ def build_evaluated(folder: Path, *, self_eval: bool = True) -> Path:
     records = list(issue_workbooks(folder).records)
     if self_eval:
         records += issue_workbooks(folder, self_eval=True).records
+    return returned_and_consolidated(folder, records)
+
+
+def returned_and_consolidated(folder: Path, records: Sequence[IssuedRecord]) -> Path:
+    """Every issued workbook filled as its expert would, dropped in the inbox, collected and
+    consolidated (signed on the site-visit day, whatever today is)."""
     rubric = evaluation_rubric(folder)
     levels = platform_levels(rubric, 3)
     tz = timezone(timedelta(hours=8))

@@ -12,16 +12,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import zipfile
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from evaluated import returned_and_consolidated
 
-from qi_excel.collect import collect
-from qi_excel.consolidation_step import consolidate_folder
-from qi_excel.evaluation import INBOX_DIR, PROJECT_FILE, evaluation_rubric, new_evaluation, sample_info, sample_panel
+from qi_excel.evaluation import PROJECT_FILE, new_evaluation, sample_info, sample_panel
 from qi_excel.evaluation import Panel
-from qi_excel.simulate import fill_workbook, platform_levels, simulated_fill
 from qi_excel.workbook import issue_workbooks
 from qi_excel.review import sample_review
 from qi_excel.workbook_project import fill_project_workbook, project_template_bytes
@@ -61,16 +58,7 @@ def folder(tmp_path_factory) -> Path:
     (root / PROJECT_FILE).write_bytes(data)
     records = list(issue_workbooks(root, accept_titles=True).records)
     records += issue_workbooks(root, self_eval=True).records
-    rubric = evaluation_rubric(root)
-    levels = platform_levels(rubric, 3)
-    tz = timezone(timedelta(hours=8))
-    for i, rec in enumerate(records):
-        fill = simulated_fill(rubric, levels, i, sign_name=rec.name, sign_date=date(2025, 6, 18),
-                              saved_at=datetime(2025, 6, 18, 17, i, tzinfo=tz))
-        (root / INBOX_DIR / Path(rec.file).name).write_bytes(fill_workbook((root / rec.file).read_bytes(), rubric, fill))
-    collect(root)
-    consolidate_folder(root)
-    return root
+    return returned_and_consolidated(root, records)
 
 
 _F = re.compile(rb"<(?:\w+:)?f\b[^>]*>(.*?)</(?:\w+:)?f>", re.S)
