@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import evaluation as ev
 from .checks import check_workbook
+from .dates import human_time
 from .errors import QiError, os_error_text
 from .fileio import write_bytes_atomic
 from .findings import Finding, finding, has_errors
@@ -526,14 +527,9 @@ def local_time_text(stamp: str | None) -> str:
     if when is None:
         return _printable(stamp[:40]) if stamp else "时间不详"
     try:
-        return _chinese_time(when.astimezone())
+        return human_time(when.astimezone(), local=False)
     except (OverflowError, ValueError, OSError):
-        return _chinese_time(when) + "（世界时）"
-
-
-def _chinese_time(when: datetime) -> str:
-    """``2025年6月19日 18:00``: how dates are written for people (GB/T 9704), never ISO."""
-    return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}"
+        return human_time(when, local=False) + "（世界时）"
 
 
 def _superseded_finding(newer: LedgerEntry) -> Finding:
