@@ -580,6 +580,7 @@ class _Context:
     secret: ev.Secret
     panel: ev.Panel
     issued: tuple[ev.IssuedRecord, ...]
+    rubric_sha256: str  # the rubric copy's fingerprint, read once (see verification_mark)
 
 
 def _context(folder: str | Path, *, with_rubric: bool = True) -> _Context:
@@ -593,8 +594,9 @@ def _context(folder: str | Path, *, with_rubric: bool = True) -> _Context:
     from .folder_state import check_binding
 
     # a folder copied for another applicant stops here
-    check_binding(root, info, ev.rubric_fingerprint(root), secret)
-    return _Context(root, rubric, secret, panel, tuple(ev.load_issued(root)))  # type: ignore[arg-type]
+    rubric_sha = ev.rubric_fingerprint(root)
+    check_binding(root, info, rubric_sha, secret)
+    return _Context(root, rubric, secret, panel, tuple(ev.load_issued(root)), rubric_sha)  # type: ignore[arg-type]
 
 
 def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, list[Finding]]:
@@ -868,7 +870,7 @@ def _roster_entry(ctx: _Context, expert_id: str) -> str:
 
 
 def _mark(ctx: _Context, sha: str, kind: str, expert_id: str) -> str:
-    rubric_sha = ctx.rubric.fingerprint if ctx.rubric is not None else ev.rubric_fingerprint(ctx.folder)
+    rubric_sha = ctx.rubric.fingerprint if ctx.rubric is not None else ctx.rubric_sha256
     return verification_mark(ctx.secret.hmac_key, ctx.secret.evaluation_id, rubric_sha, sha, kind, expert_id,
                              _roster_entry(ctx, expert_id))
 
