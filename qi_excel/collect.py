@@ -271,13 +271,16 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
     yield cand
 
 
+_WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")  # a zip package (.xlsx) or an OLE2 file (.xls)
+
+
 def _starts_like_workbook(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
             head = fh.read(8)
     except OSError:
         return False
-    return head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))
+    return head.startswith(_WORKBOOK_MAGIC)
 
 
 _HEADER_LINE = re.compile(rb"(?:From |[!-9;-~]{1,76}:)")
@@ -425,7 +428,7 @@ def _looks_like_workbook(name: str, data: bytes) -> bool:
     """Attachments worth reading as a workbook: spreadsheet names, or zip / OLE2 contents."""
     if name.lower().endswith(WORKBOOK_SUFFIXES):
         return True
-    return data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))
+    return data.startswith(_WORKBOOK_MAGIC)
 
 
 def _gather(folder: Path, paths: Sequence[str | Path]) -> list[_Candidate]:
