@@ -20,7 +20,7 @@ from .findings import Finding, finding, has_errors
 from .identity import verify
 from .returned import ReturnedWorkbook
 from .rubric import Rubric
-from .sheet_reader import RawCell, formula_rows
+from .sheet_reader import RawCell, col_index, formula_rows, plain_number
 
 MAX_CELL_FINDINGS = 12  # per kind of cell finding, so a wholly wrong file stays readable
 
@@ -565,23 +565,16 @@ _RANGE_REF = re.compile(r"\$?([A-Z]{1,3})\$?(\d{1,7})(?::\$?([A-Z]{1,3})\$?(\d{1
 def _first_score_ref(sqref: str, plan: _Plan) -> str | None:
     """The first score cell a conditional-format range covers, if any."""
     inputs = {row.score_ref for row in plan.inputs}
-    col = _col_number(L.COL_SCORE)
+    col = col_index(L.COL_SCORE)
     for m in _RANGE_REF.finditer(sqref.upper()):
-        c1, r1 = _col_number(m.group(1)), int(m.group(2))
-        c2, r2 = (_col_number(m.group(3)), int(m.group(4))) if m.group(3) else (c1, r1)
+        c1, r1 = col_index(m.group(1)), int(m.group(2))
+        c2, r2 = (col_index(m.group(3)), int(m.group(4))) if m.group(3) else (c1, r1)
         if min(c1, c2) <= col <= max(c1, c2):
             lo, hi = min(r1, r2), max(r1, r2)
             hit = next((row.score_ref for row in plan.inputs if lo <= row.row <= hi), None)
             if hit in inputs:
                 return hit
     return None
-
-
-def _col_number(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n
 
 
 def _check_formats(rw: ReturnedWorkbook, plan: _Plan) -> list[Finding]:
@@ -625,7 +618,7 @@ def _num_text(d: Decimal) -> str:
     """A number for a message: ``1E+308`` would print as 309 digits, which nobody can read."""
     if abs(d) >= HUGE:
         return "过大的数" if d > 0 else "过大的负数"
-    return _plain(d)
+    return plain_number(d)
 
 
 def _shown(cell: RawCell) -> str:
@@ -708,7 +701,7 @@ def _check_totals(rw: ReturnedWorkbook, plan: _Plan, values: dict[int, Decimal] 
         out.append(finding(
             "CACHED_TOTAL_MISMATCH",
             f"{L.SCORE_SHEET}!{row.score_ref}（{_total_label(row)}）文件中保存的结果为 {_num_text(v)}，"
-            f"按各项得分计算应为 {_plain(expected[row.row])}（共 {len(wrong)} 处合计不一致）。"
+            f"按各项得分计算应为 {plain_number(expected[row.row])}（共 {len(wrong)} 处合计不一致）。"
             "通常是表格未重新计算就保存（如关闭了自动重算）；汇总时以各项得分为准。"
             "请专家核对自己看到的总分是否与逐项得分一致。",
             sheet_ref(row.score_ref),
@@ -720,10 +713,6 @@ def _total_label(row: L.Row) -> str:
     if row.kind == "item":
         return f"{row.id} 各分项合计"
     return row.label
-
-
-def _plain(d: Decimal) -> str:
-    return format(d.to_integral_value(), "f") if d == d.to_integral_value() else format(d.normalize(), "f")
 
 
 # ───────────────────────────── protection, remarks, signature ─────────────────────────────
@@ -767,7 +756,7 @@ def _check_remarks(rw: ReturnedWorkbook, plan: _Plan, values: Mapping[int, Decim
         assert row.cell is not None
         out.append(finding(
             "REMARK_MISSING",
-            f"{L.SCORE_SHEET}!{row.score_ref}（{row.cell.label}）得 {_plain(values[row.row])} 分，低于满分 {row.max} 分，"
+            f"{L.SCORE_SHEET}!{row.score_ref}（{row.cell.label}）得 {plain_number(values[row.row])} 分，低于满分 {row.max} 分，"
             f"但 {row.note_ref} 没有填写扣分说明，请专家补充扣分理由。",
             sheet_ref(row.note_ref),
         ))

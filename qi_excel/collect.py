@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import evaluation as ev
 from .checks import check_workbook
+from .dates import human_time
 from .errors import QiError, os_error_text
 from .fileio import write_bytes_atomic
 from .findings import Finding, finding, has_errors
@@ -270,13 +271,16 @@ def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
     yield cand
 
 
+_WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")  # a zip package (.xlsx) or an OLE2 file (.xls)
+
+
 def _starts_like_workbook(path: Path) -> bool:
     try:
         with path.open("rb") as fh:
             head = fh.read(8)
     except OSError:
         return False
-    return head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))
+    return head.startswith(_WORKBOOK_MAGIC)
 
 
 _HEADER_LINE = re.compile(rb"(?:From |[!-9;-~]{1,76}:)")
@@ -424,7 +428,7 @@ def _looks_like_workbook(name: str, data: bytes) -> bool:
     """Attachments worth reading as a workbook: spreadsheet names, or zip / OLE2 contents."""
     if name.lower().endswith(WORKBOOK_SUFFIXES):
         return True
-    return data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))
+    return data.startswith(_WORKBOOK_MAGIC)
 
 
 def _gather(folder: Path, paths: Sequence[str | Path]) -> list[_Candidate]:
@@ -526,14 +530,9 @@ def local_time_text(stamp: str | None) -> str:
     if when is None:
         return _printable(stamp[:40]) if stamp else "时间不详"
     try:
-        return _chinese_time(when.astimezone())
+        return human_time(when.astimezone(), local=False)
     except (OverflowError, ValueError, OSError):
-        return _chinese_time(when) + "（世界时）"
-
-
-def _chinese_time(when: datetime) -> str:
-    """``2025年6月19日 18:00``: how dates are written for people (GB/T 9704), never ISO."""
-    return f"{when.year}年{when.month}月{when.day}日 {when:%H:%M}"
+        return human_time(when, local=False) + "（世界时）"
 
 
 def _superseded_finding(newer: LedgerEntry) -> Finding:
@@ -584,6 +583,7 @@ class _Context:
     secret: ev.Secret
     panel: ev.Panel
     issued: tuple[ev.IssuedRecord, ...]
+    rubric_sha256: str  # the rubric copy's fingerprint, read once (see verification_mark)
 
 
 def _context(folder: str | Path, *, with_rubric: bool = True) -> _Context:
@@ -597,8 +597,9 @@ def _context(folder: str | Path, *, with_rubric: bool = True) -> _Context:
     from .folder_state import check_binding
 
     # a folder copied for another applicant stops here
-    check_binding(root, info, ev.rubric_fingerprint(root), secret)
-    return _Context(root, rubric, secret, panel, tuple(ev.load_issued(root)))  # type: ignore[arg-type]
+    rubric_sha = ev.rubric_fingerprint(root)
+    check_binding(root, info, rubric_sha, secret)
+    return _Context(root, rubric, secret, panel, tuple(ev.load_issued(root)), rubric_sha)  # type: ignore[arg-type]
 
 
 def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, list[Finding]]:
@@ -872,7 +873,7 @@ def _roster_entry(ctx: _Context, expert_id: str) -> str:
 
 
 def _mark(ctx: _Context, sha: str, kind: str, expert_id: str) -> str:
-    rubric_sha = ctx.rubric.fingerprint if ctx.rubric is not None else ev.rubric_fingerprint(ctx.folder)
+    rubric_sha = ctx.rubric.fingerprint if ctx.rubric is not None else ctx.rubric_sha256
     return verification_mark(ctx.secret.hmac_key, ctx.secret.evaluation_id, rubric_sha, sha, kind, expert_id,
                              _roster_entry(ctx, expert_id))
 

@@ -60,7 +60,7 @@ class RawCell(NamedTuple):
         """The cell as a person would read it (numbers without a trailing ``.0``)."""
         if self.kind == "number":
             d = self.number()
-            return _plain(d) if d is not None else self.value
+            return plain_number(d) if d is not None else self.value
         if self.kind == "bool":
             return "TRUE" if self.value in ("1", "true") else "FALSE"
         return self.value
@@ -441,7 +441,7 @@ def shift_formula(formula: str, drow: int, dcol: int) -> str:
 
 
 
-def _plain(d: Decimal) -> str:
+def plain_number(d: Decimal) -> str:
     """A number as a person writes it; never raises (``quantize`` does beyond 28 digits)."""
     if d == d.to_integral_value():
         return format(d.to_integral_value(), "f")

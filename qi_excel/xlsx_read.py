@@ -23,7 +23,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import XMLPullParser
@@ -388,5 +388,3 @@ def sheet_rows(path: str | Path, sheet: str) -> list[tuple[int, tuple[Value, ...
         raise QiError(f"{book.path_name} 缺少工作表“{sheet}”（现有：{'、'.join(book.sheetnames)}）。")
     return list(book.sheet(sheet).iter_rows())
 
-
-_ = date  # re-exported type for callers' annotations
