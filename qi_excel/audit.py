@@ -452,6 +452,8 @@ def render_readable(lines: Sequence[str], check: LogCheck) -> bytes:
     """操作记录.xlsx: the log for people, every text written as text."""
     import xlsxwriter
 
+    from .xlsx_print import a4_one_page_wide
+
     buffer = io.BytesIO()
     wb = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
                                       "strings_to_numbers": False})
@@ -499,10 +501,7 @@ def render_readable(lines: Sequence[str], check: LogCheck) -> bytes:
         ws.set_row(row, min(409, 14 * lines_needed + 4))
         row += 1
     ws.freeze_panes(3, 0)
-    ws.repeat_rows(2)
-    ws.set_landscape()
-    ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
+    a4_one_page_wide(ws, repeat=(2,))
     wb.close()
     return buffer.getvalue()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import evaluation as ev
+from .dates import day_text
 from .errors import QiError
 from .fileio import write_bytes_atomic
 from .xlsx_print import a4_one_page_wide
@@ -72,8 +73,7 @@ def date_text(value: str) -> str:
 
 
 def _day(ts: float) -> str:
-    d = date.fromtimestamp(ts)
-    return f"{d.year}年{d.month}月{d.day}日"
+    return day_text(date.fromtimestamp(ts))
 
 
 def scan_folder(folder: Path, root: Path) -> EvaluationEntry:

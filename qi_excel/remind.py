@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from . import evaluation as ev
 from .checks import Finding
+from .dates import day_text
 from .errors import QiError
 from .fileio import write_bytes_atomic, write_text_atomic
 
@@ -118,8 +119,7 @@ def finding_lines(findings: Sequence[Finding]) -> list[str]:
 
 
 def _today(on: datetime.date | None = None) -> str:
-    d = on or datetime.date.today()
-    return f"{d.year}年{d.month}月{d.day}日"  # GB/T 9704: no zero padding
+    return day_text(on or datetime.date.today())
 
 
 def missing_body(info: ev.EvaluationInfo, expert: ev.Expert, filename: str, deadline: str, *,

@@ -1,5 +1,6 @@
-"""What every ``qi-excel`` command shares: the ``--json`` option, the JSON printer, the exit
-codes, the per-person JSON item of ``collect`` and ``status``, and opening the folder handle.
+"""What every ``qi-excel`` command shares: the ``--json`` option, the JSON printer, the list of
+written documents, the exit codes, the per-person JSON item of ``collect`` and ``status``, and
+opening the folder handle.
 
 Exit codes (documented in the README's developer section):
 
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..collect import ExpertStatus, FileResult
     from ..handle import Evaluation
 
@@ -32,6 +35,17 @@ json_option = click.option("--json", "as_json", is_flag=True, help="以 JSON 输
 def echo_json(data: Any) -> None:
     """The one JSON printer: UTF-8 text (Chinese stays readable), indented, one document."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+NO_OFFICE = "未生成 PDF：本机未找到 LibreOffice（soffice）。安装 LibreOffice 后加 --pdf 重新运行，或在 Word/WPS 中“另存为 PDF”。"
+
+
+def echo_written(paths: list[Path], pdf: bool) -> None:
+    """The files a document command wrote; says why there is no PDF when one was asked for."""
+    for path in paths:
+        click.echo(f"  {path}")
+    if pdf and not any(p.suffix.lower() == ".pdf" for p in paths):
+        click.echo(NO_OFFICE)
 
 
 def evaluation(folder: str) -> "Evaluation":

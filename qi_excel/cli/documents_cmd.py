@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 
 from . import main
-from .common import EXIT_ATTENTION, evaluation
-
-_NO_OFFICE = "未生成 PDF：本机未找到 LibreOffice（soffice）。安装 LibreOffice 后加 --pdf 重新运行，或在 Word/WPS 中“另存为 PDF”。"
-
-
-def _report_written(paths: list[Path], pdf: bool) -> None:
-    for path in paths:
-        click.echo(f"  {path}")
-    if pdf and not any(p.suffix.lower() == ".pdf" for p in paths):
-        click.echo(_NO_OFFICE)
+from .common import EXIT_ATTENTION, echo_written, evaluation
 
 
 @main.command("application")
@@ -27,7 +17,7 @@ def application_command(folder: str, template: str | None, pdf: bool) -> None:
     """生成评价申请表（附录B）：评价申请表.docx。"""
     written = evaluation(folder).make_application(template=template, pdf=pdf)
     click.echo("已生成评价申请表：")
-    _report_written(list(written.paths), pdf)
+    echo_written(list(written.paths), pdf)
     for note in written.notes:
         click.echo(note)
 
@@ -45,7 +35,7 @@ def report_command(folder: str, template: str | None, pdf: bool, draft: bool) ->
     """
     written = evaluation(folder).make_report(template=template, pdf=pdf, draft=draft)
     click.echo("已生成评价报告（草稿，仅供内部讨论）：" if draft else "已生成评价报告，请打印后由专家组成员签字：")
-    _report_written(list(written.paths), pdf)
+    echo_written(list(written.paths), pdf)
     for note in written.notes:
         click.echo(note)
 

@@ -7,9 +7,7 @@ from pathlib import Path
 import click
 
 from . import main
-from .common import echo_json, evaluation, json_option
-
-_NO_OFFICE = "未生成 PDF：本机未找到 LibreOffice（soffice）。安装 LibreOffice 后加 --pdf 重新运行，或在 Word/WPS 中“另存为 PDF”。"
+from .common import echo_json, echo_written, evaluation, json_option
 
 _template = click.option("--template", type=click.Path(dir_okay=False), help="使用修改过的模板（.docx）。")
 _pdf = click.option("--pdf", is_flag=True, help="同时用 LibreOffice 生成 PDF。")
@@ -17,10 +15,7 @@ _pdf = click.option("--pdf", is_flag=True, help="同时用 LibreOffice 生成 PD
 
 def _written(title: str, paths: list[Path], pdf: bool) -> None:
     click.echo(title)
-    for path in paths:
-        click.echo(f"  {path}")
-    if pdf and not any(p.suffix.lower() == ".pdf" for p in paths):
-        click.echo(_NO_OFFICE)
+    echo_written(paths, pdf)
 
 
 @main.command("review")

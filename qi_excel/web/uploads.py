@@ -141,11 +141,3 @@ def _verdict(f: FileResult, path: Path, shown: str) -> Verdict:
     name = shown + f.file[len(str(path)):]  # keeps "[附件名]" of a mail's attachment
     who = f"{f.expert}（{f.expert_id}）" if f.expert and f.expert_id else ""
     return Verdict(name, f.status, who, f.findings)
-
-
-def shown_label(evaluation: Evaluation, label: str, names: dict[str, str] | None = None) -> str:
-    """A ledger label (a stored path) as the organizer knows it: the original upload name."""
-    names = names if names is not None else _names(evaluation)
-    base = label.split("[", 1)[0]
-    original = names.get(Path(base).name)
-    return original + label[len(base):] if original else Path(base).name + label[len(base):]
