@@ -210,8 +210,10 @@ def remind(folder: str | Path, *, deadline: str | None = None, today: datetime.d
     issued = {r.expert_id: r for r in ev.load_issued(root) if r.kind == "expert"}
     if not issued:
         raise QiError("还没有发放专家评分工作簿，无需催办：请先运行 qi-excel issue。")
-    ledger = _load_ledger(root)
-    entries: list[dict[str, Any]] = ledger["entries"]
+    from .ledger import LedgerEntry
+
+    # entries collect could not use are kept in the file as they were (and reported by collect)
+    entries: list[dict[str, Any]] = [e for e in _load_ledger(root)["entries"] if LedgerEntry.usable(e)]
     statuses = _resolve_statuses(entries)
     excused = load_excused(root)
     when = deadline.strip() if deadline else deadline_from(info)

@@ -128,3 +128,19 @@ def test_remind_follows_collect(tmp_path: Path) -> None:
 def test_remind_before_issue(sample_folder: Path) -> None:
     result = _run("remind", sample_folder)
     assert result.exit_code != 0 and "还没有发放" in result.output
+
+
+def test_a_damaged_ledger_entry_does_not_stop_the_reminders(tmp_path: Path) -> None:
+    """collect keeps entries it cannot use as they are; remind must skip them, not crash."""
+    folder = tmp_path / "评价"
+    assert _run("new", folder, "--sample").exit_code == 0
+    assert _run("issue", folder).exit_code == 0
+    (folder / INBOX_DIR / "01.xlsx").write_bytes(fill(issued_bytes(folder, "E01"), RUBRIC, sign="周立新"))
+    collect(folder)
+    path = folder / "回收" / "ledger.json"
+    ledger = json.loads(path.read_text(encoding="utf-8"))
+    ledger["entries"] += ["不是记录", {"expert_id": "E02", "ok": True}]
+    path.write_text(json.dumps(ledger, ensure_ascii=False), encoding="utf-8")
+    result = _run("remind", folder, "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["expert_id"] for r in json.loads(result.output)["reminders"]] == [f"E0{i}" for i in range(2, 8)]
