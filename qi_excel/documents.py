@@ -45,6 +45,7 @@ from .docx_render import (
     clean_text,
     or_dash,
     render_template,
+    rendered_records,
     shipped_template,
 )
 from .fileio import atomic_path
@@ -315,7 +316,6 @@ def write_application(folder: str | Path, *, template: str | Path | None = None,
     return list(make_application(folder, template=template, pdf=pdf).paths)
 
 
-REPORT_STATE = ".qi/report.json"
 NEW_REPORT_FILE = "评价报告（新生成）.docx"
 
 
@@ -326,13 +326,8 @@ def _sha256(path: Path) -> str:
 
 
 def _report_recorded(folder: Path) -> str:
-    import json
-
-    try:
-        data = json.loads((folder / REPORT_STATE).read_text(encoding="utf-8"))
-        return str(data.get("sha256", "")) if isinstance(data, dict) else ""
-    except (OSError, ValueError):
-        return ""
+    """The SHA-256 ``render_template`` noted when it last wrote 评价报告.docx ("" if never)."""
+    return rendered_records(folder).get(REPORT_FILE, {}).get("sha256", "")
 
 
 @locked("report")
@@ -344,11 +339,8 @@ def make_report(folder: str | Path, *, template: str | Path | None = None, pdf: 
     wrote it (its SHA-256 differs from the one recorded) is kept, and the new report goes
     beside it, so a re-run never silently discards the panel's corrections.
     """
-    import json
-
     from .consolidation_step import load_consolidation
     from .evaluation import load_project
-    from .fileio import write_text_atomic
     from .opinion import OPINION_FILE, opinion_for_report
 
     folder = Path(folder)
@@ -372,8 +364,6 @@ def make_report(folder: str | Path, *, template: str | Path | None = None, pdf: 
             target = folder / NEW_REPORT_FILE
             notes.append(f"{kept.name} 在上次生成后被修改过，未覆盖；新生成的报告另存为 {target.name}，请对照后自行取舍。")
     render_template(source, context, REPORT_REQUIRED, target, watermark=WATERMARK_TEXT if draft else None)
-    if target.name == REPORT_FILE:
-        write_text_atomic(folder / REPORT_STATE, json.dumps({"file": REPORT_FILE, "sha256": _sha256(target)}) + "\n")
     notes.insert(0, f"“五、专家组意见”和“六、评价结论”取自 {OPINION_FILE}（逐段原样写入）。")
     return Written(tuple([target] + (_pdf(target) if pdf else [])), tuple(notes))
 
