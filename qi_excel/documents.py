@@ -29,6 +29,7 @@ from .project import (
     ACCEPTED_DIR,
     APPLICATION_FILE,
     CONSOLIDATION_FILE,
+    PROJECT_FILE,
     REPORT_FILE,
     LEADER,
     SELF_ID,
@@ -263,6 +264,24 @@ def _signature_fields(panel: Panel, cons: "Consolidation") -> dict[str, Any]:
     }
 
 
+def roster_change(panel: Panel, cons: "Consolidation") -> str:
+    """Why ``panel`` (评价项目.xlsx now) no longer matches the roster ``cons`` was made from, or "".
+
+    The report takes 共 N 人 and the signature rows from the roster but 实到 and the scores'
+    expert count from the consolidation; a member added or removed in between would make
+    the report contradict itself.
+    """
+    ids = {e.expert_id for e in panel.experts}
+    gone = [f"{e.name}（{e.expert_id}）" for e in cons.experts if e.expert_id not in ids]
+    gone += [f"{clean_text(x.expert)}（{x.expert_id}）" for x in cons.excused if x.expert_id not in ids]
+    if not gone and (not cons.members or cons.members == len(ids)):
+        return ""
+    detail = f"汇总时 {cons.panel_members} 人，现在 {len(ids)} 人" + (
+        f"；名单中已没有{'、'.join(gone)}" if gone else "")
+    return (f"{PROJECT_FILE} 的专家组名单在上次汇总之后改动过（{detail}），评价报告中的人数和签字表会与汇总结果不一致。"
+            "请重新运行 qi-excel consolidate 后再生成评价报告。")
+
+
 # ───────────────────────────── folder operations ─────────────────────────────
 
 
@@ -351,6 +370,9 @@ def make_report(folder: str | Path, *, template: str | Path | None = None, pdf: 
             "请补齐专家评分或登记请假（qi-excel excuse）后重新汇总；如只需预览，请加 --draft 生成带“草稿”水印的报告。"
         )
     info, panel = load_project(folder)
+    roster_changed = roster_change(panel, cons)
+    if roster_changed:
+        raise QiError(roster_changed)
     opinion, notes = opinion_for_report(folder, cons)
     context = report_context(info, panel, cons, opinion, draft=draft)
     source = Path(template) if template else shipped_template(REPORT_TEMPLATE)
