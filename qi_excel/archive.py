@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from . import evaluation as ev
@@ -30,6 +30,9 @@ from .errors import QiError
 from .lock import locked
 from .fileio import atomic_path
 from .folder_state import confine
+
+if TYPE_CHECKING:
+    from .consolidate import Consolidation
 
 MANIFEST = "manifest.json"
 FORMAT = "qi-excel-archive"
@@ -68,9 +71,22 @@ def _accepted_workbooks(folder: Path) -> list[str]:
     return sorted(out)
 
 
+def _current_consolidation(folder: Path) -> "Consolidation | None":
+    """The folder's signed consolidation, or None before the first one."""
+    if not (folder / ev.CONSOLIDATION_FILE).is_file():
+        return None
+    from .consolidation_step import load_consolidation
+
+    return load_consolidation(folder)
+
+
 def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
     """What clause 9 asks for, checked to be complete and current before anything is written."""
-    folder = Path(folder)
+    return _checked_entries(Path(folder))[0]
+
+
+def _checked_entries(folder: Path) -> tuple[list[ArchiveEntry], "Consolidation | None"]:
+    """``archive_entries`` and the consolidation it checked, so the archive loads it only once."""
     missing: list[str] = []
     entries: list[ArchiveEntry] = []
 
@@ -107,10 +123,9 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
     entries += _procedure_entries(folder)
 
     consolidation = folder / ev.CONSOLIDATION_FILE
-    if consolidation.is_file():
-        from .consolidation_step import load_consolidation
-
-        if load_consolidation(folder).draft:
+    cons = _current_consolidation(folder)
+    if cons is not None:
+        if cons.draft:
             raise QiError("当前汇总结果是草稿，不能归档。请补齐专家评分后重新运行 qi-excel consolidate 和 qi-excel report。")
         report = folder / ev.REPORT_FILE
         if report.stat().st_mtime < consolidation.stat().st_mtime or _made_from_other_consolidation(folder, ev.REPORT_FILE):
@@ -129,17 +144,14 @@ def archive_entries(folder: str | Path) -> list[ArchiveEntry]:
             "以下文件早于它所依据的评价报告或汇总结果，归档会带上过时的内容，未生成档案：" + "；".join(stale)
             + "。请用 --pdf 重新生成（如 qi-excel report --pdf），或删除这些 PDF 后再归档。"
         )
-    return entries
+    return entries, cons
 
 
-def excused_entries(folder: Path) -> list[dict[str, str]]:
+def excused_entries(cons: "Consolidation | None") -> list[dict[str, str]]:
     """Each excused member and the reason, listed where their score sheet would be."""
-    consolidation = folder / ev.CONSOLIDATION_FILE
-    if not consolidation.is_file():
+    if cons is None:
         return []
-    from .consolidation_step import load_consolidation
-
-    return [{**x.to_json(), "role": "评分表（未提交：专家请假）"} for x in load_consolidation(folder).excused]
+    return [{**x.to_json(), "role": "评分表（未提交：专家请假）"} for x in cons.excused]
 
 
 _ABSOLUTE = re.compile(r"^(?:link:)?(?:/|[A-Za-z]:[\\/]|\\\\)")
@@ -260,13 +272,13 @@ def write_archive(folder: str | Path, *, now: datetime | None = None) -> Path:
     caller passes its own for a reproducible archive.
     """
     folder = Path(folder)
-    entries = archive_entries(folder)
+    entries, cons = _checked_entries(folder)
     if now is None or now.tzinfo is None:  # an aware time from the caller keeps its own zone
         now = (now or datetime.now()).astimezone()
     target = folder / f"{ARCHIVE_PREFIX}{now:%Y%m%d-%H%M%S}.zip"
     files: list[dict[str, Any]] = []
     roots = tuple(dict.fromkeys((str(folder.resolve()), str(folder.absolute()))))
-    excused = excused_entries(folder)
+    excused = excused_entries(cons)
     with atomic_path(target) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for entry in entries:

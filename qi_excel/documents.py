@@ -29,6 +29,7 @@ from .project import (
     ACCEPTED_DIR,
     APPLICATION_FILE,
     CONSOLIDATION_FILE,
+    PROJECT_FILE,
     REPORT_FILE,
     LEADER,
     SELF_ID,
@@ -45,6 +46,7 @@ from .docx_render import (
     clean_text,
     or_dash,
     render_template,
+    rendered_records,
     shipped_template,
 )
 from .fileio import atomic_path
@@ -262,6 +264,24 @@ def _signature_fields(panel: Panel, cons: "Consolidation") -> dict[str, Any]:
     }
 
 
+def roster_change(panel: Panel, cons: "Consolidation") -> str:
+    """Why ``panel`` (评价项目.xlsx now) no longer matches the roster ``cons`` was made from, or "".
+
+    The report takes 共 N 人 and the signature rows from the roster but 实到 and the scores'
+    expert count from the consolidation; a member added or removed in between would make
+    the report contradict itself.
+    """
+    ids = {e.expert_id for e in panel.experts}
+    gone = [f"{e.name}（{e.expert_id}）" for e in cons.experts if e.expert_id not in ids]
+    gone += [f"{clean_text(x.expert)}（{x.expert_id}）" for x in cons.excused if x.expert_id not in ids]
+    if not gone and (not cons.members or cons.members == len(ids)):
+        return ""
+    detail = f"汇总时 {cons.panel_members} 人，现在 {len(ids)} 人" + (
+        f"；名单中已没有{'、'.join(gone)}" if gone else "")
+    return (f"{PROJECT_FILE} 的专家组名单在上次汇总之后改动过（{detail}），评价报告中的人数和签字表会与汇总结果不一致。"
+            "请重新运行 qi-excel consolidate 后再生成评价报告。")
+
+
 # ───────────────────────────── folder operations ─────────────────────────────
 
 
@@ -315,7 +335,6 @@ def write_application(folder: str | Path, *, template: str | Path | None = None,
     return list(make_application(folder, template=template, pdf=pdf).paths)
 
 
-REPORT_STATE = ".qi/report.json"
 NEW_REPORT_FILE = "评价报告（新生成）.docx"
 
 
@@ -326,13 +345,8 @@ def _sha256(path: Path) -> str:
 
 
 def _report_recorded(folder: Path) -> str:
-    import json
-
-    try:
-        data = json.loads((folder / REPORT_STATE).read_text(encoding="utf-8"))
-        return str(data.get("sha256", "")) if isinstance(data, dict) else ""
-    except (OSError, ValueError):
-        return ""
+    """The SHA-256 ``render_template`` noted when it last wrote 评价报告.docx ("" if never)."""
+    return rendered_records(folder).get(REPORT_FILE, {}).get("sha256", "")
 
 
 @locked("report")
@@ -344,11 +358,8 @@ def make_report(folder: str | Path, *, template: str | Path | None = None, pdf: 
     wrote it (its SHA-256 differs from the one recorded) is kept, and the new report goes
     beside it, so a re-run never silently discards the panel's corrections.
     """
-    import json
-
     from .consolidation_step import load_consolidation
     from .evaluation import load_project
-    from .fileio import write_text_atomic
     from .opinion import OPINION_FILE, opinion_for_report
 
     folder = Path(folder)
@@ -359,6 +370,9 @@ def make_report(folder: str | Path, *, template: str | Path | None = None, pdf: 
             "请补齐专家评分或登记请假（qi-excel excuse）后重新汇总；如只需预览，请加 --draft 生成带“草稿”水印的报告。"
         )
     info, panel = load_project(folder)
+    roster_changed = roster_change(panel, cons)
+    if roster_changed:
+        raise QiError(roster_changed)
     opinion, notes = opinion_for_report(folder, cons)
     context = report_context(info, panel, cons, opinion, draft=draft)
     source = Path(template) if template else shipped_template(REPORT_TEMPLATE)
@@ -372,8 +386,6 @@ def make_report(folder: str | Path, *, template: str | Path | None = None, pdf: 
             target = folder / NEW_REPORT_FILE
             notes.append(f"{kept.name} 在上次生成后被修改过，未覆盖；新生成的报告另存为 {target.name}，请对照后自行取舍。")
     render_template(source, context, REPORT_REQUIRED, target, watermark=WATERMARK_TEXT if draft else None)
-    if target.name == REPORT_FILE:
-        write_text_atomic(folder / REPORT_STATE, json.dumps({"file": REPORT_FILE, "sha256": _sha256(target)}) + "\n")
     notes.insert(0, f"“五、专家组意见”和“六、评价结论”取自 {OPINION_FILE}（逐段原样写入）。")
     return Written(tuple([target] + (_pdf(target) if pdf else [])), tuple(notes))
 

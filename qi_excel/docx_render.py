@@ -112,17 +112,6 @@ def _parsed_sources(tpl, path: Path, env) -> list[tuple[str, Any]]:
     return out
 
 
-def template_variables(path: Path) -> set[str]:
-    """The names a template's placeholders use (loop variables excluded)."""
-    from .template_guard import used_names
-
-    env = _jinja_env()
-    used: set[str] = set()
-    for _part, ast in _parsed_sources(_open_template(path), path, env):
-        used |= used_names(ast)
-    return used
-
-
 def _checked_template(path: Path, provided: Mapping[str, Any], required: frozenset[str]):
     """Open a template and refuse it unless it is safe to render with ``provided``.
 

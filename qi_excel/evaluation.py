@@ -13,8 +13,8 @@ Folder layout, all names relative to the evaluation folder DIR:
                          year the key belongs to, and the rubric copy's fingerprint (folder_state.py)
   .qi/consolidation.json the last consolidation, signed with the key
   .qi/excused.json       members excused by `excuse`: {"excused": [{"expert_id", "expert", "reason"}]}
-  .qi/opinion.json       SHA-256 of the 专家组意见.docx draft last written (an edited file is never overwritten)
-  .qi/report.json        SHA-256 of the 评价报告.docx last written (likewise)
+  .qi/rendered.json      per document written: its SHA-256 and the consolidation's it came from
+                         (docx_render.py); an edited 专家组意见.docx or 评价报告.docx is never overwritten
   发放/                  issued workbooks (and .eml drafts)
   收件箱/                default place `collect` reads from
   回收/                  accepted originals under content-hash names + 回收/ledger.json

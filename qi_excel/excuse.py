@@ -95,7 +95,7 @@ def effective_excusals(experts: Sequence["Expert"], stored: Mapping[str, str]) -
     """The command's record first, then the roster's 未参加原因 column, in roster order."""
     out = []
     for e in experts:
-        reason = stored.get(e.expert_id) or getattr(e, "excused", "")
+        reason = stored.get(e.expert_id) or e.excused
         if reason:
             out.append(Excusal(e.expert_id, e.name, reason))
     return tuple(out)
@@ -203,7 +203,7 @@ def undo_excuse(folder: str | Path, who: str) -> Excusal:
     member = find_member(panel.experts, who)
     stored = load_stored(root)
     if member.expert_id not in stored:
-        if getattr(member, "excused", ""):
+        if member.excused:
             raise QiError(f"{member.name}（{member.expert_id}）的未参加原因写在 {PROJECT_FILE} 的“{PANEL_SHEET}”表中，"
                           f"请在表中清空“{EXCUSE_COLUMN}”一栏后保存。")
         raise QiError(f"{member.name}（{member.expert_id}）没有请假记录，无需撤销。")

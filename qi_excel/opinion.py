@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 
 OPINION_FILE = "专家组意见.docx"
 NEW_DRAFT_FILE = "专家组意见（新草稿）.docx"
-OPINION_STATE = ".qi/opinion.json"
 TEMPLATE_KIND = "docx_templates"
 HEADINGS = ("一、主要亮点", "二、存在问题", "三、改进建议", "四、评价结论")
 SIMILAR = 0.9  # difflib ratio from which two remarks say the same thing (0.8 merges "加强A工作" with "加强B工作")
@@ -342,17 +340,10 @@ def _sha256(path: Path) -> str:
 
 
 def _recorded(folder: Path) -> str:
-    try:
-        data = json.loads((folder / OPINION_STATE).read_text(encoding="utf-8"))
-        return str(data.get("sha256", "")) if isinstance(data, dict) else ""
-    except (OSError, ValueError):
-        return ""
+    """The SHA-256 ``render_template`` noted when it last wrote 专家组意见.docx ("" if never)."""
+    from .docx_render import rendered_records
 
-
-def _record(folder: Path, path: Path) -> None:
-    from .fileio import write_text_atomic
-
-    write_text_atomic(folder / OPINION_STATE, json.dumps({"file": path.name, "sha256": _sha256(path)}) + "\n")
+    return rendered_records(folder).get(OPINION_FILE, {}).get("sha256", "")
 
 
 def is_edited(folder: Path) -> bool:
@@ -383,7 +374,6 @@ def write_opinion_draft(folder: str | Path, cons: "Consolidation", rubric: "Rubr
     if is_edited(folder):
         return OpinionWrite(render_opinion(cons, opinion, folder / NEW_DRAFT_FILE), kept=main)
     render_opinion(cons, opinion, main)
-    _record(folder, main)
     return OpinionWrite(main)
 
 

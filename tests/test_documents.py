@@ -22,6 +22,7 @@ from qi_excel.documents import (
     DRAFT_REPORT_FILE,
     REPORT_TEMPLATE,
     export_templates,
+    make_report,
     report_context,
     REPORT_REQUIRED,
     write_application,
@@ -409,3 +410,23 @@ def test_placeholder_split_across_runs_by_word_still_fills(folder: Path, tmp_pat
     assert_no_tags(path)
     info, _panel = load_project(folder)
     assert info.applicant in all_text(path)
+
+
+def test_report_refuses_a_roster_changed_since_the_consolidation(folder: Path) -> None:
+    """An expert added to 评价项目.xlsx after consolidate would give 共 8 人 and an eighth
+    signature row beside 专家组 7 名专家: the report is refused until consolidate runs again."""
+    import openpyxl
+
+    from qi_excel.project import PANEL_SHEET, PROJECT_FILE
+
+    wb = openpyxl.load_workbook(folder / PROJECT_FILE)
+    ws = wb[PANEL_SHEET]
+    row = next(r for r in range(3, ws.max_row + 1) if not ws[f"B{r}"].value)
+    for col, value in zip("BCDEFGH", ("新增专家", "教授", "某大学", "计量", "13900000000", "x@example.com", "成员")):
+        ws[f"{col}{row}"] = value
+    wb.save(folder / PROJECT_FILE)
+    with pytest.raises(QiError, match="专家组名单在上次汇总之后改动过（汇总时 7 人，现在 8 人）"):
+        make_report(folder)
+    assert not (folder / REPORT_FILE).exists()
+    consolidate_folder(folder, draft=True)  # the new member has no workbook yet
+    assert "共 8 人" in all_text(make_report(folder, draft=True).paths[0])
