@@ -7,7 +7,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from qi_excel.cli import ChineseHelpFormatter, _wrap, main
+from qi_excel.cli import ChineseHelpFormatter, _wrap, all_commands, main
 
 ENGLISH = ("Usage:", "Options:", "Commands:", "Show this message", "Show the version", "[default", "[required",
            "INTEGER", "TEXT", "[OPTIONS]", "Arguments:")
@@ -19,7 +19,7 @@ def _help(*args: str) -> str:
     return result.output
 
 
-COMMANDS = [(), *((name,) for name in main.commands), ("templates", "export")]
+COMMANDS = [(), *((name,) for name in all_commands()), ("templates", "export")]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "qi-excel")

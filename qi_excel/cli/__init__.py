@@ -21,31 +21,32 @@ from .common import EXIT_DATA
 
 
 # click's usage errors are English; organizers read Chinese. The common ones are translated,
-# anything else is shown as click wrote it.
+# anything else is shown as click wrote it. Compiled on the first usage error, not at start-up:
+# every command pays for this module's import, and a correct command line never needs them.
 _USAGE_MESSAGES = (
-    (re.compile(r"^Missing argument '(.+)'\.$"), "缺少参数 {0}。"),
-    (re.compile(r"^Missing option '(.+)'\.$"), "缺少选项 {0}。"),
-    (re.compile(r"^No such option: (\S+)(?: Did you mean (\S+)\?)?$"), "没有选项 {0}。"),
-    (re.compile(r"^No such option '(.+?)'\.(?: Did you mean '(.+)'\?)?$"), "没有选项 {0}。"),
-    (re.compile(r"^No such command '(.+)'\.$"), "没有命令 {0}。"),
-    (re.compile(r"^Option '(.+)' requires an argument\.$"), "选项 {0} 后面需要一个值。"),
-    (re.compile(r"^Got unexpected extra arguments? \((.+)\)$"), "多余的参数：{0}。"),
-    (re.compile(r"^Invalid value for '(.+?)': '(.*)' is not one of (.+)\.$"), "参数 {0} 的值 {1} 无效，可选：{2}。"),
-    (re.compile(r"^Invalid value for '(.+?)': '(.*)' is not a valid integer\.$"), "参数 {0} 的值 {1} 不是整数。"),
-    (re.compile(r"^Invalid value for '(.+?)': (.+) is not in the range (.+)\.$"), "参数 {0} 的值 {1} 超出范围 {2}。"),
-    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' does not exist\.$"), "参数 {0}：{1} 不存在。"),
-    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is a file\.$"), "参数 {0}：{1} 是一个文件，这里需要文件夹。"),
-    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is a directory\.$"), "参数 {0}：{1} 是一个文件夹，这里需要文件。"),
-    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is not readable\.$"), "参数 {0}：没有权限读取 {1}。"),
-    (re.compile(r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is not writable\.$"), "参数 {0}：没有权限写入 {1}。"),
-    (re.compile(r"^Invalid value for '(.+?)': (.+)$"), "参数 {0} 的值无效：{1}"),
+    (r"^Missing argument '(.+)'\.$", "缺少参数 {0}。"),
+    (r"^Missing option '(.+)'\.$", "缺少选项 {0}。"),
+    (r"^No such option: (\S+)(?: Did you mean (\S+)\?)?$", "没有选项 {0}。"),
+    (r"^No such option '(.+?)'\.(?: Did you mean '(.+)'\?)?$", "没有选项 {0}。"),
+    (r"^No such command '(.+)'\.$", "没有命令 {0}。"),
+    (r"^Option '(.+)' requires an argument\.$", "选项 {0} 后面需要一个值。"),
+    (r"^Got unexpected extra arguments? \((.+)\)$", "多余的参数：{0}。"),
+    (r"^Invalid value for '(.+?)': '(.*)' is not one of (.+)\.$", "参数 {0} 的值 {1} 无效，可选：{2}。"),
+    (r"^Invalid value for '(.+?)': '(.*)' is not a valid integer\.$", "参数 {0} 的值 {1} 不是整数。"),
+    (r"^Invalid value for '(.+?)': (.+) is not in the range (.+)\.$", "参数 {0} 的值 {1} 超出范围 {2}。"),
+    (r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' does not exist\.$", "参数 {0}：{1} 不存在。"),
+    (r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is a file\.$", "参数 {0}：{1} 是一个文件，这里需要文件夹。"),
+    (r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is a directory\.$", "参数 {0}：{1} 是一个文件夹，这里需要文件。"),
+    (r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is not readable\.$", "参数 {0}：没有权限读取 {1}。"),
+    (r"^Invalid value for '(.+?)': (?:File|Directory|Path) '(.+)' is not writable\.$", "参数 {0}：没有权限写入 {1}。"),
+    (r"^Invalid value for '(.+?)': (.+)$", "参数 {0} 的值无效：{1}"),
 )
 
 
 def _usage_message(error: click.UsageError) -> str:
     text = error.format_message()
     for pattern, chinese in _USAGE_MESSAGES:
-        m = pattern.match(text)
+        m = re.match(pattern, text)
         if m:
             return chinese.format(*m.groups())
     return text
@@ -57,11 +58,11 @@ _HELP_TEXTS = {
     "Show this message and exit.": "显示本帮助并退出。",
     "Show the version and exit.": "显示版本号并退出。",
 }
-_HELP_MARKS = (
-    (re.compile(r"\[default: (.*?)\]"), r"[默认：\1]"),
-    (re.compile(r"\[required\]"), "[必填]"),
-    (re.compile(r"\[default\]"), "[默认]"),
-    (re.compile(r"; "), "；"),
+_HELP_MARKS = (  # patterns for re.sub, compiled (and cached by re) only when help is shown
+    (r"\[default: (.*?)\]", r"[默认：\1]"),
+    (r"\[required\]", "[必填]"),
+    (r"\[default\]", "[默认]"),
+    (r"; ", "；"),
 )
 _METAVARS = (("[OPTIONS]", "[选项]"), ("COMMAND [ARGS]...", "命令 [参数]..."), ("INTEGER RANGE", "整数"),
              ("FLOAT RANGE", "数值"), ("INTEGER", "整数"), ("FLOAT", "数值"), ("NUMBER", "数值"), ("TEXT", "文本"),
@@ -114,7 +115,7 @@ class ChineseHelpFormatter(click.HelpFormatter):
             second = _HELP_TEXTS.get(second, second)
             if "[" in second:
                 for pattern, chinese in _HELP_MARKS:
-                    second = pattern.sub(chinese, second)
+                    second = re.sub(pattern, chinese, second)
             items.append((_chinese_metavars(first), second))
         if not items:
             return
@@ -191,7 +192,14 @@ class _Group(click.Group):
             sys.exit(EXIT_DATA)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)  # keep the workflow order, not alphabetical
+        if self is not main:
+            return list(self.commands)
+        return list(_COMMANDS)  # keep the workflow order, not alphabetical
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if self is main and cmd_name not in self.commands and cmd_name in _COMMANDS:
+            _load(_COMMANDS[cmd_name])
+        return self.commands.get(cmd_name)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -200,16 +208,49 @@ def main() -> None:
     """质量基础设施“一站式”服务评价工具：评价表、专家评分工作簿、回收检查、汇总与评价报告。"""
 
 
-# Command modules register themselves on ``main``; the order here is the workflow order.
-from . import rubric_cmd  # noqa: E402,F401
-from . import evaluation_cmd  # noqa: E402,F401
-from . import collect_cmd  # noqa: E402,F401
-from . import excuse_cmd  # noqa: E402,F401
-from . import consolidate_cmd  # noqa: E402,F401
-from . import documents_cmd  # noqa: E402,F401
-from . import demo_cmd  # noqa: E402,F401
-from . import procedure_cmd  # noqa: E402,F401
-from . import ui_cmd  # noqa: E402,F401
-from . import office_cmd  # noqa: E402  (issue 14: export, register, log)
-# Folder commands are logged by the handle (Evaluation.action); demo runs the library itself.
-office_cmd.install_audit(main, ("demo",))
+# Each command lives in a module that registers it on ``main`` when imported. A run imports
+# only the module of the command it runs (``qi-excel status`` does not pay for the commands
+# it does not use); ``--help`` and ``all_commands`` import them all. The order here is the
+# workflow order shown by ``--help``.
+_COMMANDS = {
+    "rubric": "rubric_cmd",
+    "new": "evaluation_cmd",
+    "issue": "evaluation_cmd",
+    "collect": "collect_cmd",
+    "status": "collect_cmd",
+    "excuse": "excuse_cmd",
+    "consolidate": "consolidate_cmd",
+    "application": "documents_cmd",
+    "report": "documents_cmd",
+    "templates": "documents_cmd",
+    "archive": "documents_cmd",
+    "demo": "demo_cmd",
+    "review": "procedure_cmd",
+    "plan": "procedure_cmd",
+    "signin": "procedure_cmd",
+    "pledge": "procedure_cmd",
+    "remind": "procedure_cmd",
+    "ui": "ui_cmd",
+    "export": "office_cmd",
+    "register": "office_cmd",
+    "log": "office_cmd",
+}
+
+
+def _load(module: str) -> None:
+    import importlib
+
+    importlib.import_module(f"{__name__}.{module}")
+    if module == "demo_cmd":
+        # Folder commands are logged by the handle (Evaluation.action); demo runs the library
+        # itself, so its run is recorded here.
+        from .office_cmd import install_audit
+
+        install_audit(main, ("demo",))
+
+
+def all_commands() -> dict[str, click.Command]:
+    """Every top-level command, in workflow order (imports every command module)."""
+    for module in dict.fromkeys(_COMMANDS.values()):
+        _load(module)
+    return {name: main.commands[name] for name in _COMMANDS}
