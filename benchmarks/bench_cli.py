@@ -9,6 +9,9 @@ run gets a fresh copy of a folder whose 收件箱 holds 7 filled returns. Nothin
     python benchmarks/bench_cli.py [--runs 7]
 
 Also shows which heavy libraries each command imported (openpyxl must not be among them).
+With ``--instructions`` (needs valgrind) each command also runs once under cachegrind and the
+table shows its instruction count: CPU seconds on a shared VM vary by +-30 % between runs, the
+count does not, so it is what to compare when deciding whether a change helped.
 """
 
 from __future__ import annotations
@@ -61,9 +64,21 @@ def cpu_of(args: list[str], env: dict[str, str]) -> tuple[float, str]:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), heavy
 
 
+def instructions_of(args: list[str], env: dict[str, str]) -> str:
+    """Instructions executed by the command (user space, cachegrind), e.g. ``"1,082 M"``."""
+    if shutil.which("valgrind") is None:
+        return "valgrind not found"
+    proc = subprocess.run(
+        ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+         sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True)
+    refs = next((line.split("refs:")[1].strip() for line in proc.stderr.splitlines() if "I   refs:" in line), "")
+    return f"{int(refs.replace(',', '')) / 1e6:,.0f} M" if refs else "?"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     args = parser.parse_args()
     compileall.compile_dir(str(ROOT / "qi_excel"), quiet=1)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -79,6 +94,12 @@ def main() -> None:
             cpu, heavy_status = cpu_of(["status", str(folder)], env)
             status_runs.append(cpu)
         bare, _ = cpu_of(["--version"], env)
+        counts = {}
+        if args.instructions:
+            folder = Path(shutil.copytree(source, Path(tmp) / "counted"))
+            counts = {"collect": instructions_of(["collect", str(folder)], env),
+                      "status": instructions_of(["status", str(folder)], env),
+                      "version": instructions_of(["--version"], env)}
     rows = [
         ("qi-excel collect (7 returns in 收件箱), fresh process", f"{min(collect_runs):.3f} s",
          f"≤ {TARGET_COLLECT_S} s", "yes" if min(collect_runs) <= TARGET_COLLECT_S else "no", heavy_collect or "—"),
@@ -88,7 +109,11 @@ def main() -> None:
     ]
     for key, value in machine():
         print(f"- {key}: {value}")
-    print_table(["command", "CPU (best)", "target", "met", "heavy imports"], rows)
+    header = ["command", "CPU (best)", "target", "met", "heavy imports"]
+    if counts:
+        header.append("instructions")
+        rows = [(*row, count) for row, count in zip(rows, counts.values())]
+    print_table(header, rows)
 
 
 if __name__ == "__main__":
