@@ -129,7 +129,7 @@ def cell_text(value: str) -> str:
     value = value[:MAX_TEXT]
     if _SURROGATE.search(value):
         value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    value = _XSTRING.sub(lambda m: "_x005F" if m[0] == "_" else f"_x{ord(m[0]):04X}_", value)
+    value = _XSTRING.sub(lambda m: "_x005F_" if m[0] == "_" else f"_x{ord(m[0]):04X}_", value)
     return _xml(value)
 
 
