@@ -13,7 +13,6 @@ import io
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING
 from .fileio import write_bytes_atomic
 from .findings import SEVERITY_LABEL, Finding, finding_name
 from .textfit import line_count, row_height
-from .xlsx_table import Properties, Sheet, Style, to_xlsx
+from .xlsx_table import Sheet, Style, to_xlsx
 
 if TYPE_CHECKING:
     from .collect import ExpertStatus
@@ -93,17 +92,17 @@ def render_check_report(
     results = _results_sheet(rows, shown)
     sent_as = {e.stored: shown(e.label or (e.sources[0] if e.sources else "")) for e, _, _ in rows if e.stored}
     status = _status_sheet(people, sent_as, shown)
-    return to_xlsx([results, status], Properties(title="回收检查报告", author="qi-excel", created=created))
+    return to_xlsx([results, status], title="回收检查报告", author="qi-excel", created=created)
 
 
 class _Formats:
     """The cell formats both sheets share."""
 
     text = Style(valign="top", wrap=True, boxed=True)
-    head = replace(text, bold=True, fill="DDEBF7", halign="center", valign="center")
-    error = replace(text, color="C00000", bold=True)
-    warning = replace(text, color="9C5700")
-    ok = replace(text, color="006100")
+    head = text._replace(bold=True, fill="DDEBF7", halign="center", valign="center")
+    error = text._replace(color="C00000", bold=True)
+    warning = text._replace(color="9C5700")
+    ok = text._replace(color="006100")
     title = Style(size=14, bold=True)
 
 

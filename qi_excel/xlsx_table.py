@@ -20,15 +20,18 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 MAX_TEXT = 32_767  # characters Excel keeps in one cell; a longer one makes Excel "repair" the file
 
 
-@dataclass(frozen=True)
-class Style:
-    """One cell format. Colours are "RRGGBB"; ``boxed`` draws a thin border all round."""
+class Style(NamedTuple):
+    """One cell format. Colours are "RRGGBB"; ``boxed`` draws a thin border all round.
+
+    A NamedTuple rather than a frozen dataclass: as immutable and hashable, and a third of the
+    cost to define in the fresh process every ``collect`` is.
+    """
 
     font: str = "等线"
     size: float = 10
@@ -39,16 +42,6 @@ class Style:
     halign: str | None = None  # left | center | right; None is Excel's general alignment
     valign: str | None = None  # top | center | bottom; None is bottom
     wrap: bool = False
-
-
-@dataclass(frozen=True)
-class Properties:
-    """Document properties. ``created`` is written as given (also as the modification time),
-    so the caller decides what keeps an unchanged document byte-identical."""
-
-    title: str
-    author: str
-    created: datetime
 
 
 class Sheet:
@@ -81,8 +74,12 @@ class Sheet:
         self.heights[row] = points
 
 
-def to_xlsx(sheets: list[Sheet], props: Properties) -> bytes:
-    """The .xlsx package of ``sheets`` (the first one selected)."""
+def to_xlsx(sheets: list[Sheet], *, title: str, author: str, created: datetime) -> bytes:
+    """The .xlsx package of ``sheets`` (the first one selected).
+
+    ``created`` is written as given, also as the modification time: the caller decides what
+    keeps an unchanged document byte-identical (nothing here depends on the clock).
+    """
     if not sheets or len({s.name.casefold() for s in sheets}) != len(sheets):
         raise ValueError("a workbook needs sheets with distinct names")
     strings: dict[str, int] = {}
@@ -92,7 +89,7 @@ def to_xlsx(sheets: list[Sheet], props: Properties) -> bytes:
         "[Content_Types].xml": _content_types(len(sheets)),
         "_rels/.rels": _ROOT_RELS,
         "docProps/app.xml": _app_xml(sheets),
-        "docProps/core.xml": _core_xml(props),
+        "docProps/core.xml": _core_xml(title, author, created),
         "xl/workbook.xml": _workbook_xml(sheets),
         "xl/_rels/workbook.xml.rels": _workbook_rels(len(sheets)),
         "xl/styles.xml": styles.xml(),
@@ -112,9 +109,8 @@ def to_xlsx(sheets: list[Sheet], props: Properties) -> bytes:
 
 # --- text -----------------------------------------------------------------------------------
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-# a "_" that would start an ST_Xstring escape, a control character XML 1.0 forbids, a non-character
-_XSTRING = re.compile("_(?=x[0-9A-Fa-f]{4}_)|[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+# control characters XML 1.0 forbids (tab and newline are allowed) and the two non-characters
+_CONTROL = {c: f"_x{c:04X}_" for c in (*range(0x09), 0x0B, 0x0C, *range(0x0D, 0x20), 0xFFFE, 0xFFFF)}
 
 
 def cell_text(value: str) -> str:
@@ -127,10 +123,13 @@ def cell_text(value: str) -> str:
     Text beyond Excel's 32,767 characters is cut.
     """
     value = value[:MAX_TEXT]
-    if _SURROGATE.search(value):
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
         value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    value = _XSTRING.sub(lambda m: "_x005F_" if m[0] == "_" else f"_x{ord(m[0]):04X}_", value)
-    return _xml(value)
+    if "_x" in value:
+        value = re.sub("_(?=x[0-9A-Fa-f]{4}_)", "_x005F_", value)
+    return _xml(value.translate(_CONTROL))
 
 
 def _xml(text: str) -> str:
@@ -157,9 +156,10 @@ def _ref(row: int, col: int, absolute: bool = False) -> str:
 
 def _quoted(name: str) -> str:
     """A sheet name as formulas cite it: quoted unless it is one plain word (as Excel writes it)."""
-    if re.fullmatch(r"[^\W\d]\w*", name) and not re.fullmatch(r"(?i)[a-z]{1,3}\d+|r\d*c?\d*|c\d*", name):
-        return name
-    return "'" + name.replace("'", "''") + "'"
+    plain = not name[0].isdigit() and all(ch.isalnum() or ch == "_" for ch in name)
+    if plain and name.isascii():  # "A1", "R2C3" or "C" would read as a reference
+        plain = not re.fullmatch(r"(?i)[a-z]{1,3}\d+|r\d*c?\d*|c\d*", name)
+    return name if plain else "'" + name.replace("'", "''") + "'"
 
 
 def _excel_width(width: float) -> float:
@@ -368,13 +368,13 @@ def _app_xml(sheets: list[Sheet]) -> str:
             "<HyperlinksChanged>false</HyperlinksChanged><AppVersion>12.0000</AppVersion></Properties>")
 
 
-def _core_xml(p: Properties) -> str:
-    when = p.created.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+def _core_xml(title: str, author: str, created: datetime) -> str:
+    when = created.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
     return (f'{_HEAD}<cp:coreProperties'
             ' xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties"'
             ' xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/"'
             ' xmlns:dcmitype="http://purl.org/dc/dcmitype/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-            f"<dc:title>{_xml(p.title)}</dc:title><dc:creator>{_xml(p.author)}</dc:creator>"
-            f"<cp:lastModifiedBy>{_xml(p.author)}</cp:lastModifiedBy>"
+            f"<dc:title>{_xml(title)}</dc:title><dc:creator>{_xml(author)}</dc:creator>"
+            f"<cp:lastModifiedBy>{_xml(author)}</cp:lastModifiedBy>"
             f'<dcterms:created xsi:type="dcterms:W3CDTF">{when}</dcterms:created>'
             f'<dcterms:modified xsi:type="dcterms:W3CDTF">{when}</dcterms:modified></cp:coreProperties>')

@@ -13,9 +13,9 @@ from openpyxl import load_workbook
 
 from qi_excel.sheet_reader import unescape_ooxml
 from qi_excel.xlsx_read import sheet_rows
-from qi_excel.xlsx_table import MAX_TEXT, Properties, Sheet, Style, cell_text, to_xlsx
+from qi_excel.xlsx_table import MAX_TEXT, Sheet, Style, cell_text, to_xlsx
 
-PROPS = Properties(title="回收检查报告", author="qi-excel", created=datetime(2025, 6, 18, 9, 30, 5))
+PROPS = {"title": "回收检查报告", "author": "qi-excel", "created": datetime(2025, 6, 18, 9, 30, 5)}
 BOXED = Style(valign="top", wrap=True, boxed=True)
 HEAD = Style(bold=True, fill="DDEBF7", halign="center", valign="center", wrap=True, boxed=True)
 RED = Style(color="C00000", bold=True, boxed=True)
@@ -32,9 +32,9 @@ def _table(cells: list[list[object]], **options: object) -> Sheet:
     return ws
 
 
-def _save(tmp_path: Path, *sheets: Sheet, props: Properties = PROPS) -> Path:
+def _save(tmp_path: Path, *sheets: Sheet) -> Path:
     path = tmp_path / "表.xlsx"
-    path.write_bytes(to_xlsx(list(sheets), props))
+    path.write_bytes(to_xlsx(list(sheets), **PROPS))
     return path
 
 
@@ -85,7 +85,7 @@ def test_column_widths_match_what_xlsxwriter_stored() -> None:
         xml = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
         return xml[xml.index("<cols>"):xml.index("</cols>")]
 
-    assert cols(to_xlsx([new], PROPS)) == cols(buf.getvalue())
+    assert cols(to_xlsx([new], **PROPS)) == cols(buf.getvalue())
 
 
 def test_freeze_filter_and_print_setup(tmp_path: Path) -> None:
@@ -111,14 +111,14 @@ def test_freeze_filter_and_print_setup(tmp_path: Path) -> None:
 
 def test_document_properties_and_identical_bytes(tmp_path: Path) -> None:
     def build() -> bytes:
-        return to_xlsx([_table([["标题"], [1, "文件", "说明"]], frozen_rows=2)], PROPS)
+        return to_xlsx([_table([["标题"], [1, "文件", "说明"]], frozen_rows=2)], **PROPS)
 
     assert build() == build()  # nothing in the package depends on when it was written
     props = load_workbook(_save(tmp_path, _table([["x"]]))).properties
     assert (props.title, props.creator, props.lastModifiedBy) == ("回收检查报告", "qi-excel", "qi-excel")
     assert props.created == datetime(2025, 6, 18, 9, 30, 5) == props.modified
-    later = to_xlsx([_table([["x"]])], Properties("回收检查报告", "qi-excel", datetime(2025, 6, 19)))
-    assert later != to_xlsx([_table([["x"]])], PROPS)
+    later = to_xlsx([_table([["x"]])], **PROPS | {"created": datetime(2025, 6, 19)})
+    assert later != to_xlsx([_table([["x"]])], **PROPS)
 
 
 HOSTILE = [
@@ -167,7 +167,7 @@ def test_bad_input_is_refused() -> None:
         with pytest.raises((TypeError, ValueError)):
             ws.write(0, 0, bad, BOXED)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        to_xlsx([Sheet("同名"), Sheet("同名")], PROPS)
+        to_xlsx([Sheet("同名"), Sheet("同名")], **PROPS)
 
 
 def test_passes_openxml_audit(tmp_path: Path) -> None:
