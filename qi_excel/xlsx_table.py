@@ -71,7 +71,8 @@ class Sheet:
         self.cells.setdefault(row, {})[col] = (value, style)
 
     def set_row_height(self, row: int, points: float) -> None:
-        self.heights[row] = points
+        """Rounded to whole screen pixels (0.75 pt), as Excel keeps it and XlsxWriter wrote it."""
+        self.heights[row] = int(points * 4 / 3 + 0.5) * 0.75
 
 
 def to_xlsx(sheets: list[Sheet], *, title: str, author: str, created: datetime) -> bytes:

@@ -56,6 +56,7 @@ def test_styles_widths_and_heights_read_back(tmp_path: Path) -> None:
     ws.write(2, 0, "拒收", RED)
     ws.write(2, 1, "说明", BOXED)
     ws.set_row_height(2, 33)
+    ws.set_row_height(3, 47)  # whole pixels: 62.67 px → 63 px = 47.25 pt, as XlsxWriter stored it
     got = load_workbook(_save(tmp_path, ws))["检查结果"]
     title, head, red, text = got["A1"], got["A2"], got["A3"], got["B3"]
     assert (title.font.name, title.font.sz, title.font.b, title.border.left.style) == ("等线", 14, True, None)
@@ -65,6 +66,7 @@ def test_styles_widths_and_heights_read_back(tmp_path: Path) -> None:
     assert (text.font.name, text.font.sz, text.alignment.vertical, text.alignment.wrap_text) == ("等线", 10, "top", True)
     assert text.font.color is None and text.fill.fill_type is None
     assert got.row_dimensions[3].height == 33 and got.row_dimensions[2].height is None
+    assert got.row_dimensions[4].height == 47.25
 
 
 def test_column_widths_match_what_xlsxwriter_stored() -> None:
@@ -189,3 +191,26 @@ def test_passes_openxml_audit(tmp_path: Path) -> None:
     result = openxml_audit.OpenXmlValidator().validate(path)
     errors = [e for e in result.errors if e.severity == openxml_audit.ValidationSeverity.ERROR]
     assert not errors, [(e.part_uri, e.path, e.description[:200]) for e in errors]
+
+
+@pytest.mark.office
+def test_libreoffice_reads_text_as_text(tmp_path: Path) -> None:
+    """The second office suite opens the file and sees every text as the same text.
+
+    Read through a CSV export: re-saving as .xlsx would test LibreOffice's own writer, which
+    escapes only the first of overlapping ``_xHHHH_`` sequences (XlsxWriter's mistake too).
+    """
+    import csv
+
+    from qi_excel.office import convert, soffice_path
+
+    if soffice_path() is None:
+        pytest.skip("LibreOffice (soffice) 未安装")
+    plain = ["=1+1", "@SUM(A1)", "字面 _x0041_ 与 _x005F_x0041_", HOSTILE[5], "表情😀", "两行\n文字"]
+    ws = _table([[v, 7] for v in plain + HOSTILE[:4]], frozen_rows=1, filter=(0, 0, 9, 1))
+    out = convert(_save(tmp_path, ws), "csv:Text - txt - csv (StarCalc):44,34,76", tmp_path / "lo")
+    with out.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert [r[0] for r in rows[:len(plain)]] == plain and all(r[1] == "7" for r in rows)
+    assert len(rows) == len(plain) + 4  # the rows with control characters and surrogates are there too
+    assert rows[-1][0].startswith("孤立代理\ufffd")
