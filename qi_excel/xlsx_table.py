@@ -18,6 +18,7 @@ The output is deterministic (fixed zip times), so an unchanged report has unchan
 from __future__ import annotations
 
 import io
+import math
 import re
 import zipfile
 from datetime import datetime
@@ -48,7 +49,8 @@ class Sheet:
     """One worksheet being filled: cells by (row, column), both 0-based as in XlsxWriter."""
 
     def __init__(self, name: str, widths: tuple[float, ...] = ()) -> None:
-        if not 0 < len(name) <= 31 or any(ch in name for ch in "[]:*?/\\") or name[0] == "'" or name[-1] == "'":
+        if (not 0 < len(name) <= 31 or not name.isprintable() or any(ch in name for ch in "[]:*?/\\")
+                or name[0] == "'" or name[-1] == "'"):
             raise ValueError(f"not a worksheet name: {name!r}")
         self.name = name
         self.widths = widths  # character units, from column A
@@ -66,7 +68,7 @@ class Sheet:
         """Put text or a number in a cell; text is always text, whatever it starts with."""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise TypeError(f"cell value must be text or a number, not {type(value).__name__}")
-        if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("a cell cannot hold NaN or infinity")
         self.cells.setdefault(row, {})[col] = (value, style)
 
@@ -121,13 +123,14 @@ def cell_text(value: str) -> str:
     literal ``_xHHHH_`` keeps its meaning by escaping its underscore (``_x005F_``; also where
     escapes overlap, unlike XlsxWriter), U+FFFE/U+FFFF become ``_xFFFE_``/``_xFFFF_``. A lone
     surrogate is no character at all and cannot be encoded as UTF-8: it becomes U+FFFD.
-    Text beyond Excel's 32,767 characters is cut.
+    Text beyond Excel's 32,767 characters (UTF-16 units, as Excel counts) is cut.
     """
-    value = value[:MAX_TEXT]
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates
         value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if len(value) > MAX_TEXT // 2 and len(units := value.encode("utf-16-le")) > 2 * MAX_TEXT:
+        value = units[:2 * MAX_TEXT].decode("utf-16-le", "ignore")  # "ignore": a pair cut in half
     if "_x" in value:
         value = re.sub("_(?=x[0-9A-Fa-f]{4}_)", "_x005F_", value)
     return _xml(value.translate(_CONTROL))

@@ -156,12 +156,14 @@ def test_cell_text_escapes_as_excel_does() -> None:
 
 
 def test_text_beyond_excels_limit_is_cut(tmp_path: Path) -> None:
-    ws = load_workbook(_save(tmp_path, _table([["长" * (MAX_TEXT + 10)]])))["检查结果"]
+    ws = load_workbook(_save(tmp_path, _table([["长" * (MAX_TEXT + 10), "长" + "😀" * MAX_TEXT, "短"]])))["检查结果"]
     assert ws["A1"].value == "长" * MAX_TEXT
+    assert ws["B1"].value == "长" + "😀" * (MAX_TEXT // 2)  # 1 + 2 × 16,383: an emoji is two of Excel's characters
+    assert ws["C1"].value == "短"
 
 
 def test_bad_input_is_refused() -> None:
-    for name in ("", "a" * 32, "a/b", "[x]", "'x"):
+    for name in ("", "a" * 32, "a/b", "[x]", "'x", "a\x01"):
         with pytest.raises(ValueError):
             Sheet(name)
     ws = Sheet("x")
