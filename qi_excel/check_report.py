@@ -1,7 +1,7 @@
 """检查报告.xlsx: every finding of every returned file, one row each, ready to filter and print.
 
 The organizer works from this sheet: filter by expert or by 拒收, copy a message into an
-e-mail. Everything an expert wrote reaches it only as text (``write_string``), so a remark
+e-mail. Everything an expert wrote reaches it only as text (a shared string), so a remark
 that starts with ``=`` can never turn into a formula here. The file carries a fixed
 creation time and is only replaced when its content changes, so re-running collect over the
 same files leaves it untouched.
@@ -15,11 +15,12 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .fileio import write_bytes_atomic
 from .findings import SEVERITY_LABEL, Finding, finding_name
 from .textfit import line_count, row_height
+from .xlsx_table import Sheet, Style, to_xlsx
 
 if TYPE_CHECKING:
     from .collect import ExpertStatus
@@ -77,119 +78,113 @@ def render_check_report(
     people: Sequence[ExpertStatus],
     folder: Path,
 ) -> bytes:
-    """The report's bytes; paths inside ``folder`` (where it is written) are shown relative to it."""
-    import xlsxwriter
+    """The report's bytes; paths inside ``folder`` (where it is written) are shown relative to it.
 
-    buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_numbers": False})
+    Written with the small table writer (xlsx_table), not XlsxWriter: collect writes this file
+    on every run, and importing XlsxWriter alone cost more than the rest of the report.
+    """
     latest = max((e.first_seen or "" for e, _, _ in rows), default="")
     try:
         created = datetime.fromisoformat(latest).replace(tzinfo=None) if latest else _FIXED_TIME
     except ValueError:
         created = _FIXED_TIME
-    wb.set_properties({"title": "回收检查报告", "author": "qi-excel", "created": created})
-    fmt = _Formats(wb)
     shown = path_shortener(folder)
-    _results_sheet(wb, fmt, rows, shown)
+    results = _results_sheet(rows, shown)
     sent_as = {e.stored: shown(e.label or (e.sources[0] if e.sources else "")) for e, _, _ in rows if e.stored}
-    _status_sheet(wb, fmt, people, sent_as, shown)
-    wb.close()
-    return buf.getvalue()
+    status = _status_sheet(people, sent_as, shown)
+    return to_xlsx([results, status], title="回收检查报告", author="qi-excel", created=created)
 
 
 class _Formats:
     """The cell formats both sheets share."""
 
-    def __init__(self, wb: Any) -> None:
-        base = {"font_name": "等线", "font_size": 10, "valign": "top", "text_wrap": True, "border": 1}
-        self.head = wb.add_format(base | {"bold": True, "bg_color": "#DDEBF7", "align": "center", "valign": "vcenter"})
-        self.text = wb.add_format(base)
-        self.error = wb.add_format(base | {"font_color": "#C00000", "bold": True})
-        self.warning = wb.add_format(base | {"font_color": "#9C5700"})
-        self.ok = wb.add_format(base | {"font_color": "#006100"})
-        self.title = wb.add_format({"font_name": "等线", "font_size": 14, "bold": True})
+    text = Style(valign="top", wrap=True, boxed=True)
+    head = text._replace(bold=True, fill="DDEBF7", halign="center", valign="center")
+    error = text._replace(color="C00000", bold=True)
+    warning = text._replace(color="9C5700")
+    ok = text._replace(color="006100")
+    title = Style(size=14, bold=True)
 
 
-def _fit(sheet: Any, row: int, texts: Sequence[str], widths: Sequence[float]) -> None:
+def _fit(sheet: Sheet, row: int, texts: Sequence[str], widths: Sequence[float]) -> None:
     lines = max(line_count(t, w) for t, w in zip(texts, widths))
     if lines > 1:
-        sheet.set_row(row, row_height(lines))
+        sheet.set_row_height(row, row_height(lines))
 
 
-def _results_sheet(wb: Any, fmt: _Formats, rows: Sequence[tuple[LedgerEntry, str, tuple[Finding, ...]]],
-                   shown: Callable[[str], str]) -> None:
+def _results_sheet(rows: Sequence[tuple[LedgerEntry, str, tuple[Finding, ...]]], shown: Callable[[str], str]) -> Sheet:
     """检查结果: one row per finding (one row for a file without any)."""
+    fmt = _Formats
     text = fmt.text
-    ws = wb.add_worksheet("检查结果")
-    ws.write_string(0, 0, "回收检查报告：每行一个问题；“拒收”的文件须退回专家修改后重新发送", fmt.title)
-    for c, (h, w) in enumerate(zip(_HEADERS, _WIDTHS)):
-        ws.write_string(1, c, h, fmt.head)
-        ws.set_column(c, c, w)
+    ws = Sheet("检查结果", _WIDTHS)
+    ws.write(0, 0, "回收检查报告：每行一个问题；“拒收”的文件须退回专家修改后重新发送", fmt.title)
+    for c, h in enumerate(_HEADERS):
+        ws.write(1, c, h, fmt.head)
     r = 2
     for entry, status, found in rows:
         label = shown(entry.label or (entry.sources[0] if entry.sources else ""))
         items: list[Finding | None] = list(found) or [None]
         for f in items:
-            ws.write_number(r, 0, r - 1, text)
-            ws.write_string(r, 1, entry.expert_id or "", text)
-            ws.write_string(r, 2, entry.expert_name or "", text)
-            ws.write_string(r, 3, label, text)
-            ws.write_string(r, 4, _STATUS.get(status, status), fmt.error if status == "rejected" else text)
+            ws.write(r, 0, r - 1, text)
+            ws.write(r, 1, entry.expert_id or "", text)
+            ws.write(r, 2, entry.expert_name or "", text)
+            ws.write(r, 3, label, text)
+            ws.write(r, 4, _STATUS.get(status, status), fmt.error if status == "rejected" else text)
             if f is None:
-                ws.write_string(r, 5, "—", fmt.ok)
-                ws.write_string(r, 6, "", text)
-                ws.write_string(r, 7, "", text)
-                ws.write_string(r, 8, "检查通过，已接收。" if status == "accepted" else "", fmt.ok)
+                ws.write(r, 5, "—", fmt.ok)
+                ws.write(r, 6, "", text)
+                ws.write(r, 7, "", text)
+                ws.write(r, 8, "检查通过，已接收。" if status == "accepted" else "", fmt.ok)
             else:
-                ws.write_string(r, 5, SEVERITY_LABEL[f.severity], fmt.error if f.severity == "error" else fmt.warning)
-                ws.write_string(r, 6, finding_name(f.code), text)
-                ws.write_string(r, 7, f.cell or "", text)
-                ws.write_string(r, 8, shown(f.message), text)
+                ws.write(r, 5, SEVERITY_LABEL[f.severity], fmt.error if f.severity == "error" else fmt.warning)
+                ws.write(r, 6, finding_name(f.code), text)
+                ws.write(r, 7, f.cell or "", text)
+                ws.write(r, 8, shown(f.message), text)
             _fit(ws, r, (label, shown(f.message) if f else "", entry.expert_name or ""),
                  (_WIDTHS[3], _WIDTHS[8], _WIDTHS[2]))
             r += 1
-    ws.autofilter(1, 0, max(r - 1, 1), len(_HEADERS) - 1)
-    ws.freeze_panes(2, 0)
-    _print_setup(ws, 1)
+    ws.filter = (1, 0, max(r - 1, 1), len(_HEADERS) - 1)
+    _print_setup(ws)
+    return ws
 
 
-def _status_sheet(wb: Any, fmt: _Formats, people: Sequence[ExpertStatus], sent_as: Mapping[str, str],
-                  shown: Callable[[str], str]) -> None:
+def _status_sheet(people: Sequence[ExpertStatus], sent_as: Mapping[str, str], shown: Callable[[str], str]) -> Sheet:
     """专家进度: one row per panel member, what to chase."""
+    fmt = _Formats
     text = fmt.text
-    st = wb.add_worksheet("专家进度")
-    st.write_string(0, 0, "专家交回情况：状态不是“已接收”的专家需要联系", fmt.title)
-    for c, (h, w) in enumerate(zip(_STATUS_HEADERS, _STATUS_WIDTHS)):
-        st.write_string(1, c, h, fmt.head)
-        st.set_column(c, c, w)
+    st = Sheet("专家进度", _STATUS_WIDTHS)
+    st.write(0, 0, "专家交回情况：状态不是“已接收”的专家需要联系", fmt.title)
+    for c, h in enumerate(_STATUS_HEADERS):
+        st.write(1, c, h, fmt.head)
     for i, p in enumerate(people, 2):
         errors = [f for f in p.findings if f.severity == "error"] if not p.accepted else list(p.findings)
         todo = "\n".join(f"{SEVERITY_LABEL[f.severity]}：{f.message}" for f in errors[:5])
         if len(errors) > 5:
             todo += f"\n……另有 {len(errors) - 5} 项，见“检查结果”"
-        st.write_string(i, 0, p.expert_id, text)
-        st.write_string(i, 1, p.name, text)
-        st.write_string(i, 2, p.email, text)
-        st.write_string(i, 3, "是" if p.issued else "否", text)
-        st.write_number(i, 4, p.returned, text)
-        st.write_string(i, 5, p.state, fmt.ok if p.accepted else fmt.error)
+        st.write(i, 0, p.expert_id, text)
+        st.write(i, 1, p.name, text)
+        st.write(i, 2, p.email, text)
+        st.write(i, 3, "是" if p.issued else "否", text)
+        st.write(i, 4, p.returned, text)
+        st.write(i, 5, p.state, fmt.ok if p.accepted else fmt.error)
         used = sent_as.get(p.stored or "", "") if p.stored else ""  # the file as sent, not its stored copy
-        st.write_string(i, 6, used, text)
+        st.write(i, 6, used, text)
         todo = shown(todo)
-        st.write_string(i, 7, todo, text)
+        st.write(i, 7, todo, text)
         _fit(st, i, (used, todo, p.name), (_STATUS_WIDTHS[6], _STATUS_WIDTHS[7], _STATUS_WIDTHS[1]))
-    st.autofilter(1, 0, max(len(people) + 1, 1), len(_STATUS_HEADERS) - 1)
-    st.freeze_panes(2, 0)
-    _print_setup(st, 1)
+    st.filter = (1, 0, max(len(people) + 1, 1), len(_STATUS_HEADERS) - 1)
+    _print_setup(st)
+    return st
 
 
-def _print_setup(ws: Any, header_row: int) -> None:
-    ws.set_landscape()
-    ws.set_paper(9)  # A4
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(0, header_row)
-    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    ws.set_footer("&C第 &P 页，共 &N 页")
+def _print_setup(ws: Sheet) -> None:
+    """Title and header rows stay on screen and on every printed page; A4 landscape, one page wide."""
+    ws.frozen_rows = 2
+    ws.title_rows = (0, 1)
+    ws.landscape = True
+    ws.fit_width = True
+    ws.margins = (0.4, 0.4, 0.6, 0.6)
+    ws.footer = "&C第 &P 页，共 &N 页"
 
 
 def _same_content(old: bytes, new: bytes) -> bool:
