@@ -20,7 +20,6 @@ logged exactly like the same step on the command line.
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 from . import evaluation as ev
 from .errors import QiError
 from .fileio import write_text_atomic
+from .folder_state import resolved
 
 if TYPE_CHECKING:
     from .audit import LogCheck
@@ -62,7 +62,7 @@ _READS: dict[str, tuple[str, ...]] = {
 
 
 def _folder_lock(path: Path) -> threading.RLock:
-    key = str(path.resolve())
+    key = _key(path)
     with _locks_guard:
         lock = _locks.get(key)
         if lock is None:
@@ -71,7 +71,7 @@ def _folder_lock(path: Path) -> threading.RLock:
 
 
 def _key(path: Path) -> str:
-    return str(path.resolve())
+    return resolved(path)
 
 
 @contextmanager
@@ -604,6 +604,8 @@ class Evaluation:
 def check_project_bytes(data: bytes) -> ev.Project:
     """Read a 评价项目.xlsx given as bytes exactly as ``issue`` reads the folder's own copy:
     required 基本信息 and the clause-7.2 roster errors raise the same QiError messages."""
+    import tempfile  # only here: it imports shutil, bz2, lzma and random (~6 ms per command)
+
     with tempfile.TemporaryDirectory(prefix="qi-project-") as tmp:
         (Path(tmp) / ev.PROJECT_FILE).write_bytes(data)
         project = ev.read_project(tmp)
