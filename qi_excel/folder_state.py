@@ -26,6 +26,7 @@ import hmac
 import json
 import os
 import re
+import stat
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -62,7 +63,7 @@ def confine(folder: str | Path, relative: object, source: str) -> Path:
     if not bad:
         target = root.joinpath(*parts)
         try:
-            inside = relative_text(resolved(target), resolved(root)) is not None
+            inside = _no_link_below(root, parts) or relative_text(resolved(target), resolved(root)) is not None
         except (OSError, RuntimeError, ValueError):
             inside = False
         if inside:
@@ -71,6 +72,30 @@ def confine(folder: str | Path, relative: object, source: str) -> Path:
         f"{source} 中记录的文件路径“{text[:200]}”指向评价目录之外，不是 qi-excel 写入的内容（该文件可能被手工改动过）。"
         "请从备份恢复该文件；为安全起见，本次未使用该路径。"
     )
+
+
+def _no_link_below(root: Path, parts: tuple[str, ...]) -> bool:
+    """True when none of ``parts`` (plain names, no ``..``) below ``root`` is a link.
+
+    Then ``root / parts`` resolves inside ``root`` wherever ``root`` itself leads:
+    ``os.path.realpath`` only appends names that are not links. A few lstat calls instead of
+    resolving both paths (each ``confine`` call would cost ~40 µs, and commands make dozens).
+    False, for the full check, on Windows and whenever a name cannot be looked at for any
+    reason but its absence (a link loop above, no permission...).
+    """
+    if os.name == "nt" or not parts:  # no name: whether the folder itself resolves is the question
+        return False
+    path = str(root)
+    for name in parts:
+        path = os.path.join(path, name)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return False
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # realpath keeps a missing name as it is
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 def resolved(path: str | os.PathLike[str]) -> str:
