@@ -57,12 +57,20 @@ def __getattr__(name: str) -> Any:
 
 
 def os_user() -> str:
-    """Who ran the command, as the operating system knows them."""
-    import getpass  # here: only a record needs it (and it imports termios)
+    """Who ran the command, as the operating system knows them.
 
+    What ``getpass.getuser()`` answers (the first of LOGNAME, USER, LNAME and USERNAME that is
+    set, else the password database), without importing getpass and termios (~0.4 ms).
+    """
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(name)
+        if user:
+            return user
     try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name (some services, containers)
+        import pwd
+
+        return pwd.getpwuid(os.getuid())[0]
+    except Exception:  # noqa: BLE001 - no login name (Windows without the variables, some containers)
         return os.environ.get("USERNAME") or os.environ.get("USER") or "未知"
 
 

@@ -231,3 +231,46 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
     check = check_folder(folder)
     assert check.ok, check.problems
     assert check.records == 12 and not (folder / ".qi" / "audit.lock").exists()
+
+
+@pytest.mark.parametrize("env", [{}, {"USER": "organizer"}, {"LOGNAME": "张三", "USER": "other"},
+                                 {"LNAME": "l"}, {"USERNAME": "win"}, {"LOGNAME": "", "USER": "u"}])
+def test_os_user_is_the_name_getpass_gives(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    from qi_excel.audit import os_user
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert os_user() == getpass.getuser()
+
+
+def test_snapshot_sees_what_walking_the_folder_sees(tmp_path: Path) -> None:
+    """The record's before/after comparison: every file by its path in the folder, links to
+    files followed, linked folders not entered, temporary and the log's own files left out."""
+    import os
+
+    from qi_excel.audit import HEAD_FILE, LOCK_FILE, _snapshot
+
+    folder = tmp_path / "评价"
+    new_evaluation(folder, sample=True)
+    (folder / "回收" / "深" / "层").mkdir(parents=True)
+    (folder / "回收" / "深" / "层" / "a.xlsx").write_bytes(b"abc")
+    (folder / "发放" / ".~tmp-abcdefgh.xlsx").write_bytes(b"half")
+    (folder / "链接文件").symlink_to(folder / "保护密码.txt")
+    (folder / "断链").symlink_to(folder / "没有")
+    (folder / "链接目录").symlink_to(folder / "回收")
+    for own in (LOG_FILE, HEAD_FILE, LOCK_FILE):
+        (folder / own).write_text("x", encoding="utf-8")
+    expected: dict[str, tuple[int, int]] = {}
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in names:
+            path = Path(dirpath) / name
+            rel = path.relative_to(folder).as_posix()
+            if name.startswith(".~tmp-") or rel in (LOG_FILE, HEAD_FILE, LOCK_FILE) or not path.exists():
+                continue
+            expected[rel] = (path.stat().st_size, path.stat().st_mtime_ns)
+    snap = _snapshot(folder)
+    assert snap == expected
+    assert snap["回收/深/层/a.xlsx"][0] == 3 and "链接文件" in snap
+    assert not any(k.startswith("链接目录/") or k == "断链" or ".~tmp-" in k for k in snap)
