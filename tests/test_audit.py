@@ -274,3 +274,26 @@ def test_snapshot_sees_what_walking_the_folder_sees(tmp_path: Path) -> None:
     assert snap == expected
     assert snap["回收/深/层/a.xlsx"][0] == 3 and "链接文件" in snap
     assert not any(k.startswith("链接目录/") or k == "断链" or ".~tmp-" in k for k in snap)
+
+
+def test_written_copies_of_read_files_get_the_hash_of_their_bytes(tmp_path: Path) -> None:
+    """A file written as a copy of a file read is not hashed again, yet its recorded hash is
+    that of its own bytes, also when it differs in one byte or is too large to keep."""
+    from qi_excel.audit import _Hashes, sha256_file
+
+    read, same, changed, big, big_copy = (tmp_path / n for n in ("r", "same", "changed", "big", "big_copy"))
+    read.write_bytes(b"abc" * 1000)
+    same.write_bytes(b"abc" * 1000)
+    changed.write_bytes(b"abc" * 999 + b"abd")
+    big.write_bytes(b"x" * 5000)
+    big_copy.write_bytes(b"x" * 5000)
+    for hashes in (_Hashes(), _Hashes(budget=0), _Hashes(largest=100)):
+        assert hashes.read(read) == sha256_file(read)
+        assert hashes.read(big) == sha256_file(big)
+        assert hashes.read(tmp_path / "缺少") is None
+        for path in (same, changed, big_copy):
+            assert hashes.written(path) == sha256_file(path)
+        read.write_bytes(b"changed after it was read")
+        assert hashes.written(read) == sha256_file(read)
+        read.write_bytes(b"abc" * 1000)
+        assert hashes.written(tmp_path / "缺少") is None
