@@ -257,6 +257,55 @@ def _lock(root: Path, wait: float = 10.0, stale: float = 60.0) -> Iterator[None]
         path.unlink(missing_ok=True)
 
 
+_TAIL = 256 << 10  # the end of the log read to find its last record
+
+
+def _chain_end(root: Path) -> tuple[int, str]:
+    """The next record's number and the last record's hash (``prev``), from the log's end.
+
+    A log grows by every command for years: its last ``_TAIL`` bytes hold the last record,
+    so the whole file is read and split only when they do not (a damaged last line, whose
+    successor is numbered by counting all lines, or a record longer than that).
+    """
+    path = root / LOG_FILE
+    try:
+        with open(path, "rb") as fh:
+            start = max(0, fh.seek(0, os.SEEK_END) - _TAIL)
+            fh.seek(start)
+            tail = fh.read()
+    except FileNotFoundError:
+        return 1, GENESIS
+    except OSError as exc:
+        raise QiError(f"无法读取操作记录 {path}：{exc.strerror or exc}") from None
+    pieces = tail.split(b"\n")[1 if start else 0:]  # the first piece may start inside a line
+    for piece in reversed(pieces):
+        line = piece.decode("utf-8", errors="replace")
+        if line.strip():
+            try:
+                last = json.loads(line)
+                return int(last["seq"]) + 1, str(last["hash"])
+            except (ValueError, KeyError, TypeError):
+                break
+    else:
+        if not start:
+            return 1, GENESIS
+    return _chain_end_of(read_lines(root))
+
+
+def _chain_end_of(lines: Sequence[str]) -> tuple[int, str]:
+    """``_chain_end`` from all the log's lines."""
+    prev = GENESIS
+    seq = len(lines) + 1
+    if lines:
+        try:
+            last = json.loads(lines[-1])
+            prev = str(last["hash"])
+            seq = int(last["seq"]) + 1
+        except (ValueError, KeyError, TypeError):
+            prev = hashlib.sha256(lines[-1].encode("utf-8")).hexdigest()
+    return seq, prev
+
+
 def _append(root: Path, command: str, options: Mapping[str, Any] | None,
             read: Mapping[str, str | None] | Iterable[str | Path],
             written: Mapping[str, str | None] | Iterable[str | Path], result: str,
@@ -279,16 +328,7 @@ def _append(root: Path, command: str, options: Mapping[str, Any] | None,
                      for p in files]
         return [{"path": p, "sha256": h} for p, h in sorted(pairs)]
 
-    lines = read_lines(root)
-    prev = GENESIS
-    seq = len(lines) + 1
-    if lines:
-        try:
-            last = json.loads(lines[-1])
-            prev = str(last["hash"])
-            seq = int(last["seq"]) + 1
-        except (ValueError, KeyError, TypeError):
-            prev = hashlib.sha256(lines[-1].encode("utf-8")).hexdigest()
+    seq, prev = _chain_end(root)
     body: dict[str, Any] = {
         "seq": seq,
         "time": (when or datetime.now().astimezone()).replace(microsecond=0).isoformat(),

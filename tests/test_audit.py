@@ -297,3 +297,37 @@ def test_written_copies_of_read_files_get_the_hash_of_their_bytes(tmp_path: Path
         assert hashes.written(read) == sha256_file(read)
         read.write_bytes(b"abc" * 1000)
         assert hashes.written(tmp_path / "缺少") is None
+
+
+def test_chain_end_from_the_logs_end_is_what_reading_all_of_it_gives(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """record() reads only the end of a long log: the next number and the previous hash are
+    the same as from the whole log, also for damaged, blank or non-ASCII last lines, wherever
+    the end read begins."""
+    import qi_excel.audit as audit
+
+    folder = tmp_path / "评价"
+    (folder / ".qi").mkdir(parents=True)
+    good = [json.dumps({"seq": n, "hash": f"{n:064x}", "command": "操作" * n}, ensure_ascii=False) for n in range(1, 6)]
+    logs = [
+        "",
+        "\n\n",
+        good[0] + "\n",
+        "\n".join(good) + "\n",
+        "\n".join(good) + "\n\n  \n\u3000\n",
+        "\n".join(good) + "\n{broken",
+        "\n".join(good) + "\n[1, 2]\n",
+        "\n".join(good) + '\n{"seq": "x", "hash": "h"}\n',
+        "\n".join(good) + '\n{"seq": 9}\n',
+        "\n".join(good[:3]) + "\n" + json.dumps({"seq": 4, "hash": "h", "note": "长" * 300}, ensure_ascii=False),
+        "\n".join(good) + '\nx{"seq": 99, "hash": "not the last record"}',
+    ]
+    for text in logs:
+        for data in (text.encode("utf-8"), text.encode("utf-8").replace("操".encode(), b"\xe6\x93\n")):
+            (folder / LOG_FILE).write_bytes(data)
+            expected = audit._chain_end_of(audit.read_lines(folder))
+            for tail in (*range(1, 80), 1000, 1 << 20):
+                monkeypatch.setattr(audit, "_TAIL", tail)
+                assert audit._chain_end(folder) == expected, (tail, data[-80:])
+    (folder / LOG_FILE).unlink()
+    assert audit._chain_end(folder) == (1, audit.GENESIS)
