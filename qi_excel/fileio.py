@@ -7,6 +7,7 @@ so an organizer only ever sees the old file or the complete new one.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import time
@@ -53,7 +54,13 @@ TEMP_PREFIX = ".~tmp-"
 # Exactly what _make_temp makes (the names tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=<a file
 # suffix>) made before): 8 characters from its alphabet, then the target's suffix. Nothing else
 # is ever removed.
-_TEMP_NAME = re.compile(r"^\.~tmp-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,10})?$")
+_TEMP_NAME = r"^\.~tmp-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,10})?$"
+
+
+@functools.lru_cache(maxsize=None)
+def _temp_name() -> re.Pattern[str]:
+    """``_TEMP_NAME`` compiled on first use: a command that writes nothing does not pay for it."""
+    return re.compile(_TEMP_NAME)
 STALE_TEMP_SECONDS = 120  # a write in progress (another run) is never that old
 _cleaned: set[str] = set()
 _cleaned_as_given: set[str] = set()  # the same directories, by their absolute names
@@ -120,7 +127,7 @@ def clean_stale_temp_files(directory: str | Path, *, older_than: float = STALE_T
             continue
         _cleaned.add(key)
         try:
-            names = [e for e in os.scandir(d) if _TEMP_NAME.match(e.name)]
+            names = [e for e in os.scandir(d) if _temp_name().match(e.name)]
         except OSError:
             continue
         for entry in names:

@@ -56,7 +56,7 @@ def confine(folder: str | Path, relative: object, source: str) -> Path:
     bad = (
         not text.strip()
         or text.startswith("/")
-        or re.match(r"^[A-Za-z]:", text) is not None
+        or (text[1:2] == ":" and text[:1].isascii() and text[:1].isalpha())  # a drive letter, as ^[A-Za-z]:
         or any(p in ("..", "") for p in text.split("/"))
         or "\x00" in text
     )
