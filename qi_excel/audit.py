@@ -95,7 +95,7 @@ class _Hashes:
     record is the same, for half the hashing.
     """
 
-    def __init__(self, budget: int = 64 << 20, largest: int = 8 << 20) -> None:
+    def __init__(self, budget: int = 32 << 20, largest: int = 8 << 20) -> None:
         self._kept: dict[int, list[tuple[bytes, str]]] = {}
         self._budget = budget
         self._largest = largest

@@ -55,12 +55,6 @@ TEMP_PREFIX = ".~tmp-"
 # suffix>) made before): 8 characters from its alphabet, then the target's suffix. Nothing else
 # is ever removed.
 _TEMP_NAME = r"^\.~tmp-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,10})?$"
-
-
-@functools.lru_cache(maxsize=None)
-def _temp_name() -> re.Pattern[str]:
-    """``_TEMP_NAME`` compiled on first use: a command that writes nothing does not pay for it."""
-    return re.compile(_TEMP_NAME)
 STALE_TEMP_SECONDS = 120  # a write in progress (another run) is never that old
 _cleaned: set[str] = set()
 _cleaned_as_given: set[str] = set()  # the same directories, by their absolute names
@@ -68,6 +62,12 @@ _swept_calls: set[tuple[tuple[str, bool], bool]] = set()  # calls that found eve
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # tempfile's alphabet: what _TEMP_NAME accepts
 # tempfile.mkstemp's flags: exclusive create, never through a link, binary on Windows
 _OPEN_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+
+
+@functools.lru_cache(maxsize=None)
+def _temp_name() -> re.Pattern[str]:
+    """``_TEMP_NAME`` compiled on first use: a command that writes nothing does not pay for it."""
+    return re.compile(_TEMP_NAME)
 
 
 def _make_temp(directory: Path, suffix: str) -> tuple[int, str]:
