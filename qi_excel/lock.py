@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import QiError
+from .folder_state import resolved
 
 LOCK_FILE = ".qi/lock"
 WAIT_SECONDS = 5.0  # a short run of the other window usually ends within this
@@ -127,7 +128,7 @@ def folder_lock(folder: str | Path, *, command: str, wait: float | None = None) 
     requests of the web page on two threads exclude each other like two processes.
     """
     root = Path(folder)
-    key = str(root.resolve())
+    key = resolved(root)
     held = _held()
     if held.get(key):
         held[key] += 1

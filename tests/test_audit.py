@@ -231,3 +231,103 @@ def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
     check = check_folder(folder)
     assert check.ok, check.problems
     assert check.records == 12 and not (folder / ".qi" / "audit.lock").exists()
+
+
+@pytest.mark.parametrize("env", [{}, {"USER": "organizer"}, {"LOGNAME": "张三", "USER": "other"},
+                                 {"LNAME": "l"}, {"USERNAME": "win"}, {"LOGNAME": "", "USER": "u"}])
+def test_os_user_is_the_name_getpass_gives(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    from qi_excel.audit import os_user
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert os_user() == getpass.getuser()
+
+
+def test_snapshot_sees_what_walking_the_folder_sees(tmp_path: Path) -> None:
+    """The record's before/after comparison: every file by its path in the folder, links to
+    files followed, linked folders not entered, temporary and the log's own files left out."""
+    import os
+
+    from qi_excel.audit import HEAD_FILE, LOCK_FILE, _snapshot
+
+    folder = tmp_path / "评价"
+    new_evaluation(folder, sample=True)
+    (folder / "回收" / "深" / "层").mkdir(parents=True)
+    (folder / "回收" / "深" / "层" / "a.xlsx").write_bytes(b"abc")
+    (folder / "发放" / ".~tmp-abcdefgh.xlsx").write_bytes(b"half")
+    (folder / "链接文件").symlink_to(folder / "保护密码.txt")
+    (folder / "断链").symlink_to(folder / "没有")
+    (folder / "链接目录").symlink_to(folder / "回收")
+    for own in (LOG_FILE, HEAD_FILE, LOCK_FILE):
+        (folder / own).write_text("x", encoding="utf-8")
+    expected: dict[str, tuple[int, int]] = {}
+    for dirpath, _dirs, names in os.walk(folder):
+        for name in names:
+            path = Path(dirpath) / name
+            rel = path.relative_to(folder).as_posix()
+            if name.startswith(".~tmp-") or rel in (LOG_FILE, HEAD_FILE, LOCK_FILE) or not path.exists():
+                continue
+            expected[rel] = (path.stat().st_size, path.stat().st_mtime_ns)
+    snap = _snapshot(folder)
+    assert snap == expected
+    assert snap["回收/深/层/a.xlsx"][0] == 3 and "链接文件" in snap
+    assert not any(k.startswith("链接目录/") or k == "断链" or ".~tmp-" in k for k in snap)
+
+
+def test_written_copies_of_read_files_get_the_hash_of_their_bytes(tmp_path: Path) -> None:
+    """A file written as a copy of a file read is not hashed again, yet its recorded hash is
+    that of its own bytes, also when it differs in one byte or is too large to keep."""
+    from qi_excel.audit import _Hashes, sha256_file
+
+    read, same, changed, big, big_copy = (tmp_path / n for n in ("r", "same", "changed", "big", "big_copy"))
+    read.write_bytes(b"abc" * 1000)
+    same.write_bytes(b"abc" * 1000)
+    changed.write_bytes(b"abc" * 999 + b"abd")
+    big.write_bytes(b"x" * 5000)
+    big_copy.write_bytes(b"x" * 5000)
+    for hashes in (_Hashes(), _Hashes(budget=0), _Hashes(largest=100)):
+        assert hashes.read(read) == sha256_file(read)
+        assert hashes.read(big) == sha256_file(big)
+        assert hashes.read(tmp_path / "缺少") is None
+        for path in (same, changed, big_copy):
+            assert hashes.written(path) == sha256_file(path)
+        read.write_bytes(b"changed after it was read")
+        assert hashes.written(read) == sha256_file(read)
+        read.write_bytes(b"abc" * 1000)
+        assert hashes.written(tmp_path / "缺少") is None
+
+
+def test_chain_end_from_the_logs_end_is_what_reading_all_of_it_gives(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """record() reads only the end of a long log: the next number and the previous hash are
+    the same as from the whole log, also for damaged, blank or non-ASCII last lines, wherever
+    the end read begins."""
+    import qi_excel.audit as audit
+
+    folder = tmp_path / "评价"
+    (folder / ".qi").mkdir(parents=True)
+    good = [json.dumps({"seq": n, "hash": f"{n:064x}", "command": "操作" * n}, ensure_ascii=False) for n in range(1, 6)]
+    logs = [
+        "",
+        "\n\n",
+        good[0] + "\n",
+        "\n".join(good) + "\n",
+        "\n".join(good) + "\n\n  \n\u3000\n",
+        "\n".join(good) + "\n{broken",
+        "\n".join(good) + "\n[1, 2]\n",
+        "\n".join(good) + '\n{"seq": "x", "hash": "h"}\n',
+        "\n".join(good) + '\n{"seq": 9}\n',
+        "\n".join(good[:3]) + "\n" + json.dumps({"seq": 4, "hash": "h", "note": "长" * 300}, ensure_ascii=False),
+        "\n".join(good) + '\nx{"seq": 99, "hash": "not the last record"}',
+    ]
+    for text in logs:
+        for data in (text.encode("utf-8"), text.encode("utf-8").replace("操".encode(), b"\xe6\x93\n")):
+            (folder / LOG_FILE).write_bytes(data)
+            expected = audit._chain_end_of(audit.read_lines(folder))
+            for tail in (*range(1, 80), 1000, 1 << 20):
+                monkeypatch.setattr(audit, "_TAIL", tail)
+                assert audit._chain_end(folder) == expected, (tail, data[-80:])
+    (folder / LOG_FILE).unlink()
+    assert audit._chain_end(folder) == (1, audit.GENESIS)

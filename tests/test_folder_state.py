@@ -286,3 +286,52 @@ def test_roster_from_a_project_file_and_not_with_sample(a: Path, tmp_path: Path)
     with pytest.raises(QiError, match="--roster-from"):
         ev.new_evaluation(tmp_path / "评价D", roster_from=tmp_path / "没有这个目录")
     assert not (tmp_path / "评价C" / ev.PROJECT_FILE).exists()
+
+
+def test_confine_judges_links_exactly_as_resolving_both_paths(tmp_path: Path) -> None:
+    """confine's quick look (no link below the folder) and its full check agree with
+    Path.resolve: links inside that stay inside pass, links out or in a loop do not."""
+    folder = tmp_path / "评价"
+    (folder / "回收").mkdir(parents=True)
+    (folder / "回收" / "a.xlsx").write_bytes(b"x")
+    (folder / "inside").symlink_to(folder / "回收")
+    (folder / "outside").symlink_to(tmp_path)
+    (folder / "loop1").symlink_to(folder / "loop2")
+    (folder / "loop2").symlink_to(folder / "loop1")
+    (tmp_path / "别名").symlink_to(folder)  # the folder itself reached through a link
+    for root in (folder, tmp_path / "别名"):
+        for rel in ("回收/a.xlsx", "回收/缺少.xlsx", "inside/a.xlsx", "outside/评价/回收/a.xlsx", "loop1", "loop1/x",
+                    "回收/a.xlsx/x", "."):
+            target = root.joinpath(*Path(rel).parts)
+            try:
+                expected = target.resolve().is_relative_to(root.resolve())
+            except RuntimeError:
+                expected = False
+            if expected:
+                assert confine(root, rel, "x") == target
+            else:
+                with pytest.raises(QiError, match="评价目录之外"):
+                    confine(root, rel, "x")
+    assert confine(folder, "inside/a.xlsx", "x") == folder / "inside" / "a.xlsx"
+
+
+def test_resolved_paths_are_what_pathlib_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qi_excel.folder_state import relative_text, resolved, resolved_in
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "f").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "a")
+    (tmp_path / "a" / "rel").symlink_to("f")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    monkeypatch.chdir(tmp_path / "a")
+    folders: dict[str, str] = {}
+    for p in ("f", "rel", "../link/f", "b/../f", "缺少", "../link/缺少/x", str(tmp_path / "link" / "rel"), ".", "/"):
+        assert resolved(p) == str(Path(p).resolve()), p
+        assert resolved_in(Path(p), folders) == str(Path(p).resolve()), p
+    with pytest.raises(RuntimeError):
+        resolved(tmp_path / "loop")
+    root = str(tmp_path)
+    assert relative_text(str(tmp_path / "a" / "f"), root) == "a/f"
+    assert relative_text(root, root) == "."
+    assert relative_text(root + "x/a", root) is None
+    assert relative_text(root, "/") == Path(root).relative_to("/").as_posix()

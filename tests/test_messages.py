@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -45,7 +44,7 @@ def test_read_only_file_system_message(tmp_path: Path, monkeypatch: pytest.Monke
         raise OSError(errno.EROFS, "Read-only file system")
 
     if stage == "mkstemp":
-        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        monkeypatch.setattr(os, "open", refuse)  # the temporary file cannot be created
     else:
         monkeypatch.setattr(os, "replace", refuse)
     with pytest.raises(QiError) as err:
