@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import secrets
 import unicodedata
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -87,12 +86,15 @@ _PANEL_ALIASES = {
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _ROLE_ALIASES = {"组员": MEMBER, "专家组组长": LEADER, "专家组成员": MEMBER}
-_CJK_GAP_RE = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+# compiled on first use (costly to compile: a fresh `status` need not pay for it on import)
+_CJK_GAP = r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])"
 
 
 def person_name(text: str) -> str:
     """A roster name without the spaces Chinese forms put inside two-character names (王  芳)."""
-    return _CJK_GAP_RE.sub("", text)
+    if not any(c.isspace() for c in text):
+        return text  # nothing to remove: skip the regex (and compiling it)
+    return re.sub(_CJK_GAP, "", text)
 
 
 def email_text(text: str) -> str:
@@ -276,12 +278,14 @@ class Project:
         return tuple(p for p in self.problems if p.severity == "warning")
 
 
-def read_project(folder: str | Path) -> Project:
+def read_project(folder: str | Path, *, with_review: bool = True) -> Project:
+    """Everything 评价项目.xlsx says; ``with_review=False`` leaves 申请材料审查 unread (``review``
+    is then None): ``collect`` and ``status`` need only 基本信息 and the roster."""
     path = Path(folder) / PROJECT_FILE
     wb = _open_project(path)
     info = read_info(wb)
     experts, rows, problems = read_panel(wb)
-    review = _read_review(wb)
+    review = _read_review(wb) if with_review else None
     problems = problems + check_panel(experts, rows)
     order = sorted(range(len(experts)), key=lambda i: experts[i].number)
     return Project(
@@ -305,7 +309,7 @@ def _read_review(wb: Any) -> MaterialReview | None:
 
 def load_project(folder: str | Path) -> tuple[EvaluationInfo, Panel]:
     """基本信息 and a valid panel; roster errors raise (title warnings do not: see issue)."""
-    project = read_project(folder)
+    project = read_project(folder, with_review=False)  # the review is issue's business
     if project.errors:
         raise_panel_problems(project.errors, PROJECT_FILE)
     return project.info, Panel(project.experts)
@@ -319,6 +323,8 @@ _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read al
 
 def new_secret(today: datetime.date | None = None) -> Secret:
     """A fresh key and password; the evaluation id carries ``today`` (the clock by default)."""
+    import secrets  # only `new` needs it
+
     day = (today or datetime.date.today()).strftime("%Y%m%d")
     evaluation_id = f"QI-{day}-{secrets.token_hex(4).upper()}"
     password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10))
