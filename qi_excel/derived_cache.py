@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .evaluation import Project
+    from .project import Project
     from .rubric import Rubric
 
 CACHE_FILES = {"rubric": ".qi/cache-rubric.json", "project": ".qi/cache-project.json"}
@@ -99,7 +99,7 @@ def project_to_json(project: "Project") -> dict[str, Any]:
 
 
 def project_from_json(data: dict[str, Any]) -> "Project":
-    from .evaluation import EvaluationInfo, Expert, PanelProblem, Project
+    from .project import EvaluationInfo, Expert, PanelProblem, Project
 
     info = data["info"]
     # every field given (none left to a default): a record from other code is refused, not guessed

@@ -27,7 +27,7 @@ import datetime
 import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -57,6 +57,7 @@ from .project import (  # noqa: F401
     PANEL_SHEET as PANEL_SHEET,
     PASSWORD_FILE as PASSWORD_FILE,
     PROJECT_FILE as PROJECT_FILE,
+    Project as Project,
     Panel as Panel,
     PanelProblem as PanelProblem,
     REPORT_FILE as REPORT_FILE,
@@ -274,25 +275,6 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
     reasons = reasons_from_rows(dense)
     experts = [replace(e, excused=reasons.get(r, "")) for e, r in zip(experts, rows)]
     return experts, rows, problems
-
-
-@dataclass(frozen=True)
-class Project:
-    """What 评价项目.xlsx says, with every roster problem found (nothing raised yet)."""
-
-    info: EvaluationInfo
-    experts: tuple[Expert, ...]
-    rows: tuple[int, ...]
-    problems: tuple[PanelProblem, ...]
-    review: MaterialReview | None = None  # from 申请材料审查 (None: the workbook has no such sheet)
-
-    @property
-    def errors(self) -> tuple[PanelProblem, ...]:
-        return tuple(p for p in self.problems if p.severity == "error")
-
-    @property
-    def warnings(self) -> tuple[PanelProblem, ...]:
-        return tuple(p for p in self.problems if p.severity == "warning")
 
 
 def read_project(folder: str | Path, *, with_review: bool = True) -> Project:

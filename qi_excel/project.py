@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Iterable, Literal, Sequence
 
 from .errors import QiError
+
+if TYPE_CHECKING:
+    from .review import MaterialReview
 
 PROJECT_FILE = "评价项目.xlsx"
 PASSWORD_FILE = "保护密码.txt"
@@ -137,6 +140,25 @@ class PanelProblem:
         if not self.row and self.message.startswith(PANEL_SHEET):
             where = ""  # never "专家组：专家组只有 4 名专家"
         return where + self.message
+
+
+@dataclass(frozen=True)
+class Project:
+    """What 评价项目.xlsx says, with every roster problem found (nothing raised yet)."""
+
+    info: EvaluationInfo
+    experts: tuple[Expert, ...]
+    rows: tuple[int, ...]
+    problems: tuple[PanelProblem, ...]
+    review: MaterialReview | None = None  # from 申请材料审查 (None: the workbook has no such sheet)
+
+    @property
+    def errors(self) -> tuple[PanelProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[PanelProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
 
 
 # ───────────────────────────── panel rules (clause 7.2) ─────────────────────────────
