@@ -12,6 +12,10 @@ Folder layout, all names relative to the evaluation folder DIR:
   .qi/binding.json       written at the first `issue`, signed with the key: the service, applicant and
                          year the key belongs to, and the rubric copy's fingerprint (folder_state.py)
   .qi/consolidation.json the last consolidation, signed with the key
+  .qi/cache-rubric.json, .qi/cache-project.json
+                         the parsed rubric copy and roster, keyed by the SHA-256 of the bytes parsed
+                         and signed with the key; written by issue/collect, never trusted otherwise
+                         (derived_cache.py): collect and status skip parsing
   .qi/excused.json       members excused by `excuse`: {"excused": [{"expert_id", "expert", "reason"}]}
   .qi/rendered.json      per document written: its SHA-256 and the consolidation's it came from
                          (docx_render.py); an edited 专家组意见.docx or 评价报告.docx is never overwritten

@@ -73,6 +73,8 @@ class EvaluationInfo:
 
 @dataclass(frozen=True)
 class Expert:
+    """One row of 专家组, as typed (the name without the spaces of Chinese forms)."""
+
     number: int  # 序号
     name: str
     title: str  # 职称
@@ -90,6 +92,8 @@ class Expert:
 
 @dataclass(frozen=True)
 class Panel:
+    """The roster in 序号 order; built only once it keeps clause 7.2 (see ``check_panel``)."""
+
     experts: tuple[Expert, ...]
 
     @property
@@ -102,6 +106,8 @@ class Panel:
 
 @dataclass(frozen=True)
 class Secret:
+    """``.qi/secret.json``: what signs and locks this evaluation's workbooks; never sent out."""
+
     evaluation_id: str
     hmac_key: bytes
     password: str

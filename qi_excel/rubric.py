@@ -156,6 +156,8 @@ class ScoreCell:
 
 @dataclass(frozen=True)
 class Level2:
+    """A second-level indicator: its points are the sum of its items' maximums (checked on load)."""
+
     id: str
     name: str
     points: int
@@ -165,6 +167,8 @@ class Level2:
 
 @dataclass(frozen=True)
 class Level1:
+    """A first-level indicator: its points are the sum of its second-level ones (checked on load)."""
+
     id: str
     name: str
     points: int
@@ -173,6 +177,8 @@ class Level1:
 
 @dataclass(frozen=True)
 class Rubric:
+    """The whole table; ``source_text`` is kept because its SHA-256 names the rubric a workbook used."""
+
     title: str
     standard: str
     total: int
