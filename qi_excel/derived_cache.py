@@ -40,10 +40,31 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _code_version() -> str:
-    from . import __version__
+# The modules whose code decides what a source parses to (and what limits it must keep).
+_PARSER_MODULES = ("derived_cache.py", "rubric.py", "textfit.py", "layout.py", "score_validation.py",
+                   "evaluation.py", "project.py", "xlsx_read.py", "sheet_reader.py", "package.py")
+_code: list[str] = []
 
-    return f"{FORMAT_VERSION}/{__version__}"
+
+def _code_version() -> str:
+    """Which code wrote a cache: the format, qi-excel's version and the size and time of each
+    parser module, so that changed code (an upgrade, a fix installed over the same version
+    number) parses again instead of trusting what older code made of the same bytes."""
+    if not _code:
+        import os
+
+        from . import __version__
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        stamps = []
+        for name in _PARSER_MODULES:
+            try:
+                st = os.stat(os.path.join(here, name))
+                stamps.append(f"{st.st_size}.{st.st_mtime_ns}")
+            except OSError:
+                stamps.append("-")  # not a plain file (a zipped install): the version still counts
+        _code.append(f"{FORMAT_VERSION}/{__version__}/{sha256_hex(' '.join(stamps).encode())[:16]}")
+    return _code[0]
 
 
 # ───────────────────────────── pure conversions ─────────────────────────────
