@@ -543,6 +543,9 @@ def _folder_id(folder: str | Path) -> str:
 
 
 def _remember(kind: str, folder: str | Path, sha: str, parsed: Any, *, on_disk: bool = False) -> None:
+    if len(_parsed) > 64:  # the web page reads many folders (and uploads in temporary ones)
+        _parsed.clear()
+        _on_disk.clear()
     _parsed[(kind, _folder_id(folder))] = (sha, parsed)
     if on_disk:
         _on_disk.add((kind, _folder_id(folder), sha))
