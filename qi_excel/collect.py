@@ -647,6 +647,7 @@ _Run = list[tuple[_Candidate, str | None, list[Finding]]]
 def _collect(folder: str | Path, paths: Sequence[str | Path], now: datetime) -> CollectResult:
     ctx = _context(folder)
     root = ctx.folder
+    ev.save_derived(root, ctx.secret)  # parsed rubric and roster kept in .qi/ (derived_cache.py)
     ledger = Ledger.load(root)
     run: _Run = [_record(ctx, ledger, cand, now) for cand in _gather(root, paths)]
 

@@ -12,6 +12,10 @@ Folder layout, all names relative to the evaluation folder DIR:
   .qi/binding.json       written at the first `issue`, signed with the key: the service, applicant and
                          year the key belongs to, and the rubric copy's fingerprint (folder_state.py)
   .qi/consolidation.json the last consolidation, signed with the key
+  .qi/cache-rubric.json, .qi/cache-project.json
+                         the parsed rubric copy and roster, keyed by the SHA-256 of the bytes parsed
+                         and signed with the key; written by issue/collect, never trusted otherwise
+                         (derived_cache.py): collect and status skip parsing
   .qi/excused.json       members excused by `excuse`: {"excused": [{"expert_id", "expert", "reason"}]}
   .qi/rendered.json      per document written: its SHA-256 and the consolidation's it came from
                          (docx_render.py); an edited 专家组意见.docx or 评价报告.docx is never overwritten
@@ -26,9 +30,8 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import secrets
 import unicodedata
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -58,6 +61,7 @@ from .project import (  # noqa: F401
     PANEL_SHEET as PANEL_SHEET,
     PASSWORD_FILE as PASSWORD_FILE,
     PROJECT_FILE as PROJECT_FILE,
+    Project as Project,
     Panel as Panel,
     PanelProblem as PanelProblem,
     REPORT_FILE as REPORT_FILE,
@@ -87,12 +91,15 @@ _PANEL_ALIASES = {
 
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _ROLE_ALIASES = {"组员": MEMBER, "专家组组长": LEADER, "专家组成员": MEMBER}
-_CJK_GAP_RE = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+# compiled on first use (costly to compile: a fresh `status` need not pay for it on import)
+_CJK_GAP = r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])"
 
 
 def person_name(text: str) -> str:
     """A roster name without the spaces Chinese forms put inside two-character names (王  芳)."""
-    return _CJK_GAP_RE.sub("", text)
+    if not any(c.isspace() for c in text):
+        return text  # nothing to remove: skip the regex (and compiling it)
+    return re.sub(_CJK_GAP, "", text)
 
 
 def email_text(text: str) -> str:
@@ -123,17 +130,34 @@ def cell_text(value: object, *, multiline: bool = False) -> str:
     return " ".join(text.split())
 
 
-def _open_project(path: Path) -> Any:
+def _open_project(path: Path, data: bytes | None = None) -> Any:
     """评价项目.xlsx through the project's light reader (``xlsx_read``), not openpyxl.
 
     Every command reads it, and ``collect``/``status`` are where a person waits; the file is
-    also untrusted (a colleague's copy), so only the sheets' real extent is read.
+    also untrusted (a colleague's copy), so only the sheets' real extent is read. ``data``:
+    the file's bytes, already read (see ``_project_bytes``).
     """
     from .xlsx_read import open_book
 
+    if data is not None:
+        return open_book(path, data=data)
     if not path.is_file():
         raise QiError(f"找不到 {path}：请先用 qi-excel new 建立评价目录，或检查目录是否正确。")
     return open_book(path)
+
+
+_PROJECT_BYTES_CAP = 20 * 1024 * 1024  # below open_book's own limit: a bigger file takes the plain path
+
+
+def _project_bytes(path: Path) -> bytes | None:
+    """The bytes of 评价项目.xlsx, read once so that what is parsed is what the cache is keyed
+    by; None when it cannot be read simply (the plain path then reports why, as ever)."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(_PROJECT_BYTES_CAP + 1)
+    except OSError:
+        return None
+    return data if len(data) <= _PROJECT_BYTES_CAP else None
 
 
 def _sheet(wb: Any, title: str, source: str) -> Any:
@@ -257,40 +281,27 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
     return experts, rows, problems
 
 
-@dataclass(frozen=True)
-class Project:
-    """What 评价项目.xlsx says, with every roster problem found (nothing raised yet)."""
-
-    info: EvaluationInfo
-    experts: tuple[Expert, ...]
-    rows: tuple[int, ...]
-    problems: tuple[PanelProblem, ...]
-    review: MaterialReview | None = None  # from 申请材料审查 (None: the workbook has no such sheet)
-
-    @property
-    def errors(self) -> tuple[PanelProblem, ...]:
-        return tuple(p for p in self.problems if p.severity == "error")
-
-    @property
-    def warnings(self) -> tuple[PanelProblem, ...]:
-        return tuple(p for p in self.problems if p.severity == "warning")
-
-
-def read_project(folder: str | Path) -> Project:
+def read_project(folder: str | Path, *, with_review: bool = True) -> Project:
+    """Everything 评价项目.xlsx says; ``with_review=False`` leaves 申请材料审查 unread (``review``
+    is then None): ``collect`` and ``status`` need only 基本信息 and the roster."""
     path = Path(folder) / PROJECT_FILE
-    wb = _open_project(path)
+    data = _project_bytes(path)
+    wb = _open_project(path, data)
     info = read_info(wb)
     experts, rows, problems = read_panel(wb)
-    review = _read_review(wb)
+    review = _read_review(wb) if with_review else None
     problems = problems + check_panel(experts, rows)
     order = sorted(range(len(experts)), key=lambda i: experts[i].number)
-    return Project(
+    project = Project(
         info,
         tuple(experts[i] for i in order),
         tuple(rows[i] for i in order),
         tuple(problems),
         review,
     )
+    if data is not None:
+        _remember("project", folder, _sha256(data), replace(project, review=None))
+    return project
 
 
 def _read_review(wb: Any) -> MaterialReview | None:
@@ -305,10 +316,30 @@ def _read_review(wb: Any) -> MaterialReview | None:
 
 def load_project(folder: str | Path) -> tuple[EvaluationInfo, Panel]:
     """基本信息 and a valid panel; roster errors raise (title warnings do not: see issue)."""
-    project = read_project(folder)
+    project = _roster_project(folder)
     if project.errors:
         raise_panel_problems(project.errors, PROJECT_FILE)
     return project.info, Panel(project.experts)
+
+
+def _roster_project(folder: str | Path) -> Project:
+    """``read_project(folder, with_review=False)``, from the signed cache when it holds exactly
+    these bytes (derived_cache.py); the review is issue's business, not collect's or status's."""
+    data = _project_bytes(Path(folder) / PROJECT_FILE)
+    if data is not None:
+        sha = _sha256(data)
+        cached = _from_cache(folder, "project", sha)
+        if cached is not None:
+            from .derived_cache import project_from_json
+
+            try:
+                project = project_from_json(cached)
+            except Exception:  # noqa: BLE001 - a cache that does not rebuild is no cache: parse
+                pass
+            else:
+                _remember("project", folder, sha, project, on_disk=True)
+                return project
+    return read_project(folder, with_review=False)
 
 
 # ───────────────────────────── secrets and issued records ─────────────────────────────
@@ -319,6 +350,8 @@ _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read al
 
 def new_secret(today: datetime.date | None = None) -> Secret:
     """A fresh key and password; the evaluation id carries ``today`` (the clock by default)."""
+    import secrets  # only `new` needs it
+
     day = (today or datetime.date.today()).strftime("%Y%m%d")
     evaluation_id = f"QI-{day}-{secrets.token_hex(4).upper()}"
     password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10))
@@ -493,6 +526,63 @@ def _with_roster(template: bytes, panel: Panel) -> bytes:
 
 _rubric_cache: dict[str, "Rubric"] = {}
 
+# What this process parsed, for ``save_derived``: (kind, folder) → (source SHA-256, object),
+# and which (kind, folder, SHA-256) caches are known to be on disk already.
+_parsed: dict[tuple[str, str], tuple[str, Any]] = {}
+_on_disk: set[tuple[str, str, str]] = set()
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _folder_id(folder: str | Path) -> str:
+    return str(Path(folder).absolute())
+
+
+def _remember(kind: str, folder: str | Path, sha: str, parsed: Any, *, on_disk: bool = False) -> None:
+    if len(_parsed) > 64:  # the web page reads many folders (and uploads in temporary ones)
+        _parsed.clear()
+        _on_disk.clear()
+    _parsed[(kind, _folder_id(folder))] = (sha, parsed)
+    if on_disk:
+        _on_disk.add((kind, _folder_id(folder), sha))
+
+
+def _from_cache(folder: str | Path, kind: str, sha: str) -> dict[str, Any] | None:
+    """The cached form of the source with this SHA-256, if the folder holds a valid one."""
+    from .derived_cache import CACHE_FILES, read_cache
+
+    if not (Path(folder) / CACHE_FILES[kind]).is_file():
+        return None  # not cached (yet): no need to read the key
+    try:
+        key = load_secret(folder).hmac_key
+    except (QiError, OSError):
+        return None
+    return read_cache(folder, kind, sha, key)
+
+
+def save_derived(folder: str | Path, secret: Secret) -> None:
+    """Keep what this process parsed of the rubric copy and 评价项目.xlsx (derived_cache.py).
+
+    Called by the commands that already write the folder under its lock (``issue``,
+    ``collect``), after they read both in full; a later ``collect``/``status`` then rebuilds
+    the same objects without parsing. Nothing is written for what came from the cache.
+    """
+    from .derived_cache import CACHE_FILES, project_to_json, rubric_to_json, write_cache
+
+    for kind, to_json in (("rubric", rubric_to_json), ("project", project_to_json)):
+        entry = _parsed.get((kind, _folder_id(folder)))
+        if entry is None:
+            continue
+        if (kind, _folder_id(folder), entry[0]) in _on_disk and (Path(folder) / CACHE_FILES[kind]).is_file():
+            continue
+        sha, parsed = entry
+        write_cache(folder, kind, sha, secret.hmac_key, to_json(parsed))
+        _on_disk.add((kind, _folder_id(folder), sha))
+
 
 def rubric_fingerprint(folder: str | Path) -> str:
     """SHA-256 of the evaluation's rubric copy, equal to ``evaluation_rubric(folder).fingerprint``
@@ -518,15 +608,33 @@ def evaluation_rubric(folder: str | Path) -> "Rubric":
 
     path = Path(folder) / RUBRIC_FILE
     try:
-        text = path.read_bytes().decode("utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         return shipped_rubric()
     except (OSError, UnicodeDecodeError):
         raise QiError(f"无法读取 {path}：评价目录中的评价表副本已损坏。") from None
-    if text not in _rubric_cache:
-        _rubric_cache.clear()  # one evaluation at a time in practice; keep memory flat
-        _rubric_cache[text] = parse_rubric(text, str(path))
-    return _rubric_cache[text]
+    sha = _sha256(raw)
+    if text in _rubric_cache:
+        _remember("rubric", folder, sha, _rubric_cache[text])
+        return _rubric_cache[text]
+    rubric = None
+    cached = _from_cache(folder, "rubric", sha)
+    if cached is not None:
+        from .derived_cache import rubric_from_json
+
+        try:
+            rubric = rubric_from_json(cached, text)
+        except Exception:  # noqa: BLE001 - a cache that does not rebuild is no cache: parse
+            rubric = None
+    if rubric is not None:
+        _remember("rubric", folder, sha, rubric, on_disk=True)
+    else:
+        rubric = parse_rubric(text, str(path))  # validated in full: only then kept (save_derived)
+        _remember("rubric", folder, sha, rubric)
+    _rubric_cache.clear()  # one evaluation at a time in practice; keep memory flat
+    _rubric_cache[text] = rubric
+    return rubric
 
 
 def _password_note(secret: Secret) -> str:

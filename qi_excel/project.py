@@ -11,9 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal, Sequence
+from typing import TYPE_CHECKING, Iterable, Literal, Sequence
 
 from .errors import QiError
+
+if TYPE_CHECKING:
+    from .review import MaterialReview
 
 PROJECT_FILE = "评价项目.xlsx"
 PASSWORD_FILE = "保护密码.txt"
@@ -70,6 +73,8 @@ class EvaluationInfo:
 
 @dataclass(frozen=True)
 class Expert:
+    """One row of 专家组, as typed (the name without the spaces of Chinese forms)."""
+
     number: int  # 序号
     name: str
     title: str  # 职称
@@ -87,6 +92,8 @@ class Expert:
 
 @dataclass(frozen=True)
 class Panel:
+    """The roster in 序号 order; built only once it keeps clause 7.2 (see ``check_panel``)."""
+
     experts: tuple[Expert, ...]
 
     @property
@@ -99,6 +106,8 @@ class Panel:
 
 @dataclass(frozen=True)
 class Secret:
+    """``.qi/secret.json``: what signs and locks this evaluation's workbooks; never sent out."""
+
     evaluation_id: str
     hmac_key: bytes
     password: str
@@ -137,6 +146,25 @@ class PanelProblem:
         if not self.row and self.message.startswith(PANEL_SHEET):
             where = ""  # never "专家组：专家组只有 4 名专家"
         return where + self.message
+
+
+@dataclass(frozen=True)
+class Project:
+    """What 评价项目.xlsx says, with every roster problem found (nothing raised yet)."""
+
+    info: EvaluationInfo
+    experts: tuple[Expert, ...]
+    rows: tuple[int, ...]
+    problems: tuple[PanelProblem, ...]
+    review: MaterialReview | None = None  # from 申请材料审查 (None: the workbook has no such sheet)
+
+    @property
+    def errors(self) -> tuple[PanelProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[PanelProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == "warning")
 
 
 # ───────────────────────────── panel rules (clause 7.2) ─────────────────────────────

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -158,6 +156,8 @@ class ScoreCell:
 
 @dataclass(frozen=True)
 class Level2:
+    """A second-level indicator: its points are the sum of its items' maximums (checked on load)."""
+
     id: str
     name: str
     points: int
@@ -167,6 +167,8 @@ class Level2:
 
 @dataclass(frozen=True)
 class Level1:
+    """A first-level indicator: its points are the sum of its second-level ones (checked on load)."""
+
     id: str
     name: str
     points: int
@@ -175,6 +177,8 @@ class Level1:
 
 @dataclass(frozen=True)
 class Rubric:
+    """The whole table; ``source_text`` is kept because its SHA-256 names the rubric a workbook used."""
+
     title: str
     standard: str
     total: int
@@ -257,10 +261,13 @@ CELL_TEXT_LIMIT = 32767  # characters Excel keeps in one cell
 EXCEL_MAX_ROW_HEIGHT = 409.0  # points
 DV_FORMULA_LIMIT = 255  # characters of a data-validation formula
 ID_PATTERN = re.compile(r"\d{1,4}(?:\.\d{1,4}){0,5}")
-_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# compiled on first use (by limit_problems): a command that reads a validated rubric need not pay
+_XML_INVALID = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]"
 
 
 def default_rubric_text() -> str:
+    from importlib import resources  # only the shipped rubric is read this way
+
     return resources.files("qi_excel").joinpath("data").joinpath(_DEFAULT).read_text(encoding="utf-8")
 
 
@@ -353,6 +360,8 @@ def _sum_set(parts: tuple[Part, ...]) -> Allowed:
 
 def parse_rubric(text: str, source: str = "评价表") -> Rubric:
     """Parse and validate rubric TOML text; raises ``QiError`` naming the broken rule."""
+    import tomllib  # pure Python and costly to import: only when a rubric is really parsed
+
     r = _Reader(source)
     if len(text) > MAX_RUBRIC_BYTES:
         raise QiError(f"评价表 {source} 超过 {MAX_RUBRIC_BYTES // 1024} KB 的上限，不像是评价表，未读取。")
@@ -470,9 +479,10 @@ def limit_problems(rubric: Rubric) -> list[str]:
 
     out: list[str] = []
     max_lines = max_criterion_lines()
+    xml_invalid = re.compile(_XML_INVALID)
 
     def text(where: str, label: str, value: str, *, name: bool = False) -> None:
-        if _XML_INVALID.search(value):
+        if xml_invalid.search(value):
             out.append(f"{where}：{label}含有控制字符（不可见字符），Excel 无法保存，请删除")
         if len(value) > CELL_TEXT_LIMIT:
             out.append(f"{where}：{label}有 {len(value)} 个字符，超过 Excel 单元格 {CELL_TEXT_LIMIT} 个字符的上限")

@@ -21,7 +21,7 @@ from .project import EvaluationInfo, Expert
 from .rubric import Rubric
 
 from .evaluation import (
-    evaluation_rubric, load_issued, load_secret, read_project, save_issued,
+    evaluation_rubric, load_issued, load_secret, read_project, save_derived, save_issued,
 )
 from .project import ISSUE_DIR, KIND_EXPERT, KIND_SELF, PROJECT_FILE, SELF_ID, IssuedRecord, is_email, raise_panel_problems
 from .score_package import render_score_workbook
@@ -125,6 +125,7 @@ def issue_workbooks(folder: str | Path, *, self_eval: bool = False, eml: bool = 
             outputs.append((rel_eml, message))
             eml_files.append(rel_eml)
     _write_issued(root, outputs, records)
+    save_derived(root, secret)  # parsed rubric and roster kept in .qi/ for collect/status (derived_cache.py)
     return IssueResult(root, issued_at, tuple(records), tuple(eml_files), accepted, notes)
 
 

@@ -357,10 +357,19 @@ class _Reader:
 
 
 def open_book(path: str | Path, *, max_rows: int = MAX_ROWS, empty_run: int = EMPTY_RUN,
-              max_cols: int = MAX_COLS, max_bytes: int = _p.MAX_FILE_BYTES * 5) -> Book:
-    """Open an .xlsx for reading sheets as rows of values; a ``QiError`` names what is wrong."""
+              max_cols: int = MAX_COLS, max_bytes: int = _p.MAX_FILE_BYTES * 5, data: bytes | None = None) -> Book:
+    """Open an .xlsx for reading sheets as rows of values; a ``QiError`` names what is wrong.
+
+    ``data``: the file's bytes when the caller read them already (to key a cache by exactly
+    what is parsed); ``path`` then only names the file.
+    """
     path = Path(path)
     name = path.name
+    if data is not None:
+        if len(data) > max_bytes:
+            raise QiError(f"{name} 有 {len(data) // (1024 * 1024)} MB，远超正常的工作簿，已拒绝读取。")
+        reader = _Reader(data, name)
+        return Book(name, tuple(reader.sheets), lambda sheet: reader.sheet(sheet, max_rows, empty_run, max_cols))
     try:
         size = path.stat().st_size
         if size > max_bytes:
