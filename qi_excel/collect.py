@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import evaluation as ev
-from .checks import check_workbook
 from .dates import human_time
 from .errors import QiError, os_error_text
 from .fileio import write_bytes_atomic
+from .lazy_re import lazy_re
 from .findings import Finding, finding, has_errors
 from .ledger import (
     Ledger,
@@ -40,11 +40,12 @@ from .ledger import (
 )
 from .lock import folder_lock
 from .package import MAX_FILE_BYTES, ReadError, sniff
-from .returned import ReturnedWorkbook, read_returned
-from .rubric import Rubric
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
+
+    from .returned import ReturnedWorkbook
+    from .rubric import Rubric
 
 Status = Literal["accepted", "rejected", "superseded"]
 STATUS_LABEL = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
@@ -173,7 +174,7 @@ class _Candidate:
     findings: list[Finding] = field(default_factory=list)  # problems found before reading
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = lazy_re(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _printable(text: str) -> str:
@@ -238,7 +239,7 @@ def _undo_surrogates(part: str) -> str:
     return raw.decode("utf-8", "replace")
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = lazy_re("[\ud800-\udfff]")
 
 
 def _file_candidates(path: Path, label: str) -> Iterator[_Candidate]:
@@ -283,7 +284,7 @@ def _starts_like_workbook(path: Path) -> bool:
     return head.startswith(_WORKBOOK_MAGIC)
 
 
-_HEADER_LINE = re.compile(rb"(?:From |[!-9;-~]{1,76}:)")
+_HEADER_LINE = lazy_re(rb"(?:From |[!-9;-~]{1,76}:)")
 
 
 # Python's header parser takes time that grows faster than the header's length: one
@@ -292,9 +293,9 @@ _HEADER_LINE = re.compile(rb"(?:From |[!-9;-~]{1,76}:)")
 MAX_HEADER_BLOCK = 64 * 1024  # bytes of one header block (the message's or one part's)
 MAX_ENCODED_WORDS = 2_000  # =?charset?B/Q?…?= words in all headers together
 MAX_MIME_PARTS = 1_000
-_ENCODED_WORD = re.compile(rb"=\?[^?\s]{1,64}\?[bBqQ]\?")
-_BOUNDARY_LINE = re.compile(rb"^--[^\r\n]{1,200}\r?\n", re.MULTILINE)
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_ENCODED_WORD = lazy_re(rb"=\?[^?\s]{1,64}\?[bBqQ]\?")
+_BOUNDARY_LINE = lazy_re(rb"^--[^\r\n]{1,200}\r?\n", re.MULTILINE)
+_BLANK_LINE = lazy_re(rb"\r?\n\r?\n")
 
 
 def _mail_too_complex(raw: bytes) -> str | None:
@@ -603,6 +604,12 @@ def _context(folder: str | Path, *, with_rubric: bool = True) -> _Context:
 
 
 def _check(ctx: _Context, cand: _Candidate) -> tuple[ReturnedWorkbook | None, list[Finding]]:
+    # imported here, not at the top: ``status`` reads no workbook while every accepted file
+    # carries a valid verification mark, and the reader, the checks and the rubric parser
+    # they bring along cost it a sixth of what a person waits for
+    from .checks import check_workbook
+    from .returned import read_returned
+
     assert cand.data is not None
     try:
         rw = read_returned(cand.data, Path(cand.label).name, rubric=ctx.rubric)

@@ -10,19 +10,16 @@ physical package apart from the parts in the same way).
 from __future__ import annotations
 
 import io
-import re
 import time
 import zipfile
 import zlib
 from posixpath import dirname, join, normpath
-from xml.etree.ElementTree import Element
+import sys
+from xml.etree.ElementTree import Element, ParseError
 from xml.etree.ElementTree import XMLParser as _CXMLParser
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import ParseError
-from defusedxml.ElementTree import fromstring as _defused_fromstring
-
 from .errors import QiError
+from .lazy_re import lazy_re
 
 # ───────────────────────────── limits for untrusted packages ─────────────────────────────
 
@@ -252,9 +249,9 @@ class Package:
     def parse(self, part: str, data: bytes, *, head_only: bool = False) -> Element:
         try:
             return parse_sheet_head(data) if head_only else parse_xml(data)
-        except DefusedXmlException:
-            raise ReadError("CORRUPT", f"文件内部的 {part} 含有不允许的 XML 实体定义，已拒绝读取。") from None
-        except (ParseError, ValueError):
+        except (ParseError, ValueError) as exc:
+            if _refused_by_defusedxml(exc):
+                raise ReadError("CORRUPT", f"文件内部的 {part} 含有不允许的 XML 实体定义，已拒绝读取。") from None
             raise ReadError("CORRUPT", f"文件已损坏：内部文件 {part} 不是有效的 XML，请重新保存后发送。") from None
 
     def rels(self, part: str) -> list[tuple[str, str, str]]:
@@ -276,7 +273,7 @@ class Package:
         return out
 
 
-_DECLARATION = re.compile(rb"<!(?!--|\[CDATA\[)")
+_DECLARATION = lazy_re(rb"<!(?!--|\[CDATA\[)")
 
 
 def parse_xml(data: bytes) -> Element:
@@ -290,7 +287,17 @@ def parse_xml(data: bytes) -> Element:
         parser = _CXMLParser()
         parser.feed(data)
         return parser.close()
-    return _defused_fromstring(data, forbid_dtd=True)
+    # imported only here: no part an office program writes needs it, and every command
+    # that reads a workbook would otherwise pay for loading it
+    from defusedxml.ElementTree import fromstring as defused_fromstring
+
+    return defused_fromstring(data, forbid_dtd=True)
+
+
+def _refused_by_defusedxml(exc: Exception) -> bool:
+    """Whether ``exc`` is defusedxml refusing a DTD or an entity (a ValueError subclass)."""
+    defused = sys.modules.get("defusedxml")  # loaded by parse_xml whenever it could raise one
+    return defused is not None and isinstance(exc, defused.DefusedXmlException)
 
 
 def _provably_plain(data: bytes) -> bool:
@@ -298,9 +305,9 @@ def _provably_plain(data: bytes) -> bool:
     return ascii_compatible and _DECLARATION.search(data) is None
 
 
-_SHEET_DATA_END = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?sheetData\s*>")
-_SHEET_PROTECTION = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?sheetProtection\b[^<>]*>")
-_ROOT_START = re.compile(rb"<((?:[A-Za-z_][\w.\-]*:)?worksheet)[\s>]")
+_SHEET_DATA_END = lazy_re(rb"</(?:[A-Za-z_][\w.\-]*:)?sheetData\s*>")
+_SHEET_PROTECTION = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?sheetProtection\b[^<>]*>")
+_ROOT_START = lazy_re(rb"<((?:[A-Za-z_][\w.\-]*:)?worksheet)[\s>]")
 
 
 def parse_sheet_head(data: bytes) -> Element:

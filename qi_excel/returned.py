@@ -9,7 +9,6 @@ them onto the positions of layout.py for the evaluation's rubric.
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -18,6 +17,7 @@ from xml.etree.ElementTree import Element
 
 from . import layout as L
 from .errors import QiError
+from .lazy_re import lazy_re
 from .package import (
     MAX_SHEET_CELLS,
     MAX_SHEETS,
@@ -370,7 +370,7 @@ def _core_properties(pkg: Package, root_rels: list[tuple[str, str, str]]) -> dic
     return out
 
 
-_ODD_HEADER = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?oddHeader>([^<]{0,2000})</")
+_ODD_HEADER = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?oddHeader>([^<]{0,2000})</")
 
 
 def _odd_header(data: bytes) -> str:
@@ -383,7 +383,7 @@ def _odd_header(data: bytes) -> str:
     return unescape(m.group(1).decode("utf-8", "replace"))
 
 
-_APPLICATION = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?Application>([^<]{0,200})<")
+_APPLICATION = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?Application>([^<]{0,200})<")
 
 
 def _application(pkg: Package, root_rels: list[tuple[str, str, str]]) -> str:

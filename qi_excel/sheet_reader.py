@@ -15,12 +15,13 @@ from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 from xml.etree.ElementTree import Element
 
+from .lazy_re import lazy_re
 from .package import local_name, truthy
 
 CellKind = Literal["blank", "number", "text", "formula", "bool", "error"]
 
 
-XSD_DOUBLE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?", re.ASCII)
+XSD_DOUBLE = lazy_re(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?", re.ASCII)
 
 
 class RawCell(NamedTuple):
@@ -68,17 +69,17 @@ class RawCell(NamedTuple):
 
 _BUILTIN_FORMATS = {1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00", 9: "0%", 10: "0.00%", 11: "0.00E+00",
                     12: "# ?/?", 13: "# ??/??", 14: "yyyy/m/d", 49: "@"}
-_NUM_FMT = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?numFmt\b")
-_CELL_XFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?cellXfs\b[^>]{0,4000}>")
-_XF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?xf\b")
-_ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
-_DXFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxfs\b[^>]{0,4000}>")
-_DXF_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxf\b")
+_NUM_FMT = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?numFmt\b")
+_CELL_XFS = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?cellXfs\b[^>]{0,4000}>")
+_XF = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?xf\b")
+_ATTR = lazy_re(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
+_DXFS = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?dxfs\b[^>]{0,4000}>")
+_DXF_START = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?dxf\b")
 _Formats = tuple[tuple[str | None, ...], tuple[str | None, ...]]
 _FORMATS_SEEN: dict[bytes, _Formats] = {}
-_CF_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting\b([^>]{0,4000})>")
-_DXF_ID = re.compile(rb"\bdxfId\s*=\s*[\"']?(\d{1,6})")
-_SQREF = re.compile(rb"\bsqref\s*=\s*[\"']([^\"']{0,2000})")
+_CF_START = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting\b([^>]{0,4000})>")
+_DXF_ID = lazy_re(rb"\bdxfId\s*=\s*[\"']?(\d{1,6})")
+_SQREF = lazy_re(rb"\bsqref\s*=\s*[\"']([^\"']{0,2000})")
 
 
 def _tag_attrs(data: bytes, start: re.Pattern[bytes], limit: int = 65_000) -> Iterator[bytes]:
@@ -199,7 +200,7 @@ def string_item(si: Element) -> str:
     return unescape_ooxml("".join(parts))
 
 
-_X_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_X_ESCAPE = lazy_re(r"_x([0-9A-Fa-f]{4})_")
 
 
 def unescape_ooxml(text: str) -> str:
@@ -214,7 +215,7 @@ def unescape_ooxml(text: str) -> str:
     return text
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = lazy_re("[\ud800-\udfff]")
 
 
 def _is(tag: str, name: str) -> bool:
@@ -323,7 +324,7 @@ class DuplicateCell(Exception):
     pass
 
 
-_CELL_REF = re.compile(r"\$?([A-Z]{1,3})\$?(\d*)$", re.ASCII)
+_CELL_REF = lazy_re(r"\$?([A-Z]{1,3})\$?(\d*)$", re.ASCII)
 _UNKNOWN: Any = object()  # Any: compared by identity only, never used as a position
 _POSITIONS: dict[str, tuple[int, int, bool] | None] = {}
 
@@ -391,7 +392,7 @@ def _cell(c: Element, ref: str, strings: Strings, shared: dict[str, tuple[str, i
 
 # ───────────────────────────── small helpers ─────────────────────────────
 
-_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d*)$")
+_REF = lazy_re(r"^\$?([A-Za-z]{1,3})\$?(\d*)$")
 
 
 def split_ref(ref: str) -> tuple[str, int]:
@@ -423,7 +424,7 @@ def col_letters(n: int) -> str:
     return _COL_LETTERS[n] if 0 <= n < 64 else _letters(n)
 
 
-_FORMULA_REF = re.compile(r"(\"[^\"]*\")|(?<![A-Za-z0-9_.!])(\$?)([A-Z]{1,3})(\$?)(\d+)(?![A-Za-z0-9_(])")
+_FORMULA_REF = lazy_re(r"(\"[^\"]*\")|(?<![A-Za-z0-9_.!])(\$?)([A-Z]{1,3})(\$?)(\d+)(?![A-Za-z0-9_(])")
 
 
 def shift_formula(formula: str, drow: int, dcol: int) -> str:
@@ -477,6 +478,6 @@ def formula_rows(formula: str, column: str) -> tuple[list[int], str] | None:
     return rows, leftover
 
 
-_RANGE = re.compile(
+_RANGE = lazy_re(
     r"(?P<sheet>(?:'[^']+'|[^\s'!(),+\-*/=<>]+)!)?\$?(?P<c1>[A-Z]{1,3})\$?(?P<r1>\d+)(?::\$?(?P<c2>[A-Z]{1,3})\$?(?P<r2>\d+))?"
 )
