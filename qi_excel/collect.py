@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from . import evaluation as ev
 from .dates import human_time
@@ -577,8 +577,13 @@ def _order_findings(entries: Sequence[LedgerEntry], statuses: Mapping[str, str],
 # ───────────────────────────── collect ─────────────────────────────
 
 
-@dataclass(frozen=True)
-class _Context:
+class _Context(NamedTuple):
+    """What every file of a run is checked against, read once per run.
+
+    A named tuple, not a frozen dataclass: it is private, and creating a dataclass costs
+    each command ~0.6 ms at import.
+    """
+
     folder: Path
     rubric: Rubric
     secret: ev.Secret
@@ -657,7 +662,8 @@ def _collect(folder: str | Path, paths: Sequence[str | Path], now: datetime) -> 
     ledger = Ledger.load(root)
     run: _Run = [_record(ctx, ledger, cand, now) for cand in _gather(root, paths)]
 
-    _reverify_earlier(ctx, ledger, {sha for _, sha, _ in run if sha is not None})
+    checked = {sha for _, sha, _ in run if sha is not None}
+    verified = _reverify_earlier(ctx, ledger, checked) | checked
     statuses = resolve_statuses(ledger.entries())
     for e in ledger.entries():
         ledger.put(with_status(e, statuses[e.sha256]))
@@ -670,7 +676,8 @@ def _collect(folder: str | Path, paths: Sequence[str | Path], now: datetime) -> 
     # imported here, not at the top: the writer (XlsxWriter, text fitting) costs `status` ~50 ms
     from .check_report import write_check_report
 
-    write_check_report(report, _report_rows(entries, statuses), panel_status(root, _ctx=ctx, _ledger=ledger))
+    write_check_report(report, _report_rows(entries, statuses),
+                       panel_status(root, _ctx=ctx, _ledger=ledger, _verified=frozenset(verified)))
     return CollectResult(tuple(results), report, ledger_path)
 
 
@@ -780,29 +787,34 @@ def load_accepted(folder: str | Path) -> list[ReturnedWorkbook]:
     return out
 
 
-def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: Ledger | None = None) -> list[ExpertStatus]:
-    """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings."""
+def panel_status(folder: str | Path, *, _ctx: _Context | None = None, _ledger: Ledger | None = None,
+                 _verified: frozenset[str] = frozenset()) -> list[ExpertStatus]:
+    """Per expert (then the self-evaluation, if issued): issued, returned, accepted, findings.
+
+    ``_verified``: entries whose stored file the calling collect run has just checked (or
+    written) under the same folder lock; they are not read and hashed a second time.
+    """
     ctx = _ctx or _context(folder, with_rubric=False)
     entries = (_ledger if _ledger is not None else Ledger.load(ctx.folder)).entries()
     if ctx.rubric is None and any(e.ok and not _marked(ctx, e) for e in entries):
         # what is shown as accepted is re-verified, and a full check needs the rubric
-        ctx = replace(ctx, rubric=ev.evaluation_rubric(ctx.folder))
+        ctx = ctx._replace(rubric=ev.evaluation_rubric(ctx.folder))
     statuses = resolve_statuses(entries)
     people: list[tuple[str, str, str, str]] = [(e.expert_id, e.name, e.email, "expert") for e in ctx.panel.experts]
     self_issued = [r for r in ctx.issued if r.kind == "self"]
     if self_issued or any(e.kind == "self" and e.ok for e in entries):
         people.append((ev.SELF_ID, self_issued[-1].name if self_issued else "申报单位自评", "", "self"))
-    return [_person_status(ctx, entries, statuses, *person) for person in people]
+    return [_person_status(ctx, entries, statuses, _verified, *person) for person in people]
 
 
-def _person_status(ctx: _Context, entries: Sequence[LedgerEntry], statuses: Mapping[str, str],
+def _person_status(ctx: _Context, entries: Sequence[LedgerEntry], statuses: Mapping[str, str], verified: frozenset[str],
                    expert_id: str, name: str, mail: str, kind: str) -> ExpertStatus:
     issued = [r for r in ctx.issued if r.expert_id == expert_id and r.kind == kind]
     mine = [e for e in entries if e.expert_id == expert_id and (e.kind or kind) == kind]
     current = next((e for e in mine if statuses[e.sha256] == "accepted"), None)
     shown = current or (max(mine, key=order_key) if mine else None)
     shown_findings = shown.findings if shown else ()
-    if current is not None:
+    if current is not None and current.sha256 not in verified:
         found = _reverify_findings(ctx, current)
         if has_errors(found):  # the ledger says accepted, the file itself does not verify
             current, shown_findings = None, tuple(found)
@@ -914,9 +926,13 @@ def _stored_bytes(ctx: _Context, entry: LedgerEntry) -> bytes:
     return data
 
 
-def _reverify_earlier(ctx: _Context, ledger: Ledger, checked: set[str]) -> None:
+def _reverify_earlier(ctx: _Context, ledger: Ledger, checked: set[str]) -> set[str]:
     """Entries accepted in earlier runs are checked again; one that no longer verifies is
-    recorded as rejected, with the reason, so the ledger and 检查报告 tell the truth too."""
+    recorded as rejected, with the reason, so the ledger and 检查报告 tell the truth too.
+
+    Returns the entries that still verify (their files need no second look in this run).
+    """
+    still = set()
     for e in ledger.entries():
         if not e.ok or e.sha256 in checked or not e.stored:
             continue
@@ -924,5 +940,8 @@ def _reverify_earlier(ctx: _Context, ledger: Ledger, checked: set[str]) -> None:
         if has_errors(found):
             ledger.put(replace(e, ok=False, stored=None, findings=tuple(found),
                                extra={k: v for k, v in e.extra.items() if k != "verified"}))
-        elif not _marked(ctx, e) and e.kind and e.expert_id:
+            continue
+        still.add(e.sha256)
+        if not _marked(ctx, e) and e.kind and e.expert_id:
             ledger.put(replace(e, extra={**e.extra, "verified": _mark(ctx, e.sha256, e.kind, e.expert_id)}))
+    return still

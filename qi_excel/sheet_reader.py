@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple
 from xml.etree.ElementTree import Element
 
 from .lazy_re import lazy_re
-from .package import local_name, truthy
+from .package import local_name, truthy, unescape_markup
 
 CellKind = Literal["blank", "number", "text", "formula", "bool", "error"]
 
@@ -130,10 +130,8 @@ def cell_formats(styles: bytes) -> _Formats:
     got = _FORMATS_SEEN.get(styles)
     if got is not None:
         return got
-    from html import unescape
-
     def attrs(blob: bytes) -> dict[bytes, str]:
-        return {k.rsplit(b":", 1)[-1]: unescape((a if a or not b else b).decode("utf-8", "replace"))
+        return {k.rsplit(b":", 1)[-1]: unescape_markup((a if a or not b else b).decode("utf-8", "replace"))
                 for k, a, b in _ATTR.findall(blob)}
 
     codes: dict[int, str] = {}
@@ -335,8 +333,13 @@ def cell_position(ref: str) -> tuple[int, int, bool] | None:
         return _POSITIONS[ref]
     except KeyError:
         pass
-    m = _CELL_REF.match(ref)
-    pos = (col_index(m.group(1)), int(m.group(2)) if m.group(2) else 0, "$" not in ref and bool(m.group(2))) if m else None
+    letters = ref.rstrip("0123456789")
+    col = _PLAIN_COLUMNS.get(letters)
+    if col is not None and len(letters) < len(ref):  # "G12", as programs write it: what the pattern gives
+        pos: tuple[int, int, bool] | None = (col, int(ref[len(letters) :]), True)
+    else:
+        m = _CELL_REF.match(ref)
+        pos = (col_index(m.group(1)), int(m.group(2)) if m.group(2) else 0, "$" not in ref and bool(m.group(2))) if m else None
     if len(_POSITIONS) < 200_000:
         _POSITIONS[ref] = pos
     return pos
@@ -418,6 +421,7 @@ def _letters(n: int) -> str:
 
 
 _COL_LETTERS = [_letters(i) for i in range(64)]
+_PLAIN_COLUMNS = {_COL_LETTERS[i]: i for i in range(1, 64)}  # "A".."BK": the first file's refs, without the pattern
 
 
 def col_letters(n: int) -> str:
