@@ -10,6 +10,7 @@ physical package apart from the parts in the same way).
 from __future__ import annotations
 
 import io
+import re
 import time
 import zipfile
 import zlib
@@ -319,7 +320,7 @@ def parse_sheet_head(data: bytes) -> Element:
     puts right after) kept, and the root closed; anything unusual is parsed whole.
     """
     if b"<!" not in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in data[:4]:
-        end = _SHEET_DATA_END.search(data)
+        end = _sheet_data_end(data)
         root = _ROOT_START.search(data, 0, 4096)
         if end is not None and root is not None:
             tail = data[end.end() : end.end() + 4096]
@@ -333,6 +334,26 @@ def parse_sheet_head(data: bytes) -> Element:
             parser.feed(head)
             return parser.close()
     return parse_xml(data)
+
+
+def _sheet_data_end(data: bytes) -> re.Match[bytes] | None:
+    """``_SHEET_DATA_END.search(data)``, found faster from the literal name.
+
+    The pattern is tried at every ``<`` of the part (a tenth of a millisecond for a score
+    sheet); the end tag it finds holds ``sheetData`` with no ``<`` between the tag's start
+    and the name, so trying it only at the ``<`` before each ``sheetData`` finds the same
+    first match. A part that mentions the name more often than an office program would is
+    searched the plain way.
+    """
+    i = data.find(b"sheetData")
+    for _ in range(8):
+        if i < 0:
+            return None
+        m = _SHEET_DATA_END.match(data, max(0, data.rfind(b"<", 0, i)))
+        if m is not None:
+            return m
+        i = data.find(b"sheetData", i + 1)
+    return _SHEET_DATA_END.search(data)
 
 
 _LOCAL: dict[str, str] = {}

@@ -51,11 +51,21 @@ class RawCell(NamedTuple):
         """
         if self.kind not in ("number", "formula") or not self.value:
             return None
-        text = self.value.strip()
+        value = self.value
+        try:
+            return _NUMBERS[value]
+        except KeyError:
+            pass
+        text = value.strip()
         if not (text.isascii() and text.isdigit() and len(text) < 300) and not XSD_DOUBLE.fullmatch(text):
-            return None
-        d = Decimal(text)
-        return d if d.is_zero() or -400 < d.adjusted() <= 308 else None
+            d = None
+        else:
+            d = Decimal(text)
+            if not (d.is_zero() or -400 < d.adjusted() <= 308):
+                d = None
+        if len(value) <= 40 and len(_NUMBERS) < 10_000:
+            _NUMBERS[value] = d
+        return d
 
     def text(self) -> str:
         """The cell as a person would read it (numbers without a trailing ``.0``)."""
@@ -66,6 +76,10 @@ class RawCell(NamedTuple):
             return "TRUE" if self.value in ("1", "true") else "FALSE"
         return self.value
 
+
+# stored number text → its value (Decimal is immutable): the same maxima and scores come
+# back in every workbook, and the checks ask each cell's value more than once
+_NUMBERS: dict[str, Decimal | None] = {}
 
 _BUILTIN_FORMATS = {1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00", 9: "0%", 10: "0.00%", 11: "0.00E+00",
                     12: "# ?/?", 13: "# ??/??", 14: "yyyy/m/d", 49: "@"}
@@ -255,6 +269,7 @@ def _read_rows(sheet_data: Element, prefix: str, strings: Strings, max_col: int,
     row_no = 0
     row_tag, cell_tag, v_tag = prefix + "row", prefix + "c", prefix + "v"
     n_strings = len(strings)
+    texts = strings._text  # each entry's text once turned into text (None before), read inline
     positions, new_cell = _POSITIONS, tuple.__new__  # RawCell without its Python __new__
     for row in sheet_data:
         if row.tag != row_tag:
@@ -308,7 +323,10 @@ def _read_rows(sheet_data: Element, prefix: str, strings: Strings, max_col: int,
                     if t == "s" and text and text.isascii() and text.isdigit():
                         idx = int(text)
                         if idx < n_strings:
-                            cells[a1] = new_cell(RawCell, (a1, "text", strings[idx], ""))
+                            string = texts[idx]
+                            if string is None:
+                                string = strings[idx]
+                            cells[a1] = new_cell(RawCell, (a1, "text", string, ""))
                             stored += 1
                             continue
             cell = _cell(c, a1, strings, shared, row_no, col_no)
