@@ -181,12 +181,17 @@ def _check_identity(
     return out
 
 
-_NAME_NOISE = lazy_re(r"[\s\u3000·•.．]")
+_NAME_DOTS = str.maketrans("", "", "·•.．")
 
 
 def _name_key(text: str) -> str:
-    """A person's name as compared: people type "周 立新" or "周立新 " for 周立新."""
-    return _NAME_NOISE.sub("", text).casefold()
+    """A person's name as compared: people type "周 立新" or "周立新 " for 周立新.
+
+    Whitespace of any kind (``str.split``: what ``\\s`` matches, U+3000 included) and the
+    dots of transliterated names are dropped; string methods, not a pattern, whose Unicode
+    character class alone costs ~0.5 ms to compile in each process.
+    """
+    return "".join(text.translate(_NAME_DOTS).split()).casefold()
 
 
 _HEADER_CODES = lazy_re(r'&"[^"]*"|&\d+|&[A-Za-z]')
