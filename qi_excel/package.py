@@ -5,24 +5,26 @@ or something else entirely. Nothing here knows about our layout: it names what t
 are, checks the central directory against size and ratio limits before anything is
 decompressed, and parses parts without DTDs or entity expansion (python-docx keeps its
 physical package apart from the parts in the same way).
+
+The zip and XML modules are imported where a package is opened or parsed, not at the top:
+``status`` imports this module for its limits and error type only, and reads no workbook
+while every accepted file carries a valid verification mark.
 """
 
 from __future__ import annotations
 
-import io
 import re
-import time
-import zipfile
-import zlib
-from posixpath import dirname, join, normpath
 import sys
-from xml.etree.ElementTree import Element, ParseError
-from xml.etree.ElementTree import XMLParser as _CXMLParser
+import time
+from posixpath import dirname, join, normpath
+from typing import TYPE_CHECKING
 
 from .errors import QiError
 from .lazy_re import lazy_re
 
-# ───────────────────────────── limits for untrusted packages ─────────────────────────────
+if TYPE_CHECKING:
+    import zipfile
+    from xml.etree.ElementTree import Element
 
 # ───────────────────────────── limits for untrusted packages ─────────────────────────────
 
@@ -108,6 +110,9 @@ def open_package(data: bytes) -> zipfile.ZipFile:
     if sniffed is not None:
         code, what = sniffed
         raise ReadError(code, what + "。")
+    import io
+    import zipfile
+
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -177,6 +182,9 @@ def _package_kind(zf: zipfile.ZipFile, names: set[str]) -> tuple[str, str] | Non
 
 def _head(zf: zipfile.ZipFile, name: str, n: int) -> bytes:
     """The first ``n`` bytes of a member, without decompressing the rest of it."""
+    import zipfile
+    import zlib
+
     try:
         with zf.open(name) as fh:
             return fh.read(n)
@@ -230,6 +238,9 @@ class Package:
         self._read_total += size
         if self._read_total > MAX_XML_TOTAL:
             raise too_complex(f"需要读取的内部文件解压后共超过 {mb(MAX_XML_TOTAL)}")
+        import zipfile  # loaded: self.zf is a ZipFile
+        import zlib
+
         try:
             with self.zf.open(real) as fh:
                 data = fh.read(MAX_XML_PART + 1)
@@ -248,6 +259,8 @@ class Package:
         return self.parse(part, data, head_only=head_only)
 
     def parse(self, part: str, data: bytes, *, head_only: bool = False) -> Element:
+        from xml.etree.ElementTree import ParseError
+
         try:
             return parse_sheet_head(data) if head_only else parse_xml(data)
         except (ParseError, ValueError) as exc:
@@ -284,8 +297,10 @@ def parse_xml(data: bytes) -> Element:
     which would show as ``<!`` outside comments and CDATA; with none, the C parser is safe.
     Anything else (UTF-16, a DOCTYPE) goes through defusedxml, which refuses DTDs.
     """
+    from xml.etree.ElementTree import XMLParser
+
     if _provably_plain(data):
-        parser = _CXMLParser()
+        parser = XMLParser()
         parser.feed(data)
         return parser.close()
     # imported only here: no part an office program writes needs it, and every command
@@ -330,7 +345,9 @@ def parse_sheet_head(data: bytes) -> Element:
             head = data[: end.end()] + (prot.group(0) if prot else b"") + b"</" + root.group(1) + b">"
             if prot is not None and not prot.group(0).endswith(b"/>"):
                 head = data[: end.end()] + prot.group(0)[:-1] + b"/></" + root.group(1) + b">"
-            parser = _CXMLParser()
+            from xml.etree.ElementTree import XMLParser
+
+            parser = XMLParser()
             parser.feed(head)
             return parser.close()
     return parse_xml(data)
