@@ -24,8 +24,8 @@ from . import evaluation as ev
 from .dates import human_time
 from .errors import QiError, os_error_text
 from .fileio import write_bytes_atomic
-from .lazy_re import lazy_re
 from .findings import Finding, finding, has_errors
+from .lazy_re import lazy_re
 from .ledger import (
     Ledger,
     LedgerEntry,
