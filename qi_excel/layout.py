@@ -90,6 +90,8 @@ class Row:
 
 @dataclass(frozen=True)
 class SheetLayout:
+    """Where every row, the signature and the date sit in the 评分表 of one rubric."""
+
     rows: tuple[Row, ...]
     sign_row: int  # 专家签名 label in A, signature space B:D (merged); 日期 label in F, date in G:H (merged)
     signature_cell: str  # where the expert writes the name (print/sign); defined name expert_sign

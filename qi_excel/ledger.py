@@ -11,7 +11,6 @@ Pure logic apart from ``Ledger.load``; writing is the caller's (atomic, only whe
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -21,10 +20,11 @@ from typing import Any
 from .errors import QiError, os_error_text
 from .evaluation import LEDGER_FILE
 from .findings import UNATTRIBUTED_CODES, Finding, finding
+from .lazy_re import lazy_re
 
 LEDGER_VERSION = 1
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA256 = lazy_re(r"[0-9a-f]{64}")
 _TEXT_KEYS = ("kind", "expert_id", "expert_name", "saved_at", "arrival", "stored", "label")
 _KNOWN_KEYS = frozenset({"sha256", "sources", "first_seen", "seq", "ok", "findings", "status", *_TEXT_KEYS})
 

@@ -15,12 +15,13 @@ from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 from xml.etree.ElementTree import Element
 
-from .package import local_name, truthy
+from .lazy_re import lazy_re
+from .package import local_name, truthy, unescape_markup
 
 CellKind = Literal["blank", "number", "text", "formula", "bool", "error"]
 
 
-XSD_DOUBLE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?", re.ASCII)
+XSD_DOUBLE = lazy_re(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?", re.ASCII)
 
 
 class RawCell(NamedTuple):
@@ -50,11 +51,21 @@ class RawCell(NamedTuple):
         """
         if self.kind not in ("number", "formula") or not self.value:
             return None
-        text = self.value.strip()
+        value = self.value
+        try:
+            return _NUMBERS[value]
+        except KeyError:
+            pass
+        text = value.strip()
         if not (text.isascii() and text.isdigit() and len(text) < 300) and not XSD_DOUBLE.fullmatch(text):
-            return None
-        d = Decimal(text)
-        return d if d.is_zero() or -400 < d.adjusted() <= 308 else None
+            d = None
+        else:
+            d = Decimal(text)
+            if not (d.is_zero() or -400 < d.adjusted() <= 308):
+                d = None
+        if len(value) <= 40 and len(_NUMBERS) < 10_000:
+            _NUMBERS[value] = d
+        return d
 
     def text(self) -> str:
         """The cell as a person would read it (numbers without a trailing ``.0``)."""
@@ -66,19 +77,23 @@ class RawCell(NamedTuple):
         return self.value
 
 
+# stored number text → its value (Decimal is immutable): the same maxima and scores come
+# back in every workbook, and the checks ask each cell's value more than once
+_NUMBERS: dict[str, Decimal | None] = {}
+
 _BUILTIN_FORMATS = {1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00", 9: "0%", 10: "0.00%", 11: "0.00E+00",
                     12: "# ?/?", 13: "# ??/??", 14: "yyyy/m/d", 49: "@"}
-_NUM_FMT = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?numFmt\b")
-_CELL_XFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?cellXfs\b[^>]{0,4000}>")
-_XF = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?xf\b")
-_ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
-_DXFS = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxfs\b[^>]{0,4000}>")
-_DXF_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?dxf\b")
+_NUM_FMT = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?numFmt\b")
+_CELL_XFS = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?cellXfs\b[^>]{0,4000}>")
+_XF = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?xf\b")
+_ATTR = lazy_re(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
+_DXFS = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?dxfs\b[^>]{0,4000}>")
+_DXF_START = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?dxf\b")
 _Formats = tuple[tuple[str | None, ...], tuple[str | None, ...]]
 _FORMATS_SEEN: dict[bytes, _Formats] = {}
-_CF_START = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting\b([^>]{0,4000})>")
-_DXF_ID = re.compile(rb"\bdxfId\s*=\s*[\"']?(\d{1,6})")
-_SQREF = re.compile(rb"\bsqref\s*=\s*[\"']([^\"']{0,2000})")
+_CF_START = lazy_re(rb"<(?:[A-Za-z_][\w.\-]*:)?conditionalFormatting\b([^>]{0,4000})>")
+_DXF_ID = lazy_re(rb"\bdxfId\s*=\s*[\"']?(\d{1,6})")
+_SQREF = lazy_re(rb"\bsqref\s*=\s*[\"']([^\"']{0,2000})")
 
 
 def _tag_attrs(data: bytes, start: re.Pattern[bytes], limit: int = 65_000) -> Iterator[bytes]:
@@ -129,10 +144,8 @@ def cell_formats(styles: bytes) -> _Formats:
     got = _FORMATS_SEEN.get(styles)
     if got is not None:
         return got
-    from html import unescape
-
     def attrs(blob: bytes) -> dict[bytes, str]:
-        return {k.rsplit(b":", 1)[-1]: unescape((a if a or not b else b).decode("utf-8", "replace"))
+        return {k.rsplit(b":", 1)[-1]: unescape_markup((a if a or not b else b).decode("utf-8", "replace"))
                 for k, a, b in _ATTR.findall(blob)}
 
     codes: dict[int, str] = {}
@@ -199,7 +212,7 @@ def string_item(si: Element) -> str:
     return unescape_ooxml("".join(parts))
 
 
-_X_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+_X_ESCAPE = lazy_re(r"_x([0-9A-Fa-f]{4})_")
 
 
 def unescape_ooxml(text: str) -> str:
@@ -214,7 +227,7 @@ def unescape_ooxml(text: str) -> str:
     return text
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = lazy_re("[\ud800-\udfff]")
 
 
 def _is(tag: str, name: str) -> bool:
@@ -256,6 +269,7 @@ def _read_rows(sheet_data: Element, prefix: str, strings: Strings, max_col: int,
     row_no = 0
     row_tag, cell_tag, v_tag = prefix + "row", prefix + "c", prefix + "v"
     n_strings = len(strings)
+    texts = strings._text  # each entry's text once turned into text (None before), read inline
     positions, new_cell = _POSITIONS, tuple.__new__  # RawCell without its Python __new__
     for row in sheet_data:
         if row.tag != row_tag:
@@ -309,7 +323,10 @@ def _read_rows(sheet_data: Element, prefix: str, strings: Strings, max_col: int,
                     if t == "s" and text and text.isascii() and text.isdigit():
                         idx = int(text)
                         if idx < n_strings:
-                            cells[a1] = new_cell(RawCell, (a1, "text", strings[idx], ""))
+                            string = texts[idx]
+                            if string is None:
+                                string = strings[idx]
+                            cells[a1] = new_cell(RawCell, (a1, "text", string, ""))
                             stored += 1
                             continue
             cell = _cell(c, a1, strings, shared, row_no, col_no)
@@ -323,7 +340,7 @@ class DuplicateCell(Exception):
     pass
 
 
-_CELL_REF = re.compile(r"\$?([A-Z]{1,3})\$?(\d*)$", re.ASCII)
+_CELL_REF = lazy_re(r"\$?([A-Z]{1,3})\$?(\d*)$", re.ASCII)
 _UNKNOWN: Any = object()  # Any: compared by identity only, never used as a position
 _POSITIONS: dict[str, tuple[int, int, bool] | None] = {}
 
@@ -334,8 +351,13 @@ def cell_position(ref: str) -> tuple[int, int, bool] | None:
         return _POSITIONS[ref]
     except KeyError:
         pass
-    m = _CELL_REF.match(ref)
-    pos = (col_index(m.group(1)), int(m.group(2)) if m.group(2) else 0, "$" not in ref and bool(m.group(2))) if m else None
+    letters = ref.rstrip("0123456789")
+    col = _PLAIN_COLUMNS.get(letters)
+    if col is not None and len(letters) < len(ref):  # "G12", as programs write it: what the pattern gives
+        pos: tuple[int, int, bool] | None = (col, int(ref[len(letters) :]), True)
+    else:
+        m = _CELL_REF.match(ref)
+        pos = (col_index(m.group(1)), int(m.group(2)) if m.group(2) else 0, "$" not in ref and bool(m.group(2))) if m else None
     if len(_POSITIONS) < 200_000:
         _POSITIONS[ref] = pos
     return pos
@@ -391,7 +413,7 @@ def _cell(c: Element, ref: str, strings: Strings, shared: dict[str, tuple[str, i
 
 # ───────────────────────────── small helpers ─────────────────────────────
 
-_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d*)$")
+_REF = lazy_re(r"^\$?([A-Za-z]{1,3})\$?(\d*)$")
 
 
 def split_ref(ref: str) -> tuple[str, int]:
@@ -417,13 +439,14 @@ def _letters(n: int) -> str:
 
 
 _COL_LETTERS = [_letters(i) for i in range(64)]
+_PLAIN_COLUMNS = {_COL_LETTERS[i]: i for i in range(1, 64)}  # "A".."BK": the first file's refs, without the pattern
 
 
 def col_letters(n: int) -> str:
     return _COL_LETTERS[n] if 0 <= n < 64 else _letters(n)
 
 
-_FORMULA_REF = re.compile(r"(\"[^\"]*\")|(?<![A-Za-z0-9_.!])(\$?)([A-Z]{1,3})(\$?)(\d+)(?![A-Za-z0-9_(])")
+_FORMULA_REF = lazy_re(r"(\"[^\"]*\")|(?<![A-Za-z0-9_.!])(\$?)([A-Z]{1,3})(\$?)(\d+)(?![A-Za-z0-9_(])")
 
 
 def shift_formula(formula: str, drow: int, dcol: int) -> str:
@@ -477,6 +500,6 @@ def formula_rows(formula: str, column: str) -> tuple[list[int], str] | None:
     return rows, leftover
 
 
-_RANGE = re.compile(
+_RANGE = lazy_re(
     r"(?P<sheet>(?:'[^']+'|[^\s'!(),+\-*/=<>]+)!)?\$?(?P<c1>[A-Z]{1,3})\$?(?P<r1>\d+)(?::\$?(?P<c2>[A-Z]{1,3})\$?(?P<r2>\d+))?"
 )

@@ -369,3 +369,10 @@ def test_total_formula_with_an_absurd_row_number_is_a_changed_formula(ctx: Ctx) 
     f = only(found, "TOTAL_FORMULA_CHANGED")[0]
     assert f.cell == f"评分表!{total.score_ref}" and "公式公式" not in f.message
     assert not has_errors(found)
+
+
+@pytest.mark.parametrize("text", ["周 立新", "周立新\u3000", " 周\t立\xa0新 ", "Ivan·Petrov", "J.R．R", "ĞÜL ŞEN", "周\u200b立新"])
+def test_names_compare_without_whitespace_and_dots(text: str) -> None:
+    from qi_excel.checks import _name_key
+
+    assert _name_key(text) == re.sub(r"[\s\u3000·•.．]", "", text).casefold()

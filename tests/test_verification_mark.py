@@ -99,3 +99,45 @@ def test_a_changed_roster_entry_invalidates_the_mark(folder: Path, full_checks: 
     panel_status(folder)
     e02 = next(e for e in _accepted(folder) if e["expert_id"] == "E02")
     assert full_checks == [e02["sha256"]]
+
+
+def test_status_of_marked_returns_loads_neither_reader_nor_rubric(folder: Path) -> None:
+    """What ``status`` skips costs a person's wait only if it is never imported either."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from qi_excel.collect import panel_status\n"
+        f"people = panel_status({str(folder)!r})\n"
+        "assert sum(p.accepted for p in people) == 8\n"
+        "print(sorted(m for m in ('qi_excel.returned', 'qi_excel.checks', 'qi_excel.rubric', 'defusedxml')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_collect_reads_each_earlier_accepted_file_once(folder: Path, monkeypatch) -> None:
+    """A second run verifies every file accepted before, once, and still refuses a changed one."""
+    from qi_excel.collect import collect
+
+    reads: list[str] = []
+    real = collect_mod._stored_bytes
+
+    def counting(ctx, entry):
+        reads.append(entry.sha256)
+        return real(ctx, entry)
+
+    monkeypatch.setattr(collect_mod, "_stored_bytes", counting)
+    accepted = _accepted(folder)
+    changed = accepted[0]
+    stored = folder / changed["stored"]
+    stored.write_bytes(stored.read_bytes() + b"\0")
+    nothing_new = folder.parent / "空文件夹"
+    nothing_new.mkdir()
+    collect(folder, [nothing_new])
+    assert sorted(reads) == sorted(e["sha256"] for e in accepted)
+    after = {e["sha256"]: e for e in _ledger(folder)["entries"]}
+    assert after[changed["sha256"]]["ok"] is False and "verified" not in after[changed["sha256"]]
+    assert all(after[e["sha256"]]["ok"] for e in accepted[1:])
