@@ -117,8 +117,8 @@ def time_help(runs: int = 5) -> tuple[float, str]:
     if exe:
         cmd, how = [exe, "--help"], exe
     else:
-        cmd = [sys.executable, "-c", "import sys; sys.argv[0] = 'qi-excel'; from qi_excel.cli import main; main()", "--help"]
-        how = f"{Path(sys.executable).name} -c 'from qi_excel.cli import main; main()' (qi-excel not installed)"
+        cmd = [sys.executable, "-c", "import sys; sys.argv[0] = 'qi-excel'; from qi_excel.cli import run; run()", "--help"]
+        how = f"{Path(sys.executable).name} -c 'from qi_excel.cli import run; run()' (qi-excel not installed)"
     best = float("inf")
     for _ in range(runs):
         t = time.perf_counter()

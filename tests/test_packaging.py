@@ -41,4 +41,4 @@ def test_templates_and_rubric_are_inside_the_package(wheel: zipfile.ZipFile) -> 
 
 def test_console_script_is_declared(wheel: zipfile.ZipFile) -> None:
     entry = next(n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))
-    assert "qi-excel = qi_excel.cli:main" in wheel.read(entry).decode()
+    assert "qi-excel = qi_excel.cli:run" in wheel.read(entry).decode()
