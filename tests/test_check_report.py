@@ -46,9 +46,12 @@ def _report_rows(path: Path) -> tuple[list[list], list[list]]:
 def test_relative_folder_from_another_directory(issued_folder: Path, tmp_path: Path, monkeypatch):
     """A superseded message used to cite the newer file with the folder's name cut from its middle."""
     inbox = issued_folder / ev.INBOX_DIR
+    # arrival decides which version counts: the first version arrived a day before the second
     put(inbox / "第二版.xlsx", returned(issued_folder, "E01", "周立新", saved_at="2025-06-19T09:00:00Z",
-                                     scores=full_scores(RUBRIC) | {"1.1.1": 9}, remarks={"1.1.1": "复核后扣 1 分"}))
-    put(inbox / "第一版.xlsx", returned(issued_folder, "E01", "周立新", saved_at="2025-06-18T09:00:00Z"))
+                                     scores=full_scores(RUBRIC) | {"1.1.1": 9}, remarks={"1.1.1": "复核后扣 1 分"}),
+        mtime=1_750_323_600)
+    put(inbox / "第一版.xlsx", returned(issued_folder, "E01", "周立新", saved_at="2025-06-18T09:00:00Z"),
+        mtime=1_750_237_200)
     elsewhere = tmp_path / "别处"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
