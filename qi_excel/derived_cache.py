@@ -160,6 +160,7 @@ def write_cache(folder: str | Path, kind: str, source_sha256: str, key: bytes, d
 
     A folder that cannot be written (read-only copy, full disk) just stays uncached.
     """
+    from .errors import QiError
     from .fileio import write_text_atomic
     from .folder_state import sign_record
 
@@ -170,5 +171,5 @@ def write_cache(folder: str | Path, kind: str, source_sha256: str, key: bytes, d
                                "source_sha256": source_sha256, "payload": payload})
     try:
         write_text_atomic(Path(folder) / CACHE_FILES[kind], json.dumps(record, ensure_ascii=False) + "\n")
-    except (OSError, ValueError):
+    except (QiError, OSError, ValueError):  # write_text_atomic reports an OS error as a QiError
         pass
