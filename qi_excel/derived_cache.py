@@ -112,7 +112,7 @@ def project_to_json(project: "Project") -> dict[str, Any]:
     from dataclasses import astuple
 
     return {
-        "info": list(astuple(project.info)),
+        "info": list(project.info),
         "experts": [list(astuple(e)) for e in project.experts],
         "rows": list(project.rows),
         "problems": [[p.row, p.message, p.severity] for p in project.problems],
@@ -124,7 +124,7 @@ def project_from_json(data: dict[str, Any]) -> "Project":
 
     info = data["info"]
     # every field given (none left to a default): a record from other code is refused, not guessed
-    if len(info) != len(EvaluationInfo.__dataclass_fields__) or any(
+    if len(info) != len(EvaluationInfo._fields) or any(
             len(e) != len(Expert.__dataclass_fields__) for e in data["experts"]):
         raise ValueError("record does not match the dataclasses")
     experts = tuple(Expert(*e) for e in data["experts"])

@@ -353,7 +353,7 @@ def test_internal_meeting_date_never_after_last_meeting(folder: Path) -> None:
     assert internal_meeting(given, dataclasses.replace(cons, created_at="2025-07-02T09:00:00+08:00")) \
         .startswith("2025年6月18日")
     # left blank: inferred from the consolidation, never after the last meeting
-    info = dataclasses.replace(given, internal_meeting="")
+    info = given._replace(internal_meeting="")
     assert info.site_visit.startswith("2025-06-18") and info.last_meeting.startswith("2025-06-19")
     assert internal_meeting(info, dataclasses.replace(cons, created_at="2025-06-18T18:30:00+08:00")) == "2025年6月18日"
     assert internal_meeting(info, dataclasses.replace(cons, created_at="2025-07-02T09:00:00+08:00")) \

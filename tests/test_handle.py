@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def test_new_refuses_a_roster_breaking_clause_7_2_and_writes_nothing(tmp_path: P
 
 def test_new_refuses_missing_required_information(tmp_path: Path) -> None:
     with pytest.raises(QiError, match="必填项为空：服务名称"):
-        Evaluation.new(tmp_path / "A", info=replace(sample_info(), service_name=""), panel=sample_panel())
+        Evaluation.new(tmp_path / "A", info=sample_info()._replace(service_name=""), panel=sample_panel())
     assert not (tmp_path / "A").exists()
 
 
@@ -153,11 +152,10 @@ def test_the_list_row_is_kept_on_disk_and_follows_changes_made_elsewhere(issued_
     assert Evaluation(issued_folder).summary() == first  # from the stored row: no workbook opened
     assert calls == []
     monkeypatch.undo()
-    from dataclasses import replace as dc_replace
 
     from qi_excel.workbook_project import fill_project_workbook, project_template_bytes
 
-    edited = fill_project_workbook(project_template_bytes(), dc_replace(sample_info(), service_name="改过的服务名称"),
+    edited = fill_project_workbook(project_template_bytes(), sample_info()._replace(service_name="改过的服务名称"),
                                    sample_panel())
     (issued_folder / PROJECT_FILE).write_bytes(edited)  # 评价项目.xlsx edited in Excel, not through the handle
     handle._summary_cache.clear()

@@ -50,7 +50,7 @@ def folder(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("organizer")
     root = tmp / "评价"
     new_evaluation(root, rubric=_hostile_rubric(tmp))
-    info = dataclasses.replace(sample_info(), service_name="=QIMARK7 服务", applicant="+QIMARK8 中心",
+    info = sample_info()._replace(service_name="=QIMARK7 服务", applicant="+QIMARK8 中心",
                                organizer="-QIMARK9 局", goals="@QIMARKA 目标")
     experts = list(sample_panel().experts)
     experts[1] = dataclasses.replace(experts[1], name="=QIMARKB", employer="+QIMARKC 单位")
@@ -108,7 +108,7 @@ def test_long_service_name_keeps_page_header_within_excel_limit(tmp_path: Path) 
 
     root = tmp_path / "评价"
     new_evaluation(root)
-    info = dataclasses.replace(sample_info(), service_name="长" * 290 + "&服务" + "x" * 8)  # 301 characters
+    info = sample_info()._replace(service_name="长" * 290 + "&服务" + "x" * 8)  # 301 characters
     assert len(info.service_name) == 301
     (root / PROJECT_FILE).write_bytes(fill_project_workbook(project_template_bytes(), info, sample_panel(), sample_review()))
     record = issue_workbooks(root).records[0]

@@ -17,7 +17,7 @@ from qi_excel.checks import finding
 from qi_excel.cli import main
 from qi_excel.collect import collect
 from qi_excel.demo import _mail
-from qi_excel.evaluation import INBOX_DIR, EvaluationInfo, load_issued, sample_info
+from qi_excel.evaluation import INBOX_DIR, load_issued, sample_info
 from qi_excel.remind import (
     REMIND_DIR,
     deadline_from,
@@ -54,9 +54,9 @@ def _bad_score(data: bytes) -> tuple[bytes, str]:
 def test_deadline_and_pure_helpers(tmp_path: Path) -> None:
     info = sample_info()
     assert deadline_from(info) == "2025年6月18日 17:00前"  # 内部沟通 (8.3)
-    no_internal = EvaluationInfo(**{**info.__dict__, "internal_meeting": ""})
+    no_internal = info._replace(internal_meeting="")
     assert deadline_from(no_internal) == "2025年6月19日 10:00前"  # else 末次会议
-    assert deadline_from(EvaluationInfo(**{**info.__dict__, "internal_meeting": "", "last_meeting": "待定"})) == ""
+    assert deadline_from(info._replace(internal_meeting="", last_meeting="待定")) == ""
     lines = finding_lines([finding("SCORE_BLANK", "评分表!G7（x）没有打分", "评分表!G7"),
                            finding("PROTECTION_REMOVED", "保护被撤销"),
                            finding("NOT_ISSUED", "不是本次评价的工作簿")])

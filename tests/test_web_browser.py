@@ -209,7 +209,6 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
     expect(pg.locator("table.log")).to_contain_text("登记请假")
     shot(pg, "操作记录")
 
-    from dataclasses import replace
 
     from qi_excel import Evaluation
 
@@ -220,7 +219,7 @@ def test_an_evaluation_from_the_form_to_the_report(server, page, simulated_retur
             project_template_bytes,
         )
 
-        other_info = replace(info, service_name=f"{place}质量基础设施“一站式”服务",
+        other_info = info._replace(service_name=f"{place}质量基础设施“一站式”服务",
                              applicant=f"{place}质量基础设施“一站式”服务中心")
         other = Evaluation.new(workspace / folder_name, project=fill_project_workbook(
             project_template_bytes(), other_info, panel, sample_review()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import re
 import zipfile
@@ -283,7 +282,7 @@ def test_print_ready(books):
 
 
 def test_roster_text_is_text_never_a_formula_and_survives_xml():
-    info = dataclasses.replace(sample_info(), service_name="=HYPERLINK(\"http://x\") <&> _x0041_",
+    info = sample_info()._replace(service_name="=HYPERLINK(\"http://x\") <&> _x0041_",
                                applicant="+SUM(1,2)")
     expert = Expert(1, "@张三&<李>", "教授", "", "", "", "", "组长")
     data = render_score_workbook(RUBRIC, info, expert, new_secret(), ISSUED_AT)
