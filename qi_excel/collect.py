@@ -684,7 +684,7 @@ def _collect(folder: str | Path, paths: Sequence[str | Path], now: datetime) -> 
     results += [FileResult(str(ledger_path), None, None, None, "rejected", (p,)) for p in ledger.problems()]
     _write_if_changed(ledger_path, ledger.to_bytes())
     report = root / ev.CHECK_REPORT_FILE
-    # imported here, not at the top: the writer (XlsxWriter, text fitting) costs `status` ~50 ms
+    # imported here, not at the top: `status` writes no report and need not load the writer
     from .check_report import write_check_report
 
     write_check_report(report, _report_rows(entries, statuses),
