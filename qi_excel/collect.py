@@ -15,7 +15,6 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -102,8 +101,7 @@ class FileResult(NamedTuple):
         }
 
 
-@dataclass(frozen=True)
-class CollectResult:
+class CollectResult(NamedTuple):
     """What one collect run found, and where its report and ledger are."""
 
     files: tuple[FileResult, ...]

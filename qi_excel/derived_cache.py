@@ -109,11 +109,10 @@ def rubric_from_json(data: dict[str, Any], source_text: str) -> "Rubric":
 
 def project_to_json(project: "Project") -> dict[str, Any]:
     """基本信息, the roster and its problems (not 申请材料审查: only ``load_project`` uses this)."""
-    from dataclasses import astuple
 
     return {
         "info": list(project.info),
-        "experts": [list(astuple(e)) for e in project.experts],
+        "experts": [list(e) for e in project.experts],
         "rows": list(project.rows),
         "problems": [[p.row, p.message, p.severity] for p in project.problems],
     }
@@ -125,7 +124,7 @@ def project_from_json(data: dict[str, Any]) -> "Project":
     info = data["info"]
     # every field given (none left to a default): a record from other code is refused, not guessed
     if len(info) != len(EvaluationInfo._fields) or any(
-            len(e) != len(Expert.__dataclass_fields__) for e in data["experts"]):
+            len(e) != len(Expert._fields) for e in data["experts"]):
         raise ValueError("record does not match the dataclasses")
     experts = tuple(Expert(*e) for e in data["experts"])
     return Project(EvaluationInfo(*info), experts, tuple(data["rows"]),

@@ -31,7 +31,7 @@ import datetime
 import json
 import re
 import unicodedata
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -277,7 +277,7 @@ def read_panel(wb: Any, source: str = PROJECT_FILE) -> tuple[list[Expert], list[
 
     dense = (ws.rows.get(r, ()) for r in range(1, ws.last_row + 1))
     reasons = reasons_from_rows(dense)
-    experts = [replace(e, excused=reasons.get(r, "")) for e, r in zip(experts, rows)]
+    experts = [e._replace(excused=reasons.get(r, "")) for e, r in zip(experts, rows)]
     return experts, rows, problems
 
 
@@ -386,7 +386,7 @@ def load_issued(folder: str | Path) -> list[IssuedRecord]:
         return []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        records = [IssuedRecord(**{k: str(d[k]) for k in IssuedRecord.__dataclass_fields__}) for d in data]
+        records = [IssuedRecord(**{k: str(d[k]) for k in IssuedRecord._fields}) for d in data]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise QiError(f"{path} 已损坏，无法读取发放记录。") from None
     from .folder_state import confine
@@ -397,7 +397,7 @@ def load_issued(folder: str | Path) -> list[IssuedRecord]:
 
 
 def save_issued(folder: str | Path, records: Sequence[IssuedRecord]) -> Path:
-    data = [asdict(r) for r in records]
+    data = [r._asdict() for r in records]
     return write_text_atomic(Path(folder) / ISSUED_FILE, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 

@@ -75,8 +75,10 @@ class EvaluationInfo(NamedTuple):
     internal_meeting: str = ""  # 内部沟通 (8.3; optional: the report infers it when blank)
 
 
-@dataclass(frozen=True)
-class Expert:
+# The records below are named tuples rather than frozen dataclasses (as immutable, compared
+# field by field; a changed copy is ``x._replace(...)``): defining a frozen dataclass costs ~1 ms,
+# and every fresh ``collect`` and ``status`` defines these.
+class Expert(NamedTuple):
     """One row of 专家组, as typed (the name without the spaces of Chinese forms)."""
 
     number: int  # 序号
@@ -108,8 +110,7 @@ class Panel:
         return next((e for e in self.experts if e.expert_id == expert_id), None)
 
 
-@dataclass(frozen=True)
-class Secret:
+class Secret(NamedTuple):
     """``.qi/secret.json``: what signs and locks this evaluation's workbooks; never sent out."""
 
     evaluation_id: str
@@ -124,8 +125,7 @@ def folder_path(root: str | Path, relative: str) -> Path:
 # ───────────────────────────── records and problems ─────────────────────────────
 
 
-@dataclass(frozen=True)
-class IssuedRecord:
+class IssuedRecord(NamedTuple):
     """One line of ``.qi/issued.json``: a workbook ``issue`` wrote (latest issue last)."""
 
     expert_id: str
@@ -136,8 +136,7 @@ class IssuedRecord:
     sha256: str
 
 
-@dataclass(frozen=True)
-class PanelProblem:
+class PanelProblem(NamedTuple):
     """A roster rule broken; warnings (unrecognised titles) can be confirmed by the organizer."""
 
     row: int | None  # Excel row in 专家组, when known

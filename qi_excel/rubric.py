@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import QiError
 from .errors import os_error_text, toml_error_text
@@ -94,8 +94,10 @@ class Allowed:
         return [[lo, hi] for lo, hi in self.ranges]
 
 
-@dataclass(frozen=True)
-class Part:
+# The records below are named tuples rather than frozen dataclasses (as immutable, compared
+# field by field; a changed copy is ``x._replace(...)``): defining a frozen dataclass costs ~1 ms,
+# and every fresh ``collect`` and ``status`` defines these.
+class Part(NamedTuple):
     """One separately scored part of an item (a system, a service content)."""
 
     id: str
@@ -104,8 +106,7 @@ class Part:
     allowed: Allowed
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """A numbered scoring item of a second-level indicator."""
 
     id: str
@@ -127,8 +128,7 @@ class Item:
         return (ScoreCell(self.id, self, None),)
 
 
-@dataclass(frozen=True)
-class ScoreCell:
+class ScoreCell(NamedTuple):
     """One value an expert enters; ``id`` is the item's or the part's id."""
 
     id: str
@@ -154,8 +154,7 @@ class ScoreCell:
         return self.id.replace(".", "_")
 
 
-@dataclass(frozen=True)
-class Level2:
+class Level2(NamedTuple):
     """A second-level indicator: its points are the sum of its items' maximums (checked on load)."""
 
     id: str
@@ -165,8 +164,7 @@ class Level2:
     items: tuple[Item, ...]
 
 
-@dataclass(frozen=True)
-class Level1:
+class Level1(NamedTuple):
     """A first-level indicator: its points are the sum of its second-level ones (checked on load)."""
 
     id: str

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -278,7 +277,7 @@ def test_expert_removed_from_roster(ctx: Ctx) -> None:
 
 
 def test_expert_renamed_in_roster(ctx: Ctx) -> None:
-    panel = Panel(tuple(replace(e, name="刘卫冬") if e.expert_id == "E03" else e for e in ctx.panel.experts))
+    panel = Panel(tuple(e._replace(name="刘卫冬") if e.expert_id == "E03" else e for e in ctx.panel.experts))
     found = ctx.check(ctx.filled("E03"), panel=panel)
     assert codes(found) == ["EXPERT_RENAMED"] and not has_errors(found)
 

@@ -9,7 +9,6 @@ writes may hold that marker inside a formula, and each must hold it as text.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import zipfile
 from pathlib import Path
@@ -53,7 +52,7 @@ def folder(tmp_path_factory) -> Path:
     info = sample_info()._replace(service_name="=QIMARK7 服务", applicant="+QIMARK8 中心",
                                organizer="-QIMARK9 局", goals="@QIMARKA 目标")
     experts = list(sample_panel().experts)
-    experts[1] = dataclasses.replace(experts[1], name="=QIMARKB", employer="+QIMARKC 单位")
+    experts[1] = experts[1]._replace(name="=QIMARKB", employer="+QIMARKC 单位")
     data = fill_project_workbook(project_template_bytes(), info, Panel(tuple(experts)), sample_review())
     (root / PROJECT_FILE).write_bytes(data)
     records = list(issue_workbooks(root, accept_titles=True).records)

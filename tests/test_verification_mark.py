@@ -91,7 +91,7 @@ def test_a_changed_roster_entry_invalidates_the_mark(folder: Path, full_checks: 
 
     def moved(root):
         info, panel = real(root)
-        experts = tuple(e if e.expert_id != "E02" else type(e)(**{**e.__dict__, "email": "new@example.cn"})
+        experts = tuple(e if e.expert_id != "E02" else e._replace(email="new@example.cn")
                         for e in panel.experts)
         return info, type(panel)(experts)
 
