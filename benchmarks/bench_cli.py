@@ -6,7 +6,7 @@ best of N runs, with the package compiled to bytecode first (an installed wheel 
 files; ``PYTHONDONTWRITEBYTECODE`` is removed from the child's environment). Each collect
 run gets a fresh copy of a folder whose 收件箱 holds 7 filled returns. Nothing is asserted.
 
-    python benchmarks/bench_cli.py [--runs 7]
+    python benchmarks/bench_cli.py [--runs 21] [--instructions]
 
 Also shows which heavy libraries each command imported (openpyxl must not be among them).
 With ``--instructions`` (needs valgrind) each command also runs once under cachegrind and the
@@ -77,7 +77,7 @@ def instructions_of(args: list[str], env: dict[str, str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     args = parser.parse_args()
     compileall.compile_dir(str(ROOT / "qi_excel"), quiet=1)
