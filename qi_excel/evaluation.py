@@ -31,7 +31,6 @@ import datetime
 import json
 import re
 import unicodedata
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -300,7 +299,7 @@ def read_project(folder: str | Path, *, with_review: bool = True) -> Project:
         review,
     )
     if data is not None:
-        _remember("project", folder, _sha256(data), replace(project, review=None))
+        _remember("project", folder, _sha256(data), project._replace(review=None))
     return project
 
 

@@ -9,7 +9,6 @@ conflict.py, eml.py) all stand on the same bottom layer instead of importing eac
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Literal, NamedTuple, Sequence
 
@@ -96,8 +95,7 @@ class Expert(NamedTuple):
         return f"E{self.number:02d}"
 
 
-@dataclass(frozen=True)
-class Panel:
+class Panel(NamedTuple):
     """The roster in 序号 order; built only once it keeps clause 7.2 (see ``check_panel``)."""
 
     experts: tuple[Expert, ...]
@@ -151,8 +149,7 @@ class PanelProblem(NamedTuple):
         return where + self.message
 
 
-@dataclass(frozen=True)
-class Project:
+class Project(NamedTuple):
     """What 评价项目.xlsx says, with every roster problem found (nothing raised yet)."""
 
     info: EvaluationInfo

@@ -57,9 +57,8 @@ def collapse_runs(values: Iterable[int]) -> Ranges:
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class Allowed:
-    """The scores a criterion names, as inclusive integer ranges.
+class Allowed(NamedTuple):
+    """The scores a criterion names, as inclusive integer ranges (a named tuple, as the records below).
 
     Ranges keep the criterion's own bands (``0; 5~9; 10``) rather than merging adjacent ones,
     so what an expert reads in the input message matches the printed standard.
