@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .fileio import write_bytes_atomic
 from .findings import SEVERITY_LABEL, Finding, finding_name
+from .ledger import STATUS_LABEL
 from .textfit import line_count, row_height
 from .xlsx_table import Sheet, Style, to_xlsx
 
@@ -47,7 +48,6 @@ def path_shortener(folder: Path) -> Callable[[str], str]:
     return lambda value: pattern.sub("", value)
 
 
-_STATUS = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
 _FIXED_TIME = datetime(2000, 1, 1)
 
 _STATUS_HEADERS = ("专家编号", "专家", "邮箱", "是否发放", "交回文件数", "状态", "使用的文件", "待处理的问题")
@@ -129,7 +129,7 @@ def _results_sheet(rows: Sequence[tuple[LedgerEntry, str, tuple[Finding, ...]]],
             ws.write(r, 1, entry.expert_id or "", text)
             ws.write(r, 2, entry.expert_name or "", text)
             ws.write(r, 3, label, text)
-            ws.write(r, 4, _STATUS.get(status, status), fmt.error if status == "rejected" else text)
+            ws.write(r, 4, STATUS_LABEL.get(status, status), fmt.error if status == "rejected" else text)
             if f is None:
                 ws.write(r, 5, "—", fmt.ok)
                 ws.write(r, 6, "", text)

@@ -47,7 +47,6 @@ if TYPE_CHECKING:
     from .rubric import Rubric
 
 Status = Literal["accepted", "rejected", "superseded"]
-STATUS_LABEL = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
 
 MAX_EML_BYTES = 3 * MAX_FILE_BYTES  # base64 makes attachments a third larger
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".ett", ".ods", ".xlsb", ".csv", ".xltx")

@@ -260,6 +260,10 @@ def same_person(a: LedgerEntry, b: LedgerEntry) -> bool:
     return a.kind == b.kind and a.expert_id == b.expert_id
 
 
+# What each status reads as, wherever a person sees it (collect's console lines, 检查报告, the web page).
+STATUS_LABEL = {"accepted": "已接收", "rejected": "拒收", "superseded": "已被替代"}
+
+
 def resolve_statuses(entries: Iterable[LedgerEntry]) -> dict[str, str]:
     """sha256 → status; the current accepted file per (kind, expert) is the latest arrived.
 

@@ -21,12 +21,12 @@ from .. import evaluation as ev
 from ..checks import Finding, finding
 from ..collect import (
     MAX_EML_BYTES,
-    STATUS_LABEL,
     WORKBOOK_SUFFIXES,
     FileResult,
     safe_name,
 )
 from ..fileio import write_text_atomic
+from ..ledger import STATUS_LABEL
 from ..handle import Evaluation
 from ..package import MAX_FILE_BYTES
 
