@@ -58,7 +58,6 @@ _TEMP_NAME = r"^\.~tmp-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,10})?$"
 STALE_TEMP_SECONDS = 120  # a write in progress (another run) is never that old
 _cleaned: set[str] = set()
 _cleaned_as_given: set[str] = set()  # the same directories, by their absolute names
-_swept_calls: set[tuple[tuple[str, bool], bool]] = set()  # calls that found every folder swept
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # tempfile's alphabet: what _TEMP_NAME accepts
 # tempfile.mkstemp's flags: exclusive create, never through a link, binary on Windows
 _OPEN_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
@@ -107,10 +106,6 @@ def clean_stale_temp_files(directory: str | Path, *, older_than: float = STALE_T
     root = next((d for d in (directory, directory.parent) if (d / ".qi").is_dir()), None)
     if root is not None:  # writing into an evaluation folder: sweep it and its output folders
         dirs += [root] + [root / sub for sub in (".qi", "发放", "回收")]
-    # a call like an earlier one whose folders were all swept (the next write of a command)
-    call = (os.path.abspath(directory), root is directory) if os.pardir not in directory.parts else None
-    if call is not None and (call, root is not None) in _swept_calls:
-        return []
     removed: list[Path] = []
     now = time.time()
     for d in dirs:
@@ -139,8 +134,6 @@ def clean_stale_temp_files(directory: str | Path, *, older_than: float = STALE_T
                 removed.append(Path(entry.path))
             except OSError:
                 continue
-    if call is not None and all(os.pardir not in d.parts and os.path.abspath(d) in _cleaned_as_given for d in dirs):
-        _swept_calls.add((call, root is not None))
     return removed
 
 
