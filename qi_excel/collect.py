@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from . import evaluation as ev
 from .dates import human_time
 from .errors import QiError, os_error_text
-from .fileio import write_bytes_atomic
+from .fileio import write_bytes_atomic, write_bytes_if_changed
 from .findings import Finding, finding, has_errors
 from .lazy_re import lazy_re
 from .ledger import (
@@ -520,15 +520,6 @@ def _order_key(entry: LedgerEntry | Mapping[str, Any]) -> tuple[datetime, dateti
 _MIN_TIME = datetime.min.replace(tzinfo=UTC)
 
 
-def _write_if_changed(path: Path, data: bytes) -> None:
-    try:
-        if path.is_file() and path.read_bytes() == data:
-            return
-    except OSError:
-        pass
-    write_bytes_atomic(path, data)
-
-
 def local_time_text(stamp: str | None) -> str:
     """An ISO time as the organizer's wall clock shows it; never raises.
 
@@ -679,7 +670,7 @@ def _collect(folder: str | Path, paths: Sequence[str | Path], now: datetime) -> 
     results = [_file_result(run, i, ledger, entries, statuses) for i in range(len(run))]
     ledger_path = root / ev.LEDGER_FILE
     results += [FileResult(str(ledger_path), None, None, None, "rejected", (p,)) for p in ledger.problems()]
-    _write_if_changed(ledger_path, ledger.to_bytes())
+    write_bytes_if_changed(ledger_path, ledger.to_bytes())
     report = root / ev.CHECK_REPORT_FILE
     # imported here, not at the top: `status` writes no report and need not load the writer
     from .check_report import write_check_report

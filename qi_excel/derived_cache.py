@@ -160,7 +160,7 @@ def write_cache(folder: str | Path, kind: str, source_sha256: str, key: bytes, d
     A folder that cannot be written (read-only copy, full disk) just stays uncached.
     """
     from .errors import QiError
-    from .fileio import write_text_atomic
+    from .fileio import write_bytes_if_changed
     from .folder_state import sign_record
 
     # the parsed form travels as one JSON string: checking the signature then hashes that string
@@ -169,6 +169,8 @@ def write_cache(folder: str | Path, kind: str, source_sha256: str, key: bytes, d
     record = sign_record(key, {"format": FORMAT, "kind": kind, "code": _code_version(),
                                "source_sha256": source_sha256, "payload": payload})
     try:
-        write_text_atomic(Path(folder) / CACHE_FILES[kind], json.dumps(record, ensure_ascii=False) + "\n")
+        # a folder whose cache already says this (another folder with the same rubric text was
+        # read first in this process) keeps its file untouched
+        write_bytes_if_changed(Path(folder) / CACHE_FILES[kind], (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
     except (QiError, OSError, ValueError):  # write_text_atomic reports an OS error as a QiError
         pass

@@ -151,3 +151,14 @@ def write_bytes_atomic(target: str | Path, data: bytes) -> Path:
 
 def write_text_atomic(target: str | Path, text: str) -> Path:
     return write_bytes_atomic(target, text.encode("utf-8"))
+
+
+def write_bytes_if_changed(target: str | Path, data: bytes) -> Path:
+    """``write_bytes_atomic``, unless the file already holds exactly ``data``: an unchanged
+    record keeps its file time, and the operation log does not list it as written."""
+    try:
+        if Path(target).is_file() and Path(target).read_bytes() == data:
+            return Path(target)
+    except OSError:
+        pass
+    return write_bytes_atomic(target, data)

@@ -60,3 +60,15 @@ def test_temporary_file_is_private_fresh_and_named_as_the_cleaner_expects(tmp_pa
             tmp.write_bytes(b"x")
     assert len(names) == 5
     assert [p.name for p in tmp_path.iterdir()] == ["评分表.xlsx"]
+
+
+def test_write_if_changed_leaves_an_identical_file_untouched(tmp_path: Path) -> None:
+    from qi_excel.fileio import write_bytes_if_changed
+
+    target = tmp_path / "record.json"
+    write_bytes_if_changed(target, b"one")
+    os.utime(target, ns=(1_000_000_000, 1_000_000_000))
+    write_bytes_if_changed(target, b"one")
+    assert target.stat().st_mtime_ns == 1_000_000_000
+    write_bytes_if_changed(target, b"two")
+    assert target.read_bytes() == b"two" and target.stat().st_mtime_ns != 1_000_000_000
