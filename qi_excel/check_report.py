@@ -9,7 +9,6 @@ same files leaves it untouched.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -17,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .fileio import write_bytes_atomic
+from .fileio import write_bytes_if_changed
 from .findings import SEVERITY_LABEL, Finding, finding_name
 from .ledger import STATUS_LABEL
 from .textfit import line_count, row_height
@@ -62,15 +61,9 @@ def write_check_report(
     """Write ``path`` from ledger entries (entry, status, findings) and the panel status.
 
     An unchanged report is left as it is (its file time too), so re-running collect over
-    the same files changes nothing on disk.
+    the same files changes nothing on disk: the writer's bytes are deterministic.
     """
-    data = render_check_report(rows, people, path.parent)
-    try:
-        if path.is_file() and _same_content(path.read_bytes(), data):
-            return path
-    except OSError:
-        pass
-    return write_bytes_atomic(path, data)
+    return write_bytes_if_changed(path, render_check_report(rows, people, path.parent))
 
 
 def render_check_report(
@@ -186,15 +179,3 @@ def _print_setup(ws: Sheet) -> None:
     ws.margins = (0.4, 0.4, 0.6, 0.6)
     ws.footer = "&C第 &P 页，共 &N 页"
 
-
-def _same_content(old: bytes, new: bytes) -> bool:
-    """Compare two xlsx packages by their members (zip timestamps may differ)."""
-    import zipfile
-
-    try:
-        a, b = zipfile.ZipFile(io.BytesIO(old)), zipfile.ZipFile(io.BytesIO(new))
-        if sorted(a.namelist()) != sorted(b.namelist()):
-            return False
-        return all(a.read(n) == b.read(n) for n in a.namelist())
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
-        return False
