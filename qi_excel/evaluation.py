@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import QiError
 from .fileio import write_bytes_atomic, write_text_atomic
+from .lazy_re import lazy_re
 # The records and roster rules live in project.py (the bottom layer); re-exported for the
 # many readers that take them from here with the folder functions.
 from .project import (  # noqa: F401
@@ -91,14 +92,14 @@ _PANEL_ALIASES = {
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _ROLE_ALIASES = {"组员": MEMBER, "专家组组长": LEADER, "专家组成员": MEMBER}
 # compiled on first use (costly to compile: a fresh `status` need not pay for it on import)
-_CJK_GAP = r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])"
+_CJK_GAP = lazy_re(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 
 
 def person_name(text: str) -> str:
     """A roster name without the spaces Chinese forms put inside two-character names (王  芳)."""
     if not any(c.isspace() for c in text):
         return text  # nothing to remove: skip the regex (and compiling it)
-    return re.sub(_CJK_GAP, "", text)
+    return _CJK_GAP.sub("", text)
 
 
 def email_text(text: str) -> str:

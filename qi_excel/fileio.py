@@ -7,15 +7,14 @@ so an organizer only ever sees the old file or the complete new one.
 from __future__ import annotations
 
 import errno
-import functools
 import os
-import re
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from .errors import QiError, os_error_text
+from .lazy_re import lazy_re
 
 
 @contextmanager
@@ -54,19 +53,13 @@ TEMP_PREFIX = ".~tmp-"
 # Exactly what _make_temp makes (the names tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=<a file
 # suffix>) made before): 8 characters from its alphabet, then the target's suffix. Nothing else
 # is ever removed.
-_TEMP_NAME = r"^\.~tmp-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,10})?$"
+_TEMP_NAME = lazy_re(r"^\.~tmp-[a-z0-9_]{8}(?:\.[A-Za-z0-9]{1,10})?$")
 STALE_TEMP_SECONDS = 120  # a write in progress (another run) is never that old
 _cleaned: set[str] = set()
 _cleaned_as_given: set[str] = set()  # the same directories, by their absolute names
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # tempfile's alphabet: what _TEMP_NAME accepts
 # tempfile.mkstemp's flags: exclusive create, never through a link, binary on Windows
 _OPEN_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
-
-
-@functools.lru_cache(maxsize=None)
-def _temp_name() -> re.Pattern[str]:
-    """``_TEMP_NAME`` compiled on first use: a command that writes nothing does not pay for it."""
-    return re.compile(_TEMP_NAME)
 
 
 def _make_temp(directory: Path, suffix: str) -> tuple[int, str]:
@@ -122,7 +115,7 @@ def clean_stale_temp_files(directory: str | Path, *, older_than: float = STALE_T
             continue
         _cleaned.add(key)
         try:
-            names = [e for e in os.scandir(d) if _temp_name().match(e.name)]
+            names = [e for e in os.scandir(d) if _TEMP_NAME.match(e.name)]
         except OSError:
             continue
         for entry in names:

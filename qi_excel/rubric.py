@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from .errors import QiError
 from .errors import os_error_text, toml_error_text
+from .lazy_re import lazy_re
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -259,7 +260,7 @@ EXCEL_MAX_ROW_HEIGHT = 409.0  # points
 DV_FORMULA_LIMIT = 255  # characters of a data-validation formula
 ID_PATTERN = re.compile(r"\d{1,4}(?:\.\d{1,4}){0,5}")
 # compiled on first use (by limit_problems): a command that reads a validated rubric need not pay
-_XML_INVALID = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]"
+_XML_INVALID = lazy_re(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def default_rubric_text() -> str:
@@ -476,10 +477,9 @@ def limit_problems(rubric: Rubric) -> list[str]:
 
     out: list[str] = []
     max_lines = max_criterion_lines()
-    xml_invalid = re.compile(_XML_INVALID)
 
     def text(where: str, label: str, value: str, *, name: bool = False) -> None:
-        if xml_invalid.search(value):
+        if _XML_INVALID.search(value):
             out.append(f"{where}：{label}含有控制字符（不可见字符），Excel 无法保存，请删除")
         if len(value) > CELL_TEXT_LIMIT:
             out.append(f"{where}：{label}有 {len(value)} 个字符，超过 Excel 单元格 {CELL_TEXT_LIMIT} 个字符的上限")

@@ -48,13 +48,13 @@ def test_parent_that_is_a_file_is_a_chinese_error(tmp_path: Path) -> None:
 
 
 def test_temporary_file_is_private_fresh_and_named_as_the_cleaner_expects(tmp_path: Path) -> None:
-    from qi_excel.fileio import _temp_name
+    from qi_excel.fileio import _TEMP_NAME
 
     names = set()
     for _ in range(5):
         with atomic_path(tmp_path / "评分表.xlsx") as tmp:
             assert tmp.parent == tmp_path and tmp.is_absolute() and tmp.is_file()
-            assert _temp_name().match(tmp.name) and tmp.name.endswith(".xlsx")
+            assert _TEMP_NAME.match(tmp.name) and tmp.name.endswith(".xlsx")
             assert stat.S_IMODE(tmp.stat().st_mode) == 0o600  # private until complete
             names.add(tmp.name)
             tmp.write_bytes(b"x")
