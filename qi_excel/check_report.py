@@ -105,14 +105,20 @@ def _fit(sheet: Sheet, row: int, texts: Sequence[str], widths: Sequence[float]) 
         sheet.set_row_height(row, row_height(lines))
 
 
+def _titled_sheet(name: str, widths: Sequence[float], title: str, headers: Sequence[str]) -> Sheet:
+    """A sheet with its title in row 1 and the column headers in row 2 (both sheets' layout)."""
+    ws = Sheet(name, tuple(widths))
+    ws.write(0, 0, title, _Formats.title)
+    for c, h in enumerate(headers):
+        ws.write(1, c, h, _Formats.head)
+    return ws
+
+
 def _results_sheet(rows: Sequence[tuple[LedgerEntry, str, tuple[Finding, ...]]], shown: Callable[[str], str]) -> Sheet:
     """检查结果: one row per finding (one row for a file without any)."""
     fmt = _Formats
     text = fmt.text
-    ws = Sheet("检查结果", _WIDTHS)
-    ws.write(0, 0, "回收检查报告：每行一个问题；“拒收”的文件须退回专家修改后重新发送", fmt.title)
-    for c, h in enumerate(_HEADERS):
-        ws.write(1, c, h, fmt.head)
+    ws = _titled_sheet("检查结果", _WIDTHS, "回收检查报告：每行一个问题；“拒收”的文件须退回专家修改后重新发送", _HEADERS)
     r = 2
     for entry, status, found in rows:
         label = shown(entry.label or (entry.sources[0] if entry.sources else ""))
@@ -145,10 +151,7 @@ def _status_sheet(people: Sequence[ExpertStatus], sent_as: Mapping[str, str], sh
     """专家进度: one row per panel member, what to chase."""
     fmt = _Formats
     text = fmt.text
-    st = Sheet("专家进度", _STATUS_WIDTHS)
-    st.write(0, 0, "专家交回情况：状态不是“已接收”的专家需要联系", fmt.title)
-    for c, h in enumerate(_STATUS_HEADERS):
-        st.write(1, c, h, fmt.head)
+    st = _titled_sheet("专家进度", _STATUS_WIDTHS, "专家交回情况：状态不是“已接收”的专家需要联系", _STATUS_HEADERS)
     for i, p in enumerate(people, 2):
         errors = [f for f in p.findings if f.severity == "error"] if not p.accepted else list(p.findings)
         todo = "\n".join(f"{SEVERITY_LABEL[f.severity]}：{f.message}" for f in errors[:5])
